@@ -1,0 +1,124 @@
+"""What the host ships to every board for one (task, seed): the pre-trained model and the data.
+
+The backbone is pre-trained once per task, architecture, pre-training settings and seed, with
+the board-side NumPy code itself (ft-all from a PRNG-initialised MLP), and cached under a key
+that hashes all of those. Files are plain .npy so a runner reads them without the harness.
+"""
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harness.errors import UserError
+from harness.paths import import_runner_modules
+
+import_runner_modules()
+import skip2_methods as sm  # noqa: E402
+import skip2_prng as prng  # noqa: E402
+
+# Bump when pre-training changes its results, so stale cached models are not reused.
+PRETRAIN_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    task: str
+    seed: int
+    model_dir: Path
+    data_dir: Path
+    n_layers: int
+    model_key: str
+    weights_sha256: str
+    data_sha256: str
+    pretrain_acc: float
+
+
+def _sha256_files(paths):
+    h = hashlib.sha256()
+    for p in sorted(paths, key=lambda p: p.name):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _publish(final: Path, write):
+    """Create `final` atomically: fill a temporary sibling, then rename it into place."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".tmp-"))
+    try:
+        write(tmp)
+        os.replace(tmp, final)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not final.is_dir():
+            raise
+
+
+def scaling(x_pre):
+    """Per-feature mean and std of the pre-training domain; constant features get std 1."""
+    mean = x_pre.mean(axis=0, dtype=np.float64).astype(np.float32)
+    std = x_pre.std(axis=0, dtype=np.float64).astype(np.float32)
+    std[std < 1e-6] = 1.0
+    return mean, std
+
+
+def pretrain(x_pre, y_pre, n_classes, hidden, cfg, seed):
+    """Deterministic backbone: He-uniform init from the PRNG, then ft-all on the source domain."""
+    mean, std = scaling(x_pre)
+    x = (x_pre.astype(np.float32) - mean) / std
+    sizes = [x.shape[1], *hidden, n_classes]
+    W = [prng.uniform_sym(prng.stream_key(seed, prng.STREAM_PRETRAIN_INIT + k), (n, m),
+                          np.sqrt(np.float32(6.0) / np.float32(n)))
+         for k, (n, m) in enumerate(zip(sizes[:-1], sizes[1:]))]
+    b = [np.zeros(m, np.float32) for m in sizes[1:]]
+    hp = dict(seed=seed, lr=cfg.lr, batch_size=cfg.batch_size, epochs=cfg.epochs, rank=1,
+              scale=1.0, cache=False, cache_budget_bytes=-1)
+    meter = sm.Meter()
+    method = sm.build("ft-all", sm.Net(W, b), hp, meter, x)
+    epochs = sm.finetune(method, x, y_pre.astype(np.int64), hp, meter, stream=prng.STREAM_PRETRAIN_SHUFFLE)
+    if not np.isfinite(epochs[-1][1]):
+        raise UserError(f"pre-training diverged (loss not finite); lower [pretrain] lr (now {cfg.lr})")
+    return method.net.W, method.net.b, mean, std, sm.accuracy(method, x, y_pre)
+
+
+def _write_data(task_data, d: Path):
+    for part in ("ft", "test"):
+        np.save(d / f"x_{part}.npy", np.ascontiguousarray(getattr(task_data, f"x_{part}"), np.float32))
+        np.save(d / f"y_{part}.npy", np.ascontiguousarray(getattr(task_data, f"y_{part}"), np.int32))
+
+
+def prepare(task_data, seed, model_cfg, pretrain_cfg, cache_root: Path) -> Artifacts:
+    """Model and data directories for (task, seed), from the cache or made now."""
+    data_sha = task_data.sha256()
+    data_dir = cache_root / "data" / data_sha[:16]
+    if not data_dir.is_dir():
+        _publish(data_dir, lambda d: _write_data(task_data, d))
+
+    key_src = json.dumps({"data": data_sha, "hidden": list(model_cfg.hidden),
+                          "pretrain": pretrain_cfg.model_dump(), "seed": seed,
+                          "version": PRETRAIN_VERSION}, sort_keys=True)
+    model_key = hashlib.sha256(key_src.encode()).hexdigest()
+    model_dir = cache_root / "models" / model_key[:16]
+    if not model_dir.is_dir():
+        def write_model(d):
+            W, b, mean, std, acc = pretrain(task_data.x_pre, task_data.y_pre, len(task_data.classes),
+                                            model_cfg.hidden, pretrain_cfg, seed)
+            for k, (w, v) in enumerate(zip(W, b)):
+                np.save(d / f"W{k}.npy", w)
+                np.save(d / f"b{k}.npy", v)
+            np.save(d / "mean.npy", mean)
+            np.save(d / "std.npy", std)
+            (d / "meta.json").write_text(json.dumps({"key": json.loads(key_src), "pretrain_acc": acc}))
+        _publish(model_dir, write_model)
+
+    meta = json.loads((model_dir / "meta.json").read_text())
+    return Artifacts(
+        task=task_data.name, seed=seed, model_dir=model_dir, data_dir=data_dir,
+        n_layers=len(model_cfg.hidden) + 1, model_key=model_key,
+        weights_sha256=_sha256_files(list(model_dir.glob("*.npy"))),
+        data_sha256=data_sha, pretrain_acc=meta["pretrain_acc"])

@@ -1,0 +1,73 @@
+"""The `skip2bench` command line."""
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from harness.errors import UserError
+
+console = Console(highlight=False)
+
+EXISTING_FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
+DIR = click.Path(file_okay=False, path_type=Path)
+data_root_option = click.option("--data-root", type=DIR, default=None, envvar="SKIP2BENCH_DATA",
+                                help="Folder holding cooling-fan/ and hapt/ (default: ../shared/datasets).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli():
+    """Hardware-in-the-loop benchmark harness for on-device fine-tuning (Skip2-LoRA and rivals)."""
+
+
+@cli.command()
+@click.option("--experiment", "-e", type=EXISTING_FILE, required=True, help="Experiment TOML (what to run).")
+@click.option("--lab", "-l", type=EXISTING_FILE, required=True, help="Lab TOML (which boards).")
+@click.option("--out", "-o", type=DIR, default=None, help="Run directory (default: results/runs/NAME-TIME).")
+@click.option("--resume", is_flag=True, help="Continue a run in --out, skipping finished jobs.")
+@click.option("--report/--no-report", default=True, show_default=True, help="Write the report when done.")
+@data_root_option
+def run(experiment, lab, out, resume, report, data_root):
+    """Run every job of EXPERIMENT on the boards of LAB; append records to OUT/records.jsonl."""
+    from harness.run import run_experiment
+    out = run_experiment(experiment, lab, out, resume, data_root, console)
+    if report:
+        _write_report(out)
+
+
+@cli.command("report")
+@click.argument("run_dir", type=DIR)
+def report_cmd(run_dir):
+    """Write tables and plots of RUN_DIR into RUN_DIR/report/."""
+    _write_report(run_dir)
+
+
+def _write_report(run_dir):
+    from harness.report import write_report
+    where = write_report(Path(run_dir))
+    console.print(f"report: {where / 'report.md'}")
+
+
+@cli.command()
+@data_root_option
+def data(data_root):
+    """List the data tasks with their shapes and class balance."""
+    from harness.tasks_info import describe_tasks
+    describe_tasks(data_root, console)
+
+
+def main():
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        console.print("interrupted; records written so far are kept (continue with --resume)")
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except UserError as e:
+        console.print(f"[red]error:[/] {e}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("interrupted; records written so far are kept (continue with --resume)")
+        sys.exit(130)

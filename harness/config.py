@@ -1,0 +1,170 @@
+"""Lab files (what boards exist, how to reach them) and experiment files (what to run), in TOML.
+
+Validation uses pydantic; every problem becomes one line naming the file, the field and the fix.
+"""
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from harness.errors import UserError
+from harness.methods import parse_variant, VARIANTS
+from harness.tasks import task_names
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+IMPLS = ("numpy", "c")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Board(Strict):
+    name: str = Field(min_length=1)
+    transport: Literal["local"]
+    impls: list[Literal["numpy", "c"]] = Field(default=["numpy"], min_length=1)
+    timeout_s: float = Field(default=600.0, gt=0)
+    # The command that runs Python 3 with NumPy for the NumPy runner (split like a shell would).
+    python: str = Field(default=sys.executable, min_length=1)
+
+
+class Lab(Strict):
+    name: str = Field(min_length=1)
+    boards: list[Board] = Field(min_length=1)
+
+    @field_validator("boards")
+    @classmethod
+    def _unique_names(cls, boards):
+        names = [b.name for b in boards]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"board names must be unique; repeated: {', '.join(dup)}")
+        return boards
+
+
+class ModelConfig(Strict):
+    hidden: list[int] = Field(default=[96, 96], min_length=1)
+
+    @field_validator("hidden")
+    @classmethod
+    def _positive(cls, hidden):
+        if any(h <= 0 for h in hidden):
+            raise ValueError("hidden layer sizes must be positive integers, e.g. [96, 96]")
+        return hidden
+
+
+class PretrainConfig(Strict):
+    epochs: int = Field(default=40, gt=0)
+    batch_size: int = Field(default=32, gt=0)
+    lr: float = Field(default=0.05, gt=0)
+
+
+class FinetuneHP(Strict):
+    """Hyper-parameters of fine-tuning; any field may be overridden per method."""
+    epochs: int = Field(default=20, gt=0)
+    batch_size: int = Field(default=20, gt=0)
+    lr: float = Field(default=0.01, gt=0)
+    rank: int = Field(default=4, gt=0)
+    scale: float = Field(default=1.0)
+    cache_budget_bytes: int = Field(default=-1, ge=-1, description="-1 = unlimited")
+
+
+class FinetuneOverride(Strict):
+    epochs: int | None = Field(default=None, gt=0)
+    batch_size: int | None = Field(default=None, gt=0)
+    lr: float | None = Field(default=None, gt=0)
+    rank: int | None = Field(default=None, gt=0)
+    scale: float | None = None
+    cache_budget_bytes: int | None = Field(default=None, ge=-1)
+
+
+class Finetune(FinetuneHP):
+    method: dict[str, FinetuneOverride] = Field(default_factory=dict)
+
+    @field_validator("method")
+    @classmethod
+    def _known_methods(cls, overrides):
+        for name in overrides:
+            parse_variant(name)
+        return overrides
+
+    def for_variant(self, variant: str) -> FinetuneHP:
+        """The base hyper-parameters with the method's overrides (by variant, then by method) applied."""
+        merged = self.model_dump(exclude={"method"})
+        method = parse_variant(variant)[0]
+        for key in (method, variant):
+            if key in self.method:
+                merged.update(self.method[key].model_dump(exclude_none=True))
+        return FinetuneHP(**merged)
+
+
+class Experiment(Strict):
+    name: str = Field(min_length=1)
+    tasks: list[str] = Field(min_length=1)
+    methods: list[str] = Field(min_length=1)
+    seeds: list[int] = Field(default=[0], min_length=1)
+    impls: list[Literal["numpy", "c"]] = Field(default=["numpy"], min_length=1)
+    repetitions: int = Field(default=1, gt=0)
+    model: ModelConfig = ModelConfig()
+    pretrain: PretrainConfig = PretrainConfig()
+    finetune: Finetune = Finetune()
+
+    @field_validator("tasks")
+    @classmethod
+    def _known_tasks(cls, tasks):
+        for t in tasks:
+            if t not in task_names():
+                raise ValueError(f"unknown task '{t}'; known tasks: {', '.join(task_names())}")
+        return tasks
+
+    @field_validator("methods")
+    @classmethod
+    def _known_variants(cls, methods):
+        for m in methods:
+            parse_variant(m)
+        return methods
+
+
+def _one_line(path: Path, err: ValidationError) -> str:
+    e = err.errors()[0]
+    where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+    if e["type"] == "extra_forbidden":
+        msg = f"unknown field '{e['loc'][-1]}' (check its spelling against docs/config.md)"
+    elif e["type"] == "missing":
+        msg = "missing required field; add it"
+    else:
+        msg = e["msg"].removeprefix("Value error, ")
+        if "input" in e and not isinstance(e["input"], (dict, list)):
+            msg += f" (got {e['input']!r})"
+    more = f" (and {len(err.errors()) - 1} more problems)" if len(err.errors()) > 1 else ""
+    return f"{path}: {where}: {msg}{more}"
+
+
+def _load(path: Path, model, kind: str):
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{kind} file not found: {path} (see labs/ and experiments/ for examples)") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: malformed TOML: {e}") from None
+    try:
+        return model(**raw)
+    except ValidationError as e:
+        raise UserError(_one_line(path, e)) from None
+
+
+def load_lab(path) -> Lab:
+    return _load(path, Lab, "lab")
+
+
+def load_experiment(path) -> Experiment:
+    return _load(path, Experiment, "experiment")
+
+
+__all__ = ["Board", "Lab", "Experiment", "FinetuneHP", "load_lab", "load_experiment", "IMPLS", "VARIANTS"]

@@ -1,0 +1,49 @@
+"""The job matrix of an experiment on a lab: task x seed x method variant x board x impl x repetition."""
+import hashlib
+import json
+from dataclasses import dataclass
+
+from harness.config import Experiment, FinetuneHP, Lab
+from harness.errors import UserError
+from harness.methods import parse_variant
+
+
+@dataclass(frozen=True)
+class Job:
+    task: str
+    seed: int
+    variant: str
+    board: str
+    impl: str
+    repetition: int
+
+    @property
+    def method(self) -> str:
+        return parse_variant(self.variant)[0]
+
+    @property
+    def cache(self) -> bool:
+        return parse_variant(self.variant)[1]
+
+
+def expand(exp: Experiment, lab: Lab) -> list[Job]:
+    """Every run of the experiment, ordered so each (task, seed) backbone is used in one stretch."""
+    pairs = [(b.name, impl) for b in lab.boards for impl in exp.impls if impl in b.impls]
+    if not pairs:
+        offered = sorted({i for b in lab.boards for i in b.impls})
+        raise UserError(f"no board in lab '{lab.name}' runs impls {exp.impls} (boards offer {offered}); "
+                        f"add them to a board's impls or change the experiment's impls")
+    return [Job(task, seed, variant, board, impl, rep)
+            for task in exp.tasks for seed in exp.seeds for variant in exp.methods
+            for board, impl in pairs for rep in range(exp.repetitions)]
+
+
+def runner_job(job: Job, hp: FinetuneHP) -> dict:
+    """job.json content without the file locations, which the target fills in."""
+    return {"method": job.method, "cache": job.cache, "seed": job.seed, **hp.model_dump()}
+
+
+def job_id(model_key: str, variant: str, hp: FinetuneHP) -> str:
+    """Identity of a job across boards, impls and repetitions: model (task, data, seed, backbone) + method + hp."""
+    src = json.dumps({"model": model_key, "variant": variant, "hp": hp.model_dump()}, sort_keys=True)
+    return hashlib.sha256(src.encode()).hexdigest()[:12]

@@ -1,0 +1,58 @@
+"""Facts that make a result reproducible: code version, host, library versions."""
+import os
+import platform
+import subprocess
+from importlib import metadata
+
+from harness.paths import REPO
+
+
+def git_state() -> dict:
+    def git(*args):
+        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=False)
+
+    sha = git("rev-parse", "HEAD")
+    if sha.returncode != 0:
+        return {"sha": None, "dirty": None}
+    return {"sha": sha.stdout.strip(), "dirty": bool(git("status", "--porcelain").stdout.strip())}
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _mem_bytes():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return None
+
+
+def host_facts() -> dict:
+    return {
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "mem_bytes": _mem_bytes(),
+        "python": platform.python_version(),
+    }
+
+
+def library_versions() -> dict:
+    names = ("skip2bench", "numpy", "pandas", "matplotlib", "paramiko", "pyserial", "pydantic", "click", "rich")
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions

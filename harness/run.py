@@ -1,0 +1,136 @@
+"""`skip2bench run`: expand the job matrix, ship matched jobs to every board, append records."""
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from harness import paths
+from harness.artifacts import prepare
+from harness.config import load_experiment, load_lab
+from harness.errors import TargetError, UserError
+from harness.plan import expand, job_id, runner_job
+from harness.provenance import git_state, host_facts, library_versions
+from harness.records import RecordLog
+from harness.targets import open_target
+from harness.tasks import load_task
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def prepare_out_dir(out: Path, resume: bool) -> Path:
+    """A writable run directory; refuses to mix a new run into old records unless resuming."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise UserError(f"cannot write to output directory {out}: {e.strerror or e}; choose another --out") from None
+    if (out / "records.jsonl").exists() and not resume:
+        raise UserError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
+    return out
+
+
+def _write_manifest(path: Path, manifest: dict):
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, default=str))
+    tmp.replace(path)
+
+
+def _flatten(result: dict) -> dict:
+    flat = {k: v for k, v in result.items() if k not in ("mem", "impl", "method")}
+    flat.update({f"mem_{k}": v for k, v in result.get("mem", {}).items()})
+    return flat
+
+
+def _job_line(i, n, job, rec) -> str:
+    head = f"[{i:>{len(str(n))}}/{n}] {job.task:<12} {job.variant:<14} {job.impl:<5} {job.board:<8} seed {job.seed}"
+    if rec["status"] == "error":
+        return f"{head}  [red]error[/]  {rec['error']}"
+    if rec["status"] == "fail":
+        return f"{head}  [yellow]fail[/]   {rec['reason']}"
+    return (f"{head}  [green]ok[/]  acc {100 * rec['acc_before']:5.1f}% -> {100 * rec['acc_after']:5.1f}%"
+            f"  ft {rec['ft_time_s']:.3f} s  {rec['ft_macs'] / 1e6:8.1f} MMAC")
+
+
+def run_experiment(experiment: Path, lab_file: Path, out: Path | None, resume: bool,
+                   data_root: Path | None, console: Console) -> Path:
+    exp, lab = load_experiment(experiment), load_lab(lab_file)
+    jobs = expand(exp, lab)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    out = prepare_out_dir(Path(out) if out else paths.REPO / "results" / "runs" / f"{exp.name}-{stamp}", resume)
+    log = RecordLog(out / "records.jsonl")
+    log.drop_incomplete_tail()
+    done = log.finished_keys()
+    manifest_path = out / "manifest.json"
+    old = json.loads(manifest_path.read_text()) if resume and manifest_path.exists() else {}
+    run_id = old.get("run_id", out.name)
+
+    cache = paths.cache_dir()
+    artifacts = {}
+    for task in exp.tasks:
+        data = load_task(task, data_root=data_root, cache_dir=cache)
+        for seed in exp.seeds:
+            t0 = time.perf_counter()
+            art = prepare(data, seed, exp.model, exp.pretrain, cache)
+            artifacts[task, seed] = art
+            console.print(f"backbone {task} seed {seed}: {art.weights_sha256[:12]}  source accuracy "
+                          f"{100 * art.pretrain_acc:.1f}%  ({time.perf_counter() - t0:.1f} s)")
+
+    boards = {b.name: b for b in lab.boards}
+    targets = {name: open_target(boards[name], out / "work") for name in dict.fromkeys(j.board for j in jobs)}
+    manifest = {
+        "run_id": run_id, "created": old.get("created", _now()), "updated": _now(),
+        "command": {"experiment": str(experiment), "lab": str(lab_file), "resume": resume},
+        "git": git_state(), "host": host_facts(), "versions": library_versions(),
+        "experiment": exp.model_dump(), "lab": lab.model_dump(),
+        "boards": {name: t.facts() for name, t in targets.items()},
+        "data": {t: artifacts[t, exp.seeds[0]].data_sha256 for t in exp.tasks},
+        "models": {f"{t}/{s}": a.weights_sha256 for (t, s), a in artifacts.items()},
+        "pretrain_acc": {f"{t}/{s}": a.pretrain_acc for (t, s), a in artifacts.items()},
+    }
+    _write_manifest(manifest_path, manifest)
+
+    counts = {"ok": 0, "fail": 0, "error": 0, "skipped": 0}
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console)
+    with progress:
+        bar = progress.add_task(exp.name, total=len(jobs))
+        for i, job in enumerate(jobs, start=1):
+            art = artifacts[job.task, job.seed]
+            hp = exp.finetune.for_variant(job.variant)
+            jid = job_id(art.model_key, job.variant, hp)
+            if (jid, job.board, job.impl, job.repetition) in done:
+                counts["skipped"] += 1
+                progress.advance(bar)
+                continue
+            rec = {"run_id": run_id, "job_id": jid, "task": job.task, "method": job.method,
+                   "variant": job.variant, "impl": job.impl, "board": job.board, "seed": job.seed,
+                   "repetition": job.repetition, **hp.model_dump(), "cache": job.cache,
+                   "hidden": "-".join(map(str, exp.model.hidden)), "started_at": _now(),
+                   "model_key": art.model_key, "weights_sha256": art.weights_sha256,
+                   "data_sha256": art.data_sha256}
+            t0 = time.perf_counter()
+            try:
+                result = targets[job.board].run_job(runner_job(job, hp), job.impl, art,
+                                                    f"{jid}-{job.board}-{job.impl}-r{job.repetition}")
+                rec.update(error=None, stderr_tail=None, **_flatten(result))
+            except TargetError as e:
+                rec.update(status="error", error=str(e), stderr_tail=e.stderr_tail)
+            rec["wall_s"] = time.perf_counter() - t0
+            log.append(rec)
+            counts[rec["status"]] += 1
+            progress.console.print(_job_line(i, len(jobs), job, rec), highlight=False)
+            progress.advance(bar)
+    for t in targets.values():
+        t.close()
+    manifest.update(updated=_now(), counts=counts)
+    _write_manifest(manifest_path, manifest)
+    console.print(f"{counts['ok']} ok, {counts['fail']} fail, {counts['error']} error, "
+                  f"{counts['skipped']} already done; records: {log.path}")
+    return out

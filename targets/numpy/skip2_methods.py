@@ -1,0 +1,374 @@
+"""Fine-tuning methods of the Skip2-LoRA family on a frozen MLP backbone (NumPy reference).
+
+Notation (docs/methods.md): layers k = 0..L-1, x[0] the input, a[k] = x[k] W[k] + b[k],
+x[k+1] = ReLU(a[k]), logits z = a[L-1]. Every matrix product goes through Meter.mm so the
+multiply-accumulates are counted as the work is done; the C core counts the same products.
+
+Trainable parameters and their gradients live in two flat buffers (as in the C core's arena),
+so one SGD update covers them all; `params` and `grads` hold named views into them.
+"""
+import time
+
+import numpy as np
+
+import skip2_prng as prng
+
+METHODS = ("ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora")
+# Methods whose frozen prefix never changes during fine-tuning, so it may be cached per sample.
+# skip2-lora is skip-lora with the cache always on; skip-lora is its cache-less counterpart.
+CACHEABLE = ("ft-last", "lora-last", "skip2-lora")
+PHASES = ("fwd", "bwd", "upd", "cache")
+
+
+class Meter:
+    """Counts MACs of matrix products and accumulates wall time per phase."""
+
+    def __init__(self):
+        self.macs = 0
+        self.seconds = dict.fromkeys(PHASES, 0.0)
+        self._phase, self._t0 = None, 0.0
+
+    def mm(self, a, b, out=None):
+        self.macs += a.shape[0] * a.shape[1] * b.shape[1]
+        return np.matmul(a, b, out=out)
+
+    def phase(self, name):
+        """Switch the clock to phase `name` (None stops it)."""
+        now = time.perf_counter()
+        if self._phase is not None:
+            self.seconds[self._phase] += now - self._t0
+        self._phase, self._t0 = name, now
+
+
+def adapter_bound(n_in, dtype):
+    """LoRA A init bound 1/sqrt(N), computed in the working precision as C does."""
+    return dtype.type(1.0) / np.sqrt(dtype.type(n_in))
+
+
+def adapter_init(seed, layer, n_in, rank, dtype):
+    """A uniform in +-1/sqrt(n_in) from the layer's adapter stream (B starts at zero)."""
+    key = prng.stream_key(seed, prng.STREAM_ADAPTER + layer)
+    return prng.uniform_sym(key, (n_in, rank), adapter_bound(n_in, dtype)).astype(dtype)
+
+
+def relu(a):
+    return np.maximum(a, 0)
+
+
+def softmax_xent_grad(z, y):
+    """Mean cross-entropy loss and its gradient w.r.t. the logits."""
+    n = z.shape[0]
+    rows = np.arange(n)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    loss = -np.log(np.maximum(p[rows, y], np.finfo(p.dtype).tiny)).sum() / n
+    p[rows, y] -= 1
+    p /= p.dtype.type(n)
+    return float(loss), p
+
+
+class Net:
+    """The backbone: lists of weight matrices W[k] (N_k x M_k) and biases b[k]."""
+
+    def __init__(self, W, b):
+        self.W, self.b = W, b
+
+
+class FrozenPrefix:
+    """Hidden activations x[1..L-1] (and optionally the frozen logits) of the frozen backbone.
+
+    With the cache on, a sample's prefix is computed the first time it is seen and stored while
+    the byte budget lasts (first come, first stored); later lookups copy it back. Samples that do
+    not fit are recomputed every time, so the budget changes time, never results. A row holds
+    [x[1], ..., x[L-1], (z0)] side by side.
+    """
+
+    def __init__(self, net, x, with_logits, cache, budget_bytes, meter):
+        self.net, self.x, self.with_logits, self.meter = net, x, with_logits, meter
+        widths = [w.shape[1] for w in net.W[:-1]] + ([net.W[-1].shape[1]] if with_logits else [])
+        ends = np.cumsum(widths)
+        self.columns = [slice(e - w, e) for w, e in zip(widths, ends)]
+        self.row_bytes = int(ends[-1]) * x.itemsize
+        n = x.shape[0]
+        capacity = 0
+        if cache:
+            capacity = n if budget_bytes < 0 else min(n, budget_bytes // self.row_bytes)
+        self.capacity = capacity
+        self.store = np.empty((capacity, int(ends[-1])), x.dtype)
+        self.slot = np.full(n, -1, np.int64)
+        self.used = 0
+        self.hits = self.misses = 0
+
+    def compute(self, xb, out):
+        """Frozen forward of a batch into the row block `out`."""
+        h, cols, mm, net = xb, self.columns, self.meter.mm, self.net
+        for k in range(len(net.W) - 1):
+            a = mm(h, net.W[k])
+            a += net.b[k]
+            h = out[:, cols[k]] = relu(a)
+        if self.with_logits:
+            a = mm(h, net.W[-1])
+            a += net.b[-1]
+            out[:, cols[-1]] = a
+
+    def get(self, idx):
+        """Returns (list of x[0..L-1] for the batch, frozen logits or None)."""
+        m = self.meter
+        if self.capacity == 0:
+            m.phase("fwd")
+            rows = np.empty((len(idx), self.store.shape[1]), self.x.dtype)
+            self.compute(self.x[idx], rows)
+        else:
+            m.phase("cache")
+            slots = self.slot[idx]
+            miss = np.flatnonzero(slots < 0)
+            rows = self.store[slots]  # rows of misses are garbage until computed below
+            self.hits += len(idx) - len(miss)
+            self.misses += len(miss)
+            if len(miss):
+                m.phase("fwd")
+                fresh = np.empty((len(miss), self.store.shape[1]), self.x.dtype)
+                self.compute(self.x[idx[miss]], fresh)
+                m.phase("cache")
+                rows[miss] = fresh
+                take = miss[: max(0, self.capacity - self.used)]
+                if len(take):
+                    new = np.arange(self.used, self.used + len(take))
+                    self.store[new] = rows[take]
+                    self.slot[idx[take]] = new
+                    self.used += len(take)
+        m.phase("fwd")
+        parts = [rows[:, c] for c in self.columns]
+        xs = [self.x[idx]] + parts[: len(self.net.W) - 1]
+        return xs, (parts[-1] if self.with_logits else None)
+
+
+class Method:
+    """Base: trainables as named views of one flat buffer; subclasses define gradients() and logits()."""
+
+    def __init__(self, net, hp, meter):
+        self.net, self.hp, self.m = net, hp, meter
+        self.dtype = net.W[0].dtype
+        self.lr = self.dtype.type(hp["lr"])
+        self.scale = self.dtype.type(hp["scale"])
+
+    def allocate(self, initial):
+        """Lay out the trainables (name -> initial array, in order) in flat parameter/gradient buffers."""
+        total = sum(a.size for a in initial.values())
+        self.theta = np.empty(total, self.dtype)
+        self.gtheta = np.zeros(total, self.dtype)
+        self.params, self.grads, offset = {}, {}, 0
+        for name, a in initial.items():
+            self.params[name] = self.theta[offset:offset + a.size].reshape(a.shape)
+            self.params[name][...] = a
+            self.grads[name] = self.gtheta[offset:offset + a.size].reshape(a.shape)
+            offset += a.size
+
+    def step(self, x, y, idx):
+        """One SGD step on the samples `idx` of the training set (x, y)."""
+        loss = self.gradients(x, y, idx)[0]
+        self.m.phase("upd")
+        self.theta -= self.lr * self.gtheta
+        self.m.macs += self.theta.size
+        return loss
+
+    def trainable_count(self):
+        return self.theta.size
+
+    def activation_floats(self, batch):
+        """Floats of forward activations held for backward per step (analytic memory)."""
+        return batch * (sum(w.shape[1] for w in self.net.W) + self.adapter_width())
+
+    def adapter_width(self):
+        return 0
+
+
+class FullBackprop(Method):
+    """ft-all, ft-bias and lora-all: forward through every layer, backward down to layer 0."""
+
+    def __init__(self, net, hp, meter, train_w, train_b, lora):
+        super().__init__(net, hp, meter)
+        self.train_w, self.train_b, self.lora = train_w, train_b, lora
+        initial = {}
+        for k, w in enumerate(net.W):
+            if train_w:
+                initial[f"W{k}"] = w
+            if train_b:
+                initial[f"b{k}"] = net.b[k]
+            if lora:
+                initial[f"A{k}"] = adapter_init(hp["seed"], k, w.shape[0], hp["rank"], self.dtype)
+                initial[f"B{k}"] = np.zeros((hp["rank"], w.shape[1]), self.dtype)
+        self.allocate(initial)
+        # Trained backbone tensors are used through their views in the flat buffer.
+        for k in range(len(net.W)):
+            net.W[k] = self.params.get(f"W{k}", net.W[k])
+            net.b[k] = self.params.get(f"b{k}", net.b[k])
+
+    def adapter_width(self):
+        return self.hp["rank"] * len(self.net.W) if self.lora else 0
+
+    def forward(self, x):
+        """Returns logits and the tape (layer inputs, pre-activations, adapter hiddens)."""
+        mm, xs, acts, us = self.m.mm, [], [], []
+        h = x
+        for k in range(len(self.net.W)):
+            xs.append(h)
+            a = mm(h, self.net.W[k])
+            a += self.net.b[k]
+            if self.lora:
+                u = mm(h, self.params[f"A{k}"])
+                us.append(u)
+                a += self.scale * mm(u, self.params[f"B{k}"])
+            acts.append(a)
+            h = relu(a)
+        return acts[-1], (xs, acts, us)
+
+    def logits(self, x):
+        return self.forward(x)[0]
+
+    def gradients(self, x, y, idx):
+        self.m.phase("fwd")
+        z, (xs, acts, us) = self.forward(x[idx])
+        loss, da = softmax_xent_grad(z, y[idx])
+        self.m.phase("bwd")
+        mm, g = self.m.mm, self.grads
+        for k in reversed(range(len(self.net.W))):
+            if self.train_w:
+                mm(xs[k].T, da, out=g[f"W{k}"])
+            if self.train_b:
+                da.sum(axis=0, out=g[f"b{k}"])
+            if self.lora:
+                mm(us[k].T, da, out=g[f"B{k}"])
+                g[f"B{k}"] *= self.scale
+                du = self.scale * mm(da, self.params[f"B{k}"].T)
+                mm(xs[k].T, du, out=g[f"A{k}"])
+            if k > 0:
+                dx = mm(da, self.net.W[k].T)
+                if self.lora:
+                    dx += mm(du, self.params[f"A{k}"].T)
+                da = dx * (acts[k - 1] > 0)
+        return loss, g
+
+
+class PrefixMethod(Method):
+    """Methods that train only on top of a frozen prefix, which may come from the cache."""
+
+    def __init__(self, net, hp, meter, x_train):
+        super().__init__(net, hp, meter)
+        self.prefix = FrozenPrefix(net, x_train, self.with_frozen_logits, hp["cache"],
+                                   hp["cache_budget_bytes"], meter)
+
+    def logits(self, x):
+        # Evaluation runs the same arithmetic on fresh activations, outside the training cache.
+        pre = FrozenPrefix(self.net, x, self.with_frozen_logits, False, 0, Meter())
+        xs, z0 = pre.get(np.arange(x.shape[0]))
+        return self.head(xs, z0)[0]
+
+    def gradients(self, x, y, idx):
+        xs, z0 = self.prefix.get(idx)
+        z, tape = self.head(xs, z0)
+        loss, dz = softmax_xent_grad(z, y[idx])
+        self.m.phase("bwd")
+        self.head_grads(xs, tape, dz)
+        return loss, self.grads
+
+
+class FtLast(PrefixMethod):
+    """Trains W[L-1], b[L-1] on the cached x[L-1]; the frozen logits change, so they are not cached."""
+
+    with_frozen_logits = False
+
+    def __init__(self, net, hp, meter, x_train):
+        super().__init__(net, hp, meter, x_train)
+        self.allocate({"W": net.W[-1], "b": net.b[-1]})
+
+    def head(self, xs, z0):
+        z = self.m.mm(xs[-1], self.params["W"])
+        z += self.params["b"]
+        return z, None
+
+    def head_grads(self, xs, tape, dz):
+        self.m.mm(xs[-1].T, dz, out=self.grads["W"])
+        dz.sum(axis=0, out=self.grads["b"])
+
+
+class SkipAdapters(PrefixMethod):
+    """lora-last (adapter on x[L-1] only) and skip-lora / skip2-lora (one adapter per layer input).
+
+    Every adapter adds s * (x[k] A[k]) B[k] into the frozen logits, so gradients never pass
+    through a frozen W: backward costs only the adapters. The B[k] (R x C each) are stacked so
+    all adapters reach the logits in one product: z = z0 + s * [u_k ...] B_stack.
+    """
+
+    with_frozen_logits = True
+
+    def __init__(self, net, hp, meter, x_train, layers):
+        super().__init__(net, hp, meter, x_train)
+        self.layers = layers
+        r, n_out = hp["rank"], net.W[-1].shape[1]
+        initial = {f"A{k}": adapter_init(hp["seed"], k, net.W[k].shape[0], r, self.dtype) for k in layers}
+        initial.update({f"B{k}": np.zeros((r, n_out), self.dtype) for k in layers})
+        self.allocate(initial)
+        b_start = sum(net.W[k].shape[0] * r for k in layers)
+        self.B = self.theta[b_start:].reshape(len(layers) * r, n_out)
+        self.gB = self.gtheta[b_start:].reshape(len(layers) * r, n_out)
+        self.u_columns = [slice(i * r, (i + 1) * r) for i in range(len(layers))]
+
+    def adapter_width(self):
+        return self.hp["rank"] * len(self.layers)
+
+    def head(self, xs, z0):
+        u = np.concatenate([self.m.mm(xs[k], self.params[f"A{k}"]) for k in self.layers], axis=1)
+        return z0 + self.scale * self.m.mm(u, self.B), u
+
+    def head_grads(self, xs, u, dz):
+        mm = self.m.mm
+        mm(u.T, dz, out=self.gB)
+        self.gB *= self.scale
+        du = self.scale * mm(dz, self.B.T)
+        for k, cols in zip(self.layers, self.u_columns):
+            mm(xs[k].T, du[:, cols], out=self.grads[f"A{k}"])
+
+
+def build(method, net, hp, meter, x_train):
+    """The method object for `method`; trained backbone tensors are copied, never modified in place."""
+    net = Net([w.copy() for w in net.W], [v.copy() for v in net.b])
+    L = len(net.W)
+    if method == "ft-all":
+        return FullBackprop(net, hp, meter, train_w=True, train_b=True, lora=False)
+    if method == "ft-bias":
+        return FullBackprop(net, hp, meter, train_w=False, train_b=True, lora=False)
+    if method == "lora-all":
+        return FullBackprop(net, hp, meter, train_w=False, train_b=False, lora=True)
+    if method == "ft-last":
+        return FtLast(net, hp, meter, x_train)
+    if method == "lora-last":
+        return SkipAdapters(net, hp, meter, x_train, layers=[L - 1])
+    if method in ("skip-lora", "skip2-lora"):
+        return SkipAdapters(net, hp, meter, x_train, layers=list(range(L)))
+    raise ValueError(f"unknown method '{method}'; known methods: {', '.join(METHODS)}")
+
+
+def accuracy(method, x, y):
+    return float((method.logits(x).argmax(axis=1) == y).mean())
+
+
+def finetune(method, x, y, hp, meter, stream=prng.STREAM_SHUFFLE):
+    """Mini-batch SGD over the epochs; returns per-epoch (seconds, mean loss), stops on non-finite loss.
+
+    `stream` picks the shuffle stream: fine-tuning on a board, or pre-training on the host.
+    """
+    n, bs = x.shape[0], hp["batch_size"]
+    epochs = []
+    for e in range(hp["epochs"]):
+        t0 = time.perf_counter()
+        order = prng.permutation(prng.stream_key(hp["seed"], stream + e), n)
+        total = 0.0
+        for s in range(0, n, bs):
+            idx = order[s:s + bs]
+            total += method.step(x, y, idx) * len(idx)
+        meter.phase(None)
+        epochs.append((time.perf_counter() - t0, total / n))
+        if not np.isfinite(total):
+            break
+    return epochs

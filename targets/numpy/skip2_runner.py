@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Board-side NumPy runner: `python3 skip2_runner.py WORKDIR`.
+
+Needs only Python 3 and NumPy. Reads WORKDIR/job.json and the .npy files it names, fine-tunes,
+and prints one JSON result on stdout (the runner contract, docs/runner-contract.md). A method
+that diverges is a result (status "fail"); anything else that goes wrong exits non-zero with
+the reason on stderr, so the host records an infrastructure error instead.
+"""
+import json
+import os
+import platform
+import resource
+import sys
+import time
+
+import numpy as np
+
+import skip2_methods as sm
+
+IMPL = "numpy"
+
+
+def load_job(workdir):
+    with open(os.path.join(workdir, "job.json")) as f:
+        job = json.load(f)
+
+    def resolve(p):
+        return p if os.path.isabs(p) else os.path.join(workdir, p)
+
+    model, data = resolve(job["model_dir"]), resolve(job["data_dir"])
+    L = job["n_layers"]
+    W = [np.load(os.path.join(model, f"W{k}.npy")).astype(np.float32) for k in range(L)]
+    b = [np.load(os.path.join(model, f"b{k}.npy")).astype(np.float32) for k in range(L)]
+    mean = np.load(os.path.join(model, "mean.npy")).astype(np.float32)
+    std = np.load(os.path.join(model, "std.npy")).astype(np.float32)
+    arrays = {}
+    for part in ("ft", "test"):
+        x = np.load(os.path.join(data, f"x_{part}.npy")).astype(np.float32)
+        arrays[part] = ((x - mean) / std, np.load(os.path.join(data, f"y_{part}.npy")).astype(np.int64))
+    return job, sm.Net(W, b), arrays
+
+
+def peak_rss_bytes():
+    # ru_maxrss is KiB on Linux (the boards we target) and bytes on macOS.
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss if sys.platform == "darwin" else rss * 1024
+
+
+def memory(method, hp, x_ft):
+    """Analytic bytes by role (docs/methods.md)."""
+    item = x_ft.itemsize
+    backbone = sum(w.size for w in method.net.W) + sum(v.size for v in method.net.b)
+    adapters = sum(p.size for n, p in method.params.items() if n[0] in "AB")
+    prefix = getattr(method, "prefix", None)
+    return {
+        "weights_bytes": (backbone + adapters) * item,
+        "grads_bytes": method.trainable_count() * item,
+        "optimizer_bytes": 0,  # plain SGD keeps no state
+        "activations_bytes": method.activation_floats(hp["batch_size"]) * item,
+        "cache_bytes": prefix.used * prefix.row_bytes if prefix else 0,
+    }
+
+
+def run(workdir):
+    job, net, data = load_job(workdir)
+    hp = dict(job)
+    hp["cache"] = bool(job.get("cache")) or job["method"] == "skip2-lora"
+    hp["cache_budget_bytes"] = int(job.get("cache_budget_bytes", -1))
+    (x_ft, y_ft), (x_test, y_test) = data["ft"], data["test"]
+    meter = sm.Meter()
+    method = sm.build(job["method"], net, hp, meter, x_ft)
+    acc_before = sm.accuracy(method, x_test, y_test)
+
+    t0 = time.perf_counter()
+    epochs = sm.finetune(method, x_ft, y_ft, hp, meter)
+    ft_time = time.perf_counter() - t0
+
+    losses = [loss for _, loss in epochs]
+    diverged = not np.isfinite(losses[-1])
+    prefix = getattr(method, "prefix", None)
+    lookups = prefix.hits + prefix.misses if prefix else 0
+    if job.get("save_params"):
+        os.makedirs(os.path.join(workdir, "trained"), exist_ok=True)
+        for name, p in method.params.items():
+            np.save(os.path.join(workdir, "trained", f"{name}.npy"), p)
+    return {
+        "impl": IMPL,
+        "method": job["method"],
+        "status": "fail" if diverged else "ok",
+        "reason": f"loss became non-finite in epoch {len(epochs)}" if diverged else None,
+        "acc_before": acc_before,
+        "acc_after": None if diverged else sm.accuracy(method, x_test, y_test),
+        "ft_time_s": ft_time,
+        **{f"{p}_time_s": meter.seconds[p] for p in sm.PHASES},
+        "epoch_times_s": [t for t, _ in epochs],
+        "epoch_loss": [None if not np.isfinite(v) else v for v in losses],
+        "ft_macs": meter.macs,
+        "trainable_params": method.trainable_count(),
+        "cache_capacity_samples": prefix.capacity if prefix else 0,
+        "cache_hits": prefix.hits if prefix else 0,
+        "cache_misses": prefix.misses if prefix else 0,
+        "cache_hit_rate": (prefix.hits / lookups) if lookups and prefix.capacity else None,
+        "mem": memory(method, hp, x_ft),
+        "peak_rss_bytes": peak_rss_bytes(),
+        "runtime": {"python": platform.python_version(), "numpy": np.__version__,
+                    "machine": platform.machine()},
+    }
+
+
+def main(argv):
+    if len(argv) != 2:
+        sys.exit("usage: skip2_runner.py WORKDIR (a directory holding job.json)")
+    print(json.dumps(run(argv[1])))
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,194 @@
+"""End-to-end runs of the `skip2bench` command on the local target, and its handling of bad input."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+SMALL_EXPERIMENT = """
+name = "small"
+tasks = ["synthetic"]
+methods = {methods}
+seeds = [0, 1]
+impls = ["numpy"]
+[model]
+hidden = [16, 12]
+[pretrain]
+epochs = 3
+[finetune]
+epochs = 3
+lr = 0.02
+"""
+
+LAB = """
+name = "test"
+[[boards]]
+name = "host"
+transport = "local"
+impls = ["numpy"]
+{extra}
+"""
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+def skip2bench(*args, cache, check=False):
+    env = dict(os.environ, SKIP2BENCH_CACHE=str(cache), COLUMNS="200")
+    proc = subprocess.run([sys.executable, "-m", "harness", *map(str, args)], capture_output=True,
+                          text=True, cwd=ROOT, env=env)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def records(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture
+def files(tmp_path):
+    methods = json.dumps(["ft-all", "ft-last+cache", "lora-all", "skip-lora", "skip2-lora"])
+    return (write(tmp_path / "exp.toml", SMALL_EXPERIMENT.format(methods=methods)),
+            write(tmp_path / "lab.toml", LAB.format(extra="")))
+
+
+def test_run_writes_records_manifest_and_report(files, tmp_path, cache_dir):
+    exp, lab = files
+    out = tmp_path / "run"
+    proc = skip2bench("run", "-e", exp, "-l", lab, "-o", out, cache=cache_dir, check=True)
+    recs = records(out)
+    assert len(recs) == 5 * 2
+    assert {r["status"] for r in recs} == {"ok"}
+    for r in recs:
+        for field in ("task", "method", "impl", "board", "seed", "acc_before", "acc_after", "ft_time_s",
+                      "fwd_time_s", "bwd_time_s", "upd_time_s", "ft_macs", "peak_rss_bytes",
+                      "trainable_params"):
+            assert r[field] is not None, field
+        assert 0 <= r["acc_before"] <= 1 and 0 <= r["acc_after"] <= 1
+        assert r["fwd_time_s"] + r["bwd_time_s"] + r["upd_time_s"] + r["cache_time_s"] <= r["ft_time_s"]
+    by = {(r["variant"], r["seed"]): r for r in recs}
+    # The cache changes time, not results, and cuts the counted work.
+    for seed in (0, 1):
+        plain, cached = by["skip-lora", seed], by["skip2-lora", seed]
+        assert plain["acc_after"] == cached["acc_after"] and plain["epoch_loss"] == cached["epoch_loss"]
+        assert cached["ft_macs"] < plain["ft_macs"] and cached["cache_hit_rate"] > 0.5
+        assert by["ft-last+cache", seed]["cache"] is True
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["git"]["sha"] and manifest["counts"]["ok"] == 10
+    assert set(manifest["models"]) == {"synthetic/0", "synthetic/1"}
+    assert (out / "report" / "report.md").exists()
+    assert "report:" in proc.stdout
+
+
+def test_runs_are_reproducible(files, tmp_path, cache_dir, tmp_path_factory):
+    exp, lab = files
+    a, b = tmp_path / "a", tmp_path / "b"
+    skip2bench("run", "-e", exp, "-l", lab, "-o", a, "--no-report", cache=cache_dir, check=True)
+    # A fresh cache: the backbone is pre-trained again and must come out bit-identical.
+    skip2bench("run", "-e", exp, "-l", lab, "-o", b, "--no-report",
+               cache=tmp_path_factory.mktemp("fresh"), check=True)
+    keep = ("job_id", "weights_sha256", "acc_before", "acc_after", "ft_macs", "epoch_loss")
+    assert [{k: r[k] for k in keep} for r in records(a)] == [{k: r[k] for k in keep} for r in records(b)]
+
+
+def test_resume_after_a_killed_run_skips_finished_jobs(files, tmp_path, cache_dir):
+    exp, lab = files
+    out = tmp_path / "run"
+    skip2bench("run", "-e", exp, "-l", lab, "-o", out, "--no-report", cache=cache_dir, check=True)
+    lines = (out / "records.jsonl").read_text().splitlines(keepends=True)
+    # As if killed while writing the fourth record: three whole lines and half of one.
+    (out / "records.jsonl").write_text("".join(lines[:3]) + lines[3][:40])
+    again = skip2bench("run", "-e", exp, "-l", lab, "-o", out, cache=cache_dir)
+    assert again.returncode == 2 and "--resume" in again.stdout
+    skip2bench("run", "-e", exp, "-l", lab, "-o", out, "--resume", "--no-report", cache=cache_dir, check=True)
+    recs = records(out)
+    assert len(recs) == 10
+    assert [json.dumps(r) + "\n" for r in recs[:3]] == lines[:3]
+    keys = [(r["job_id"], r["board"], r["impl"], r["repetition"]) for r in recs]
+    assert len(set(keys)) == len(keys)
+
+
+def test_runner_crash_is_recorded_as_error_with_stderr(tmp_path, cache_dir):
+    exp = write(tmp_path / "exp.toml", SMALL_EXPERIMENT.format(methods='["ft-all"]'))
+    # The real runner on a Python without site-packages: it cannot import NumPy and dies.
+    lab = write(tmp_path / "lab.toml", LAB.format(extra=f'python = "{sys.executable} -S"'))
+    out = tmp_path / "run"
+    skip2bench("run", "-e", exp, "-l", lab, "-o", out, cache=cache_dir, check=True)
+    recs = records(out)
+    assert [r["status"] for r in recs] == ["error", "error"]
+    assert "exited with code 1" in recs[0]["error"] and "numpy" in recs[0]["stderr_tail"]
+    assert "acc_after" not in recs[0]
+
+
+def test_runner_timeout_is_recorded_as_error(tmp_path, cache_dir):
+    exp = write(tmp_path / "exp.toml", SMALL_EXPERIMENT.format(methods='["ft-all"]'))
+    lab = write(tmp_path / "lab.toml", LAB.format(extra="timeout_s = 0.001"))
+    out = tmp_path / "run"
+    skip2bench("run", "-e", exp, "-l", lab, "-o", out, "--no-report", cache=cache_dir, check=True)
+    assert all(r["status"] == "error" and "timed out" in r["error"] for r in records(out))
+
+
+@pytest.mark.parametrize("experiment, expected", [
+    ('name = "x"\ntasks = ["synthetic"\n', "malformed TOML"),
+    ('name = "x"\ntasks = ["nope"]\nmethods = ["ft-all"]\n', "unknown task 'nope'; known tasks: synthetic"),
+    ('name = "x"\ntasks = ["synthetic"]\nmethods = ["lora-al"]\n', "unknown method 'lora-al'; known methods: ft-all"),
+    ('name = "x"\ntasks = ["synthetic"]\nmethods = ["ft-all"]\n[finetune]\nepoch = 3\n', "finetune.epoch: unknown field"),
+    ('name = "x"\ntasks = ["synthetic"]\nmethods = ["ft-all"]\n[finetune]\nlr = "fast"\n', "finetune.lr: "),
+    ('name = "x"\ntasks = ["synthetic"]\nmethods = ["ft-all+cache"]\n', "unknown method 'ft-all+cache'"),
+    ('tasks = ["synthetic"]\nmethods = ["ft-all"]\n', "name: missing required field"),
+])
+def test_bad_experiment_files_get_one_line_errors(tmp_path, cache_dir, experiment, expected):
+    exp = write(tmp_path / "exp.toml", experiment)
+    lab = write(tmp_path / "lab.toml", LAB.format(extra=""))
+    proc = skip2bench("run", "-e", exp, "-l", lab, "-o", tmp_path / "out", cache=cache_dir)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert len(proc.stdout.strip().splitlines()) == 1, proc.stdout
+    assert expected in proc.stdout and str(exp) in proc.stdout
+
+
+def test_bad_lab_and_missing_files(tmp_path, files, cache_dir):
+    exp, _ = files
+    lab = write(tmp_path / "bad-lab.toml", 'name = "x"\n[[boards]]\nname = "b"\ntransport = "telepathy"\n')
+    proc = skip2bench("run", "-e", exp, "-l", lab, cache=cache_dir)
+    assert proc.returncode == 2 and "boards.0.transport" in proc.stdout
+    proc = skip2bench("run", "-e", tmp_path / "nope.toml", "-l", lab, cache=cache_dir)
+    assert proc.returncode == 2 and "experiment file not found" in proc.stdout
+
+
+def test_missing_data_set_names_where_it_is_expected(tmp_path, cache_dir):
+    exp = write(tmp_path / "exp.toml", SMALL_EXPERIMENT.format(methods='["ft-all"]').replace("synthetic", "fan-damage1"))
+    lab = write(tmp_path / "lab.toml", LAB.format(extra=""))
+    proc = skip2bench("run", "-e", exp, "-l", lab, "--data-root", tmp_path / "empty", cache=cache_dir)
+    assert proc.returncode == 2 and "Traceback" not in proc.stdout + proc.stderr
+    assert str(tmp_path / "empty") in proc.stdout and "--data-root" in proc.stdout
+
+
+def test_unwritable_output_directory(files, tmp_path, cache_dir):
+    exp, lab = files
+    blocker = write(tmp_path / "a-file", "")
+    proc = skip2bench("run", "-e", exp, "-l", lab, "-o", blocker / "run", cache=cache_dir)
+    assert proc.returncode == 2 and "cannot write to output directory" in proc.stdout
+
+
+def test_report_of_a_directory_without_records(tmp_path, cache_dir):
+    proc = skip2bench("report", tmp_path, cache=cache_dir)
+    assert proc.returncode == 2 and "records.jsonl" in proc.stdout and "Traceback" not in proc.stderr
+
+
+def test_data_lists_every_task(cache_dir):
+    proc = skip2bench("data", cache=cache_dir, check=True)
+    for task in ("synthetic", "fan-damage1", "fan-damage2", "har"):
+        assert task in proc.stdout
