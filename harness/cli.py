@@ -8,6 +8,8 @@ from rich.console import Console
 from harness.errors import UserError
 
 console = Console(highlight=False)
+# Errors go to stderr unwrapped, so each stays one line however narrow the terminal.
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXISTING_FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
 DIR = click.Path(file_okay=False, path_type=Path)
@@ -60,14 +62,14 @@ def main():
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
-        console.print("interrupted; records written so far are kept (continue with --resume)")
+        errors.print("interrupted; records written so far are kept (continue with --resume)")
         sys.exit(130)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
     except UserError as e:
-        console.print(f"[red]error:[/] {e}")
+        errors.print(f"[red]error:[/] {e}")
         sys.exit(2)
     except KeyboardInterrupt:
-        console.print("interrupted; records written so far are kept (continue with --resume)")
+        errors.print("interrupted; records written so far are kept (continue with --resume)")
         sys.exit(130)

@@ -111,7 +111,7 @@ def test_resume_after_a_killed_run_skips_finished_jobs(files, tmp_path, cache_di
     # As if killed while writing the fourth record: three whole lines and half of one.
     (out / "records.jsonl").write_text("".join(lines[:3]) + lines[3][:40])
     again = skip2bench("run", "-e", exp, "-l", lab, "-o", out, cache=cache_dir)
-    assert again.returncode == 2 and "--resume" in again.stdout
+    assert again.returncode == 2 and "--resume" in again.stderr
     skip2bench("run", "-e", exp, "-l", lab, "-o", out, "--resume", "--no-report", cache=cache_dir, check=True)
     recs = records(out)
     assert len(recs) == 10
@@ -155,17 +155,17 @@ def test_bad_experiment_files_get_one_line_errors(tmp_path, cache_dir, experimen
     proc = skip2bench("run", "-e", exp, "-l", lab, "-o", tmp_path / "out", cache=cache_dir)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stdout + proc.stderr
-    assert len(proc.stdout.strip().splitlines()) == 1, proc.stdout
-    assert expected in proc.stdout and str(exp) in proc.stdout
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert expected in proc.stderr and str(exp) in proc.stderr
 
 
 def test_bad_lab_and_missing_files(tmp_path, files, cache_dir):
     exp, _ = files
     lab = write(tmp_path / "bad-lab.toml", 'name = "x"\n[[boards]]\nname = "b"\ntransport = "telepathy"\n')
     proc = skip2bench("run", "-e", exp, "-l", lab, cache=cache_dir)
-    assert proc.returncode == 2 and "boards.0.transport" in proc.stdout
+    assert proc.returncode == 2 and "boards.0.transport" in proc.stderr
     proc = skip2bench("run", "-e", tmp_path / "nope.toml", "-l", lab, cache=cache_dir)
-    assert proc.returncode == 2 and "experiment file not found" in proc.stdout
+    assert proc.returncode == 2 and "experiment file not found" in proc.stderr
 
 
 def test_missing_data_set_names_where_it_is_expected(tmp_path, cache_dir):
@@ -173,19 +173,19 @@ def test_missing_data_set_names_where_it_is_expected(tmp_path, cache_dir):
     lab = write(tmp_path / "lab.toml", LAB.format(extra=""))
     proc = skip2bench("run", "-e", exp, "-l", lab, "--data-root", tmp_path / "empty", cache=cache_dir)
     assert proc.returncode == 2 and "Traceback" not in proc.stdout + proc.stderr
-    assert str(tmp_path / "empty") in proc.stdout and "--data-root" in proc.stdout
+    assert str(tmp_path / "empty") in proc.stderr and "--data-root" in proc.stderr
 
 
 def test_unwritable_output_directory(files, tmp_path, cache_dir):
     exp, lab = files
     blocker = write(tmp_path / "a-file", "")
     proc = skip2bench("run", "-e", exp, "-l", lab, "-o", blocker / "run", cache=cache_dir)
-    assert proc.returncode == 2 and "cannot write to output directory" in proc.stdout
+    assert proc.returncode == 2 and "cannot write to output directory" in proc.stderr
 
 
 def test_report_of_a_directory_without_records(tmp_path, cache_dir):
     proc = skip2bench("report", tmp_path, cache=cache_dir)
-    assert proc.returncode == 2 and "records.jsonl" in proc.stdout and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "records.jsonl" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_data_lists_every_task(cache_dir):
