@@ -1,0 +1,125 @@
+"""Turn a run directory into run_dir/report/: tables (Markdown + CSV), plots (PNG) and report.md."""
+from pathlib import Path
+
+from harness.report import plots, tables
+from harness.report.load import ReportError, load_records, read_manifest
+
+__all__ = ["ReportError", "write_report"]
+
+# name, heading, how to read it, builder, whether mean/std columns merge into "mean ± std",
+# what an empty table means
+TABLES = [
+    ("accuracy", "Accuracy",
+     "Test accuracy before and after fine-tuning in %, mean ± std over seeds and repetitions; "
+     "n counts the records, fail those that diverged (scored with their accuracies, where the "
+     "runner reported one); infrastructure errors are left out.",
+     tables.accuracy, True, "No scored records."),
+    ("time", "Fine-tuning time, cost and memory",
+     "Means over seeds; fwd/bwd/upd/cache split ft_time_s (the rest is bookkeeping); ft_macs and "
+     "trainable_params are exact counts; cache_hit_% is empty when the cache was off; mem_total_KiB "
+     "is the analytic sum of weights, gradients, optimizer state, activations and cache.",
+     tables.time, False, "No scored records."),
+    ("reduction", "Skip2-LoRA reduction",
+     "100 × (1 − skip2-lora / rival) for mean fine-tuning time and for MACs; positive means "
+     "skip2-lora is cheaper. The Skip2-LoRA abstract reports −90 % time on average against the "
+     "counterpart with the same number of trainable parameters.", tables.reduction, False,
+     "No scored skip2-lora records."),
+    ("agreement", "Cross-implementation agreement",
+     "One row per job run by several implementations: the same job must reach the same accuracy "
+     "and count the same MACs; flag names what differs.", tables.agreement, False,
+     "No job was scored on more than one implementation."),
+    ("status", "Status",
+     "ok = finished; fail = the method diverged (a method result, scored); error = infrastructure "
+     "(runner crash, timeout, unreachable board), never scored: fix the cause and re-run.",
+     tables.status, False, None),
+]
+PLOTS = [
+    ("time_breakdown.png", "Fine-tuning time by phase", plots.time_breakdown),
+    ("acc_vs_time.png", "Accuracy vs fine-tuning time", plots.acc_vs_time),
+    ("epoch_times.png", "Time per epoch: cached variants run the full forward pass only in epoch 1",
+     plots.epoch_times),
+]
+
+
+def write_report(run_dir: Path) -> Path:
+    """Write the report of one run into run_dir/report/ and return that directory."""
+    run_dir = Path(run_dir)
+    df = load_records(run_dir)
+    manifest = read_manifest(run_dir)
+    out = run_dir / "report"
+    out.mkdir(exist_ok=True)
+
+    lines = [f"# skip2bench report — run {_run_id(manifest, df, run_dir)}", "", *_machine(manifest, df)]
+    for name, heading, how, build, merge, empty in TABLES:
+        table = build(df)
+        lines += ["", f"## {heading}", "", f"*How to read:* {how}", ""]
+        if table is None:
+            _remove(out / f"{name}.md", out / f"{name}.csv")
+            lines.append(f"Only one implementation ({df['impl'].iloc[0]}) ran, so there is nothing "
+                         f"to compare.")
+            continue
+        table.to_csv(out / f"{name}.csv", index=False)
+        body = tables.markdown(table, merge_mean_std=merge) if len(table) else f"*{empty}*"
+        if name == "status":
+            body += "\n" + _problems(df, out)
+        (out / f"{name}.md").write_text(body + "\n")
+        lines += [*_summary(name, table), body]
+
+    lines += ["", "## Plots"]
+    for filename, caption, draw in PLOTS:
+        drawn = draw(df, out / filename)
+        if not drawn:
+            _remove(out / filename)
+        lines += ["", f"![{caption}]({filename})" if drawn else f"*{caption}: no scored records to plot.*"]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    return out
+
+
+def _remove(*paths: Path):
+    """Drop what an earlier report of the same run wrote but this one does not."""
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def _run_id(manifest: dict, df, run_dir: Path) -> str:
+    ids = df["run_id"].dropna()
+    return manifest.get("run_id") or (ids.iloc[0] if len(ids) else run_dir.name)
+
+
+def _machine(manifest: dict, df) -> list:
+    """Host and provenance facts; every manifest field is optional."""
+    host, git, versions = (manifest.get(k) or {} for k in ("host", "git", "versions"))
+    mem = host.get("mem_bytes")
+    counts = df["status"].value_counts()
+    facts = [
+        ("Created", manifest.get("created")),
+        ("CPU", host.get("cpu")),
+        ("Cores", host.get("cores")),
+        ("Memory", f"{mem / 2**30:.1f} GiB" if isinstance(mem, (int, float)) else None),
+        ("Platform", " ".join(str(v) for v in (host.get("platform"), host.get("machine")) if v) or None),
+        ("Python", host.get("python") or versions.get("python")),
+        ("NumPy", versions.get("numpy")),
+        ("Git", git.get("sha") and f"{git['sha']}{' (dirty)' if git.get('dirty') else ''}"),
+        ("Boards", ", ".join(sorted(df["board"].astype(str).unique()))),
+        ("Records", f"{len(df)} ({', '.join(f'{n} {s}' for s, n in counts.items())})"
+                    + (f"; {df.attrs['superseded']} earlier records replaced by retries"
+                       if df.attrs.get("superseded") else "")),
+    ]
+    return ["## Machine", "", *[f"- **{k}:** {v}" for k, v in facts if v not in (None, "")]]
+
+
+def _summary(name: str, table) -> list:
+    """A one-line verdict above the tables where the rows alone do not say it."""
+    if name == "agreement" and len(table):
+        flagged = table["flag"].ne("").sum()
+        return [f"{flagged} of {len(table)} jobs disagree between implementations.", ""]
+    return []
+
+
+def _problems(df, out: Path) -> str:
+    """The list of records that did not finish ok, also written as status_problems.csv."""
+    problems = tables.problems(df)
+    problems.to_csv(out / "status_problems.csv", index=False)
+    if problems.empty:
+        return "\nEvery record finished ok."
+    return "\nRecords that did not finish ok (infrastructure errors first):\n\n" + tables.markdown(problems)
