@@ -7,7 +7,8 @@ from rich.console import Console
 
 from harness.errors import UserError
 
-console = Console(highlight=False)
+# Per-job lines are log lines: never wrapped, so they stay greppable in CI logs.
+console = Console(highlight=False, soft_wrap=True)
 # Errors go to stderr unwrapped, so each stays one line however narrow the terminal.
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
