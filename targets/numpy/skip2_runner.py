@@ -94,6 +94,8 @@ def run(workdir):
         **{f"{p}_time_s": meter.seconds[p] for p in sm.PHASES},
         "epoch_times_s": [t for t, _ in epochs],
         "epoch_loss": [None if not np.isfinite(v) else v for v in losses],
+        "n_ft": len(y_ft),
+        "n_test": len(y_test),
         "ft_macs": meter.macs,
         "trainable_params": method.trainable_count(),
         "cache_capacity_samples": prefix.capacity if prefix else 0,
