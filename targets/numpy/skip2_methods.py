@@ -144,7 +144,11 @@ class FrozenPrefix:
 
 
 class Method:
-    """Base: trainables as named views of one flat buffer; subclasses define gradients() and logits()."""
+    """Base: trainables as named views of one flat buffer; subclasses define gradients() and logits().
+
+    Training work is counted on the method's meter; evaluation (logits) uses a meter of its own,
+    since it is not fine-tuning work.
+    """
 
     def __init__(self, net, hp, meter):
         self.net, self.hp, self.m = net, hp, meter
@@ -207,9 +211,9 @@ class FullBackprop(Method):
     def adapter_width(self):
         return self.hp["rank"] * len(self.net.W) if self.lora else 0
 
-    def forward(self, x):
+    def forward(self, x, meter):
         """Returns logits and the tape (layer inputs, pre-activations, adapter hiddens)."""
-        mm, xs, acts, us = self.m.mm, [], [], []
+        mm, xs, acts, us = meter.mm, [], [], []
         h = x
         for k in range(len(self.net.W)):
             xs.append(h)
@@ -224,11 +228,11 @@ class FullBackprop(Method):
         return acts[-1], (xs, acts, us)
 
     def logits(self, x):
-        return self.forward(x)[0]
+        return self.forward(x, Meter())[0]
 
     def gradients(self, x, y, idx):
         self.m.phase("fwd")
-        z, (xs, acts, us) = self.forward(x[idx])
+        z, (xs, acts, us) = self.forward(x[idx], self.m)
         loss, da = softmax_xent_grad(z, y[idx])
         self.m.phase("bwd")
         mm, g = self.m.mm, self.grads
@@ -260,13 +264,14 @@ class PrefixMethod(Method):
 
     def logits(self, x):
         # Evaluation runs the same arithmetic on fresh activations, outside the training cache.
-        pre = FrozenPrefix(self.net, x, self.with_frozen_logits, False, 0, Meter())
+        meter = Meter()
+        pre = FrozenPrefix(self.net, x, self.with_frozen_logits, False, 0, meter)
         xs, z0 = pre.get(np.arange(x.shape[0]))
-        return self.head(xs, z0)[0]
+        return self.head(xs, z0, meter)[0]
 
     def gradients(self, x, y, idx):
         xs, z0 = self.prefix.get(idx)
-        z, tape = self.head(xs, z0)
+        z, tape = self.head(xs, z0, self.m)
         loss, dz = softmax_xent_grad(z, y[idx])
         self.m.phase("bwd")
         self.head_grads(xs, tape, dz)
@@ -282,8 +287,8 @@ class FtLast(PrefixMethod):
         super().__init__(net, hp, meter, x_train)
         self.allocate({"W": net.W[-1], "b": net.b[-1]})
 
-    def head(self, xs, z0):
-        z = self.m.mm(xs[-1], self.params["W"])
+    def head(self, xs, z0, meter):
+        z = meter.mm(xs[-1], self.params["W"])
         z += self.params["b"]
         return z, None
 
@@ -317,9 +322,9 @@ class SkipAdapters(PrefixMethod):
     def adapter_width(self):
         return self.hp["rank"] * len(self.layers)
 
-    def head(self, xs, z0):
-        u = np.concatenate([self.m.mm(xs[k], self.params[f"A{k}"]) for k in self.layers], axis=1)
-        return z0 + self.scale * self.m.mm(u, self.B), u
+    def head(self, xs, z0, meter):
+        u = np.concatenate([meter.mm(xs[k], self.params[f"A{k}"]) for k in self.layers], axis=1)
+        return z0 + self.scale * meter.mm(u, self.B), u
 
     def head_grads(self, xs, u, dz):
         mm = self.m.mm

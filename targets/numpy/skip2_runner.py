@@ -64,8 +64,11 @@ def memory(method, hp, x_ft):
 def run(workdir):
     job, net, data = load_job(workdir)
     hp = dict(job)
-    hp["cache"] = bool(job.get("cache")) or job["method"] == "skip2-lora"
+    # skip2-lora always caches, skip-lora never (it is the cache-less counterpart); the others may.
+    hp["cache"] = job["method"] == "skip2-lora" or (bool(job.get("cache")) and job["method"] in sm.CACHEABLE)
     hp["cache_budget_bytes"] = int(job.get("cache_budget_bytes", -1))
+    if hp["epochs"] < 1 or hp["batch_size"] < 1 or len(net.W) < 2:
+        raise SystemExit(f"{workdir}/job.json: needs epochs >= 1, batch_size >= 1 and n_layers >= 2")
     (x_ft, y_ft), (x_test, y_test) = data["ft"], data["test"]
     meter = sm.Meter()
     method = sm.build(job["method"], net, hp, meter, x_ft)

@@ -1,0 +1,573 @@
+#include "skip2_core.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "skip2_linalg.h"
+#include "skip2_port.h"
+
+static const char *const METHOD_NAMES[SKIP2_N_METHODS] = {
+    "ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora"
+};
+
+const char *skip2_method_name(skip2_method method)
+{
+    return (unsigned)method < SKIP2_N_METHODS ? METHOD_NAMES[method] : "?";
+}
+
+int skip2_method_from_name(const char *name)
+{
+    for (int m = 0; m < SKIP2_N_METHODS; m++)
+        if (strcmp(name, METHOD_NAMES[m]) == 0)
+            return m;
+    return -1;
+}
+
+int skip2_method_has_adapters(skip2_method method)
+{
+    return method == SKIP2_LORA_ALL || method == SKIP2_LORA_LAST || method == SKIP2_SKIP_LORA
+        || method == SKIP2_SKIP2_LORA;
+}
+
+const char *skip2_strerror(int status)
+{
+    switch (status) {
+    case SKIP2_OK: return "ok";
+    case SKIP2_ERR_METHOD: return "unknown method";
+    case SKIP2_ERR_LAYERS: return "n_layers must be 1..8 (ft-last needs at least 2)";
+    case SKIP2_ERR_DIMS: return "every layer width must be positive";
+    case SKIP2_ERR_EPOCHS: return "epochs must be at least 1";
+    case SKIP2_ERR_BATCH: return "batch_size must be at least 1";
+    case SKIP2_ERR_RANK: return "rank must be at least 1";
+    case SKIP2_ERR_HYPER: return "lr and scale must be finite";
+    case SKIP2_ERR_EMPTY: return "the data set has no samples";
+    case SKIP2_ERR_LABEL: return "a label is not a class index of the model's output layer";
+    case SKIP2_ERR_ARENA: return "the arena is smaller than skip2_arena_bytes() asked for";
+    default: return "unknown error";
+    }
+}
+
+/* ---- plan and arena ---------------------------------------------------------------------- */
+
+/* Bump allocator over the arena; with base NULL it only measures. Blocks are 64-byte aligned
+ * so rows start on cache lines and vector loads stay aligned. */
+typedef struct {
+    unsigned char *base;
+    size_t used;
+} arena;
+
+static void *take(arena *a, size_t count, size_t size)
+{
+    size_t at = (a->used + 63) & ~(size_t)63;
+    a->used = at + count * size;
+    return a->base ? a->base + at : NULL;
+}
+
+static int out_width(const skip2_ctx *c, int k)
+{
+    /* lora-all adapters sit beside layer k; skip adapters write into the logits. */
+    return c->kind == SKIP2_FULL ? c->net.dims[k + 1] : c->net.dims[c->net.n_layers];
+}
+
+/* Registers a trained tensor: its name (`letter` and the layer digit, none for ft-last), shape
+ * and offset in the flat buffers. cols 0 means a vector. */
+static void add_param(skip2_ctx *c, char letter, int k, uint32_t rows, uint32_t cols)
+{
+    skip2_param *p = &c->params[c->n_params++];
+    p->name[0] = letter;
+    p->name[1] = c->kind == SKIP2_LAST_LINEAR ? '\0' : (char)('0' + k); /* k < 8 */
+    p->name[2] = '\0';
+    p->layer = k;
+    p->ndim = cols ? 2 : 1;
+    p->shape[0] = rows;
+    p->shape[1] = cols;
+    p->size = cols ? rows * cols : rows;
+    p->offset = c->n_theta;
+    c->n_theta += p->size;
+}
+
+/* The trained tensors in the NumPy reference's order, which is also their order in theta:
+ * the B blocks of the skip adapters end up stacked, (R * adapters) x C, as one matrix. */
+static void register_params(skip2_ctx *c)
+{
+    const int *dims = c->net.dims;
+    int L = c->net.n_layers, R = c->job.rank;
+    if (c->kind == SKIP2_LAST_LINEAR) {
+        add_param(c, 'W', L - 1, dims[L - 1], dims[L]);
+        add_param(c, 'b', L - 1, dims[L], 0);
+    } else if (c->kind == SKIP2_SKIP_ADAPTERS) {
+        for (int k = c->first_adapter; k < L; k++)
+            add_param(c, 'A', k, dims[k], R);
+        for (int k = c->first_adapter; k < L; k++)
+            add_param(c, 'B', k, R, dims[L]);
+    } else {
+        for (int k = 0; k < L; k++) {
+            if (c->train_w)
+                add_param(c, 'W', k, dims[k], dims[k + 1]);
+            if (c->train_b)
+                add_param(c, 'b', k, dims[k + 1], 0);
+            if (k >= c->first_adapter) {
+                add_param(c, 'A', k, dims[k], R);
+                add_param(c, 'B', k, R, dims[k + 1]);
+            }
+        }
+    }
+}
+
+static int plan(skip2_ctx *c, const skip2_model *model, const skip2_job *job, uint32_t n_train)
+{
+    int L = model->n_layers;
+    *c = (skip2_ctx){ .job = *job, .net = *model };
+    if ((unsigned)job->method >= SKIP2_N_METHODS)
+        return SKIP2_ERR_METHOD;
+    if (L < 1 || L > SKIP2_MAX_LAYERS || (job->method == SKIP2_FT_LAST && L < 2))
+        return SKIP2_ERR_LAYERS;
+    for (int k = 0; k <= L; k++) {
+        if (model->dims[k] <= 0)
+            return SKIP2_ERR_DIMS;
+        if (k > 0 && model->dims[k] > c->widest)
+            c->widest = model->dims[k];
+    }
+    if (job->epochs < 1)
+        return SKIP2_ERR_EPOCHS;
+    if (job->batch_size < 1)
+        return SKIP2_ERR_BATCH;
+    if (skip2_method_has_adapters(job->method) && job->rank < 1)
+        return SKIP2_ERR_RANK;
+    if (!isfinite(job->lr) || !isfinite(job->scale))
+        return SKIP2_ERR_HYPER;
+    if (n_train == 0)
+        return SKIP2_ERR_EMPTY;
+
+    skip2_method m = job->method;
+    if (m == SKIP2_FT_ALL || m == SKIP2_FT_BIAS || m == SKIP2_LORA_ALL) {
+        c->kind = SKIP2_FULL;
+        c->train_w = m == SKIP2_FT_ALL;
+        c->train_b = m != SKIP2_LORA_ALL;
+        c->first_adapter = m == SKIP2_LORA_ALL ? 0 : L;
+    } else {
+        c->kind = m == SKIP2_FT_LAST ? SKIP2_LAST_LINEAR : SKIP2_SKIP_ADAPTERS;
+        c->first_adapter = m == SKIP2_FT_LAST ? L : m == SKIP2_LORA_LAST ? L - 1 : 0;
+        c->need_x0 = c->first_adapter == 0;
+        /* ft-last trains the last layer, so its prefix ends at x[L-1]; the adapter methods
+         * also keep the frozen logits. skip-lora is skip2-lora's cache-less counterpart. */
+        int cache = m == SKIP2_SKIP2_LORA || (job->cache && m != SKIP2_SKIP_LORA);
+        skip2_prefix_plan(&c->prefix, model, m != SKIP2_FT_LAST, cache, job->cache_budget_bytes,
+                          n_train);
+    }
+    register_params(c);
+    return SKIP2_OK;
+}
+
+static void layout(skip2_ctx *c, void *base)
+{
+    arena a = { base, 0 };
+    const int *dims = c->net.dims;
+    int L = c->net.n_layers, D = dims[0], C = dims[L], R = c->job.rank;
+    size_t bs = (size_t)c->job.batch_size, n = c->train.n, f = sizeof(float);
+    size_t adapters = (size_t)(L - c->first_adapter);
+
+    c->theta = take(&a, c->n_theta, f);
+    c->gtheta = take(&a, c->n_theta, f);
+    /* Batch inputs: gathered for full backprop, for the frozen forward without a cache, and
+     * for an adapter on x[0]; evaluation reads its inputs in place. */
+    if (c->kind == SKIP2_FULL || c->prefix.capacity == 0 || c->need_x0)
+        c->xb = take(&a, bs * D, f);
+    if (c->kind == SKIP2_FULL) {
+        for (int k = 0; k < L; k++)
+            c->act[k] = take(&a, bs * dims[k + 1], f);
+    } else {
+        c->rows = take(&a, bs * c->prefix.row, f);
+        c->z = take(&a, bs * C, f);
+    }
+    if (adapters > 0) {
+        c->u = take(&a, bs * R * adapters, f);
+        c->du = take(&a, bs * R * adapters, f);
+        c->tmp = take(&a, bs * c->widest, f);
+    }
+    c->grad = take(&a, bs * c->widest, f);
+    if (c->kind == SKIP2_FULL && L > 1)
+        c->grad_next = take(&a, bs * c->widest, f);
+    if ((c->kind == SKIP2_FULL && L > 1) || adapters > 0)
+        c->pack = take(&a, bs * (size_t)(c->widest > R ? c->widest : R), f);
+    skip2_prefix *p = &c->prefix;
+    if (p->capacity > 0) {
+        p->store = take(&a, (size_t)p->capacity * p->row, f);
+        p->slot = take(&a, n, sizeof *p->slot);
+        p->miss = take(&a, bs, sizeof *p->miss);
+        p->x_miss = take(&a, bs * D, f);
+        p->rows_miss = take(&a, bs * p->row, f);
+    }
+    c->order = take(&a, n, sizeof *c->order);
+    c->sort_keys = take(&a, n, sizeof *c->sort_keys);
+    c->epoch_ticks = take(&a, (size_t)c->job.epochs, sizeof *c->epoch_ticks);
+    c->epoch_loss = take(&a, (size_t)c->job.epochs, sizeof *c->epoch_loss);
+    c->arena_used = a.used;
+}
+
+int skip2_arena_bytes(const skip2_model *model, const skip2_job *job, uint32_t n_train,
+                      size_t *bytes)
+{
+    skip2_ctx c;
+    int status = plan(&c, model, job, n_train);
+    if (status != SKIP2_OK)
+        return status;
+    c.train.n = n_train;
+    layout(&c, NULL);
+    *bytes = c.arena_used + 63; /* room to align an arbitrary base */
+    return SKIP2_OK;
+}
+
+/* Points the parameter views into the arena and sets the initial values: trained backbone
+ * tensors are copied (the backbone then uses the copies), A is uniform in +-1/sqrt(N_k) from
+ * the layer's stream, computed in float32, and B is zero. */
+static void init_params(skip2_ctx *c)
+{
+    for (int i = 0; i < c->n_params; i++) {
+        skip2_param *p = &c->params[i];
+        int k = p->layer;
+        p->value = c->theta + p->offset;
+        p->grad = c->gtheta + p->offset;
+        switch (p->name[0]) {
+        case 'W':
+            memcpy(p->value, c->net.W[k], p->size * sizeof(float));
+            c->net.W[k] = p->value;
+            c->gW[k] = p->grad;
+            break;
+        case 'b':
+            memcpy(p->value, c->net.b[k], p->size * sizeof(float));
+            c->net.b[k] = p->value;
+            c->gb[k] = p->grad;
+            break;
+        case 'A':
+            skip2_uniform_sym(skip2_stream_key(c->job.seed, SKIP2_STREAM_ADAPTER + (uint64_t)k),
+                              p->size, 1.0f / sqrtf((float)p->shape[0]), p->value);
+            c->A[k] = p->value;
+            c->gA[k] = p->grad;
+            break;
+        default: /* 'B' */
+            memset(p->value, 0, p->size * sizeof(float));
+            c->B[k] = p->value;
+            c->gB[k] = p->grad;
+            break;
+        }
+    }
+}
+
+int skip2_check_labels(const skip2_model *model, const skip2_data *data)
+{
+    int C = model->dims[model->n_layers];
+    for (uint32_t i = 0; i < data->n; i++)
+        if (data->y[i] < 0 || data->y[i] >= C)
+            return SKIP2_ERR_LABEL;
+    return SKIP2_OK;
+}
+
+int skip2_init(skip2_ctx *c, const skip2_model *model, const skip2_job *job,
+               const skip2_data *train, void *arena_base, size_t arena_bytes)
+{
+    int status = plan(c, model, job, train->n);
+    if (status == SKIP2_OK)
+        status = skip2_check_labels(model, train);
+    if (status != SKIP2_OK)
+        return status;
+    c->train = *train;
+    layout(c, NULL);
+    uintptr_t start = ((uintptr_t)arena_base + 63) & ~(uintptr_t)63;
+    if (c->arena_used + (start - (uintptr_t)arena_base) > arena_bytes)
+        return SKIP2_ERR_ARENA;
+    layout(c, (void *)start);
+    init_params(c);
+    if (c->prefix.capacity > 0)
+        for (uint32_t i = 0; i < train->n; i++)
+            c->prefix.slot[i] = -1;
+    skip2_meter_reset(&c->meter);
+    return SKIP2_OK;
+}
+
+/* ---- forward and backward ---------------------------------------------------------------- */
+
+/* Input of layer k for the batch: x[0] is the input rows, x[k >= 1] a prefix-row column block
+ * (prefix methods) or the ReLU'd activations of layer k-1 (full backprop). */
+static const float *layer_input(const skip2_ctx *c, int k, const float *x0, int *ld)
+{
+    if (k == 0) {
+        *ld = c->net.dims[0];
+        return x0;
+    }
+    if (c->kind == SKIP2_FULL) {
+        *ld = c->net.dims[k];
+        return c->act[k - 1];
+    }
+    *ld = c->prefix.row;
+    return c->rows + c->prefix.off[k];
+}
+
+/* A group of adapters on layers first..first+count-1 whose B blocks are stacked in theta:
+ * one adapter beside a layer (lora-all), or all skip adapters at once. Their hiddens
+ * u_k = x[k] A[k] sit side by side in u, so out += s * [u_first ... u_last] B_stack. */
+static void adapters_forward(skip2_ctx *c, int first, int count, const float *x0, int nb,
+                             float *out, int ldout, uint64_t *macs)
+{
+    int R = c->job.rank, w = out_width(c, first);
+    int ldu = R * (c->net.n_layers - c->first_adapter);
+    float *u = c->u + (first - c->first_adapter) * R;
+    for (int k = first; k < first + count; k++) {
+        int ld;
+        const float *x = layer_input(c, k, x0, &ld);
+        skip2_mm_nn(macs, nb, c->net.dims[k], R, x, ld, c->A[k], R, u + (k - first) * R, ldu);
+    }
+    skip2_mm_nn(macs, nb, count * R, w, u, ldu, c->B[first], w, c->tmp, w);
+    skip2_add_scaled(nb, w, c->job.scale, c->tmp, w, out, ldout);
+}
+
+/* dB_stack = s (u^T da), du = s (da B_stack^T) (nb x count*R, in c->du), dA[k] = x[k]^T du_k. */
+static void adapters_backward(skip2_ctx *c, int first, int count, const float *x0, int nb,
+                              const float *da, int ldda)
+{
+    int R = c->job.rank, w = out_width(c, first), cols = count * R;
+    int ldu = R * (c->net.n_layers - c->first_adapter);
+    const float *u = c->u + (first - c->first_adapter) * R;
+    uint64_t *macs = &c->meter.macs;
+    skip2_mm_tn(macs, cols, nb, w, u, ldu, da, ldda, c->gB[first], w);
+    skip2_scale(cols * w, c->job.scale, c->gB[first]);
+    skip2_mm_nt(macs, nb, w, cols, da, ldda, c->B[first], w, c->du, cols, c->pack);
+    skip2_scale(nb * cols, c->job.scale, c->du);
+    for (int k = first; k < first + count; k++) {
+        int ld;
+        const float *x = layer_input(c, k, x0, &ld);
+        skip2_mm_tn(macs, c->net.dims[k], nb, R, x, ld, c->du + (k - first) * R, cols,
+                    c->gA[k], R);
+    }
+}
+
+/* dW = x^T da, db = column sums of da, for whichever of them is trained. */
+static void linear_backward(skip2_ctx *c, int k, const float *x0, int nb, const float *da)
+{
+    int ld, M = c->net.dims[k + 1];
+    const float *x = layer_input(c, k, x0, &ld);
+    if (c->gW[k])
+        skip2_mm_tn(&c->meter.macs, c->net.dims[k], nb, M, x, ld, da, M, c->gW[k], M);
+    if (c->gb[k])
+        skip2_col_sum(nb, M, da, M, c->gb[k]);
+}
+
+/* Full backprop methods: every layer, adapters beside it. Returns the logits (nb x C). */
+static float *full_forward(skip2_ctx *c, const float *x0, int nb, uint64_t *macs)
+{
+    const skip2_model *m = &c->net;
+    int L = m->n_layers;
+    for (int k = 0; k < L; k++) {
+        int ld, M = m->dims[k + 1];
+        const float *x = layer_input(c, k, x0, &ld);
+        skip2_linear(macs, nb, m->dims[k], M, x, ld, m->W[k], m->b[k], c->act[k], M);
+        if (k >= c->first_adapter)
+            adapters_forward(c, k, 1, x0, nb, c->act[k], M, macs);
+        if (k < L - 1)
+            skip2_relu(nb, M, c->act[k], M);
+    }
+    return c->act[L - 1];
+}
+
+static void full_backward(skip2_ctx *c, const float *x0, int nb)
+{
+    const skip2_model *m = &c->net;
+    int R = c->job.rank;
+    float *da = c->grad, *dx = c->grad_next;
+    for (int k = m->n_layers - 1; k >= 0; k--) {
+        int N = m->dims[k], M = m->dims[k + 1];
+        linear_backward(c, k, x0, nb, da);
+        if (k >= c->first_adapter)
+            adapters_backward(c, k, 1, x0, nb, da, M);
+        if (k == 0)
+            break;
+        skip2_mm_nt(&c->meter.macs, nb, M, N, da, M, m->W[k], M, dx, N, c->pack);
+        if (k >= c->first_adapter) {
+            skip2_mm_nt(&c->meter.macs, nb, R, N, c->du, R, c->A[k], R, c->tmp, N, c->pack);
+            skip2_add_scaled(nb, N, 1.0f, c->tmp, N, dx, N);
+        }
+        /* ReLU'd x[k] > 0 exactly where a[k-1] > 0. */
+        skip2_mask_positive(nb, N, c->act[k - 1], N, dx, N);
+        float *t = da;
+        da = dx;
+        dx = t;
+    }
+}
+
+/* Prefix methods: the trained head on top of the prefix rows. Returns the logits (nb x C). */
+static float *head_forward(skip2_ctx *c, const float *x0, int nb, uint64_t *macs)
+{
+    const skip2_model *m = &c->net;
+    int L = m->n_layers, C = m->dims[L], row = c->prefix.row;
+    if (c->kind == SKIP2_LAST_LINEAR) {
+        int ld;
+        const float *x = layer_input(c, L - 1, x0, &ld);
+        skip2_linear(macs, nb, m->dims[L - 1], C, x, ld, m->W[L - 1], m->b[L - 1], c->z, C);
+        return c->z;
+    }
+    for (int i = 0; i < nb; i++) /* z = z0 + s [u_k ...] B_stack */
+        memcpy(c->z + (size_t)i * C, c->rows + (size_t)i * row + c->prefix.off[L],
+               (size_t)C * sizeof(float));
+    adapters_forward(c, c->first_adapter, L - c->first_adapter, x0, nb, c->z, C, macs);
+    return c->z;
+}
+
+static void head_backward(skip2_ctx *c, const float *x0, int nb)
+{
+    int L = c->net.n_layers;
+    if (c->kind == SKIP2_LAST_LINEAR)
+        linear_backward(c, L - 1, x0, nb, c->grad);
+    else
+        adapters_backward(c, c->first_adapter, L - c->first_adapter, x0, nb, c->grad,
+                          c->net.dims[L]);
+}
+
+/* Logits of nb contiguous input rows, outside the training cache (evaluation). */
+static const float *logits(skip2_ctx *c, const float *x, int nb, uint64_t *macs)
+{
+    if (c->kind == SKIP2_FULL)
+        return full_forward(c, x, nb, macs);
+    skip2_prefix_compute(&c->prefix, &c->net, nb, x, c->net.dims[0], c->rows, macs);
+    return head_forward(c, x, nb, macs);
+}
+
+/* ---- loss, training and evaluation ------------------------------------------------------- */
+
+/* Mean softmax cross-entropy of z (nb x C) against y[idx[i]]; writes dL/dz to dz. */
+static float softmax_xent(int nb, int C, const float *z, const int32_t *y, const uint32_t *idx,
+                          float *dz)
+{
+    float loss = 0.0f;
+    for (int i = 0; i < nb; i++) {
+        const float *zi = z + (size_t)i * C;
+        float *p = dz + (size_t)i * C;
+        float top = zi[0], sum = 0.0f;
+        for (int j = 1; j < C; j++)
+            top = zi[j] > top ? zi[j] : top;
+        for (int j = 0; j < C; j++) {
+            p[j] = expf(zi[j] - top);
+            sum += p[j];
+        }
+        for (int j = 0; j < C; j++)
+            p[j] = p[j] / sum;
+        int t = y[idx[i]];
+        /* Clamped like NumPy's maximum(p, tiny): a NaN stays NaN. */
+        float pt = p[t] < FLT_MIN ? FLT_MIN : p[t];
+        loss += -logf(pt);
+        p[t] -= 1.0f;
+    }
+    for (int i = 0; i < nb * C; i++)
+        dz[i] = dz[i] / (float)nb;
+    return loss / (float)nb;
+}
+
+static float train_step(skip2_ctx *c, const uint32_t *idx, int nb)
+{
+    skip2_meter *m = &c->meter;
+    int C = c->net.dims[c->net.n_layers];
+    const float *z;
+    if (c->kind == SKIP2_FULL) {
+        skip2_meter_phase(m, SKIP2_FWD);
+        skip2_gather_rows(nb, c->net.dims[0], c->train.x, idx, c->xb);
+        z = full_forward(c, c->xb, nb, &m->macs);
+    } else {
+        skip2_prefix_get(&c->prefix, &c->net, c->train.x, idx, nb, c->need_x0, c->xb, c->rows, m);
+        z = head_forward(c, c->xb, nb, &m->macs);
+    }
+    float loss = softmax_xent(nb, C, z, c->train.y, idx, c->grad);
+    skip2_meter_phase(m, SKIP2_BWD);
+    if (c->kind == SKIP2_FULL)
+        full_backward(c, c->xb, nb);
+    else
+        head_backward(c, c->xb, nb);
+    skip2_meter_phase(m, SKIP2_UPD);
+    skip2_sgd((int)c->n_theta, c->job.lr, c->gtheta, c->theta);
+    m->macs += c->n_theta;
+    return loss;
+}
+
+void skip2_finetune(skip2_ctx *c)
+{
+    uint32_t n = c->train.n, bs = (uint32_t)c->job.batch_size;
+    uint64_t start = skip2_port_ticks();
+    for (int e = 0; e < c->job.epochs; e++) {
+        uint64_t t0 = skip2_port_ticks();
+        skip2_permutation(skip2_stream_key(c->job.seed, SKIP2_STREAM_SHUFFLE + (uint64_t)e), n,
+                          c->order, c->sort_keys);
+        double total = 0.0;
+        for (uint32_t s = 0; s < n; s += bs) {
+            int nb = (int)(n - s < bs ? n - s : bs);
+            total += (double)train_step(c, c->order + s, nb) * nb;
+        }
+        skip2_meter_phase(&c->meter, SKIP2_IDLE);
+        c->epoch_ticks[e] = skip2_port_ticks() - t0;
+        c->epoch_loss[e] = total / n;
+        c->epochs_run = e + 1;
+        if (!isfinite(total)) {
+            c->diverged = 1;
+            break;
+        }
+    }
+    c->ft_ticks = skip2_port_ticks() - start;
+}
+
+static int argmax(int n, const float *v)
+{
+    /* First maximum wins; a NaN counts as the maximum, as in np.argmax. */
+    int best = 0;
+    for (int j = 1; j < n && !isnan(v[best]); j++)
+        if (v[j] > v[best] || isnan(v[j]))
+            best = j;
+    return best;
+}
+
+double skip2_accuracy(skip2_ctx *c, const skip2_data *data)
+{
+    int D = c->net.dims[0], C = c->net.dims[c->net.n_layers];
+    uint32_t bs = (uint32_t)c->job.batch_size, correct = 0;
+    uint64_t uncounted = 0; /* evaluation is not fine-tuning work */
+    for (uint32_t s = 0; s < data->n; s += bs) {
+        int nb = (int)(data->n - s < bs ? data->n - s : bs);
+        const float *z = logits(c, data->x + (size_t)s * D, nb, &uncounted);
+        for (int i = 0; i < nb; i++)
+            correct += argmax(C, z + (size_t)i * C) == data->y[s + i];
+    }
+    return data->n ? (double)correct / data->n : 0.0;
+}
+
+/* ---- reports ----------------------------------------------------------------------------- */
+
+uint64_t skip2_trainable_params(const skip2_ctx *c)
+{
+    return c->n_theta;
+}
+
+void skip2_memory_bytes(const skip2_ctx *c, skip2_memory *mem)
+{
+    const int *dims = c->net.dims;
+    int L = c->net.n_layers, R = c->job.rank;
+    uint64_t weights = 0, widths = 0, f = sizeof(float);
+    for (int k = 0; k < L; k++) {
+        weights += (uint64_t)dims[k] * dims[k + 1] + dims[k + 1];
+        widths += dims[k + 1];
+        if (k >= c->first_adapter) {
+            weights += (uint64_t)dims[k] * R + (uint64_t)R * out_width(c, k);
+            widths += R;
+        }
+    }
+    mem->weights = weights * f;
+    mem->grads = skip2_trainable_params(c) * f;
+    mem->optimizer = 0; /* plain SGD keeps no state */
+    mem->activations = (uint64_t)c->job.batch_size * widths * f;
+    mem->cache = (uint64_t)c->prefix.used * c->prefix.row * f;
+}
+
+void skip2_scale_inputs(float *x, uint32_t n, int d, const float *mean, const float *std)
+{
+    for (uint32_t i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) {
+            float *v = x + (size_t)i * d + j;
+            *v = (*v - mean[j]) / std[j];
+        }
+}

@@ -1,0 +1,147 @@
+/* skip2 core: fine-tuning of an MLP backbone by the methods of docs/methods.md, operation for
+ * operation like targets/numpy/skip2_methods.py. Portable C99, libc and libm only, no file
+ * I/O; the per-board clock comes from skip2_port.h.
+ *
+ * Memory: all working memory (trained parameters and their gradients, activations, the prefix
+ * cache, shuffle buffers, per-epoch records) lives in ONE caller-provided arena whose size
+ * skip2_arena_bytes() computes from the job; nothing is allocated afterwards. The caller's
+ * model is only read: the tensors a method trains are copied into the arena first.
+ *
+ * Use:
+ *     size_t bytes;  skip2_arena_bytes(&model, &job, train.n, &bytes);
+ *     skip2_ctx ctx; skip2_init(&ctx, &model, &job, &train, arena, bytes);
+ *     double before = skip2_accuracy(&ctx, &test);
+ *     skip2_finetune(&ctx);                     // results: ctx.meter, ctx.epoch_*, ctx.prefix
+ *     double after = skip2_accuracy(&ctx, &test);
+ *     for (i < ctx.n_params) save ctx.params[i] // trained tensors by their NumPy names
+ */
+#ifndef SKIP2_CORE_H
+#define SKIP2_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "skip2_meter.h"
+#include "skip2_model.h"
+#include "skip2_prefix.h"
+#include "skip2_prng.h"
+
+typedef enum {
+    SKIP2_FT_ALL, SKIP2_FT_LAST, SKIP2_FT_BIAS, SKIP2_LORA_ALL, SKIP2_LORA_LAST,
+    SKIP2_SKIP_LORA, SKIP2_SKIP2_LORA, SKIP2_N_METHODS
+} skip2_method;
+
+/* The method's name as in the runner contract ("ft-all", ...), and back (-1 if unknown). */
+const char *skip2_method_name(skip2_method method);
+int skip2_method_from_name(const char *name);
+/* Whether the method trains LoRA adapters (so the job's rank matters). */
+int skip2_method_has_adapters(skip2_method method);
+
+typedef struct {
+    skip2_method method;
+    uint64_t seed;              /* docs/prng.md: adapter init and epoch shuffles */
+    int epochs, batch_size, rank;
+    float lr, scale;
+    int cache;                  /* cache the prefix of ft-last / lora-last; skip2-lora always
+                                   caches, skip-lora never */
+    int64_t cache_budget_bytes; /* negative = unlimited */
+} skip2_job;
+
+typedef enum {
+    SKIP2_OK, SKIP2_ERR_METHOD, SKIP2_ERR_LAYERS, SKIP2_ERR_DIMS, SKIP2_ERR_EPOCHS,
+    SKIP2_ERR_BATCH, SKIP2_ERR_RANK, SKIP2_ERR_HYPER, SKIP2_ERR_EMPTY, SKIP2_ERR_LABEL,
+    SKIP2_ERR_ARENA
+} skip2_status;
+
+const char *skip2_strerror(int status);
+
+/* A trained tensor: its NumPy name (W{k}, b{k}, W, b, A{k}, B{k}), shape and place in the flat
+ * parameter and gradient buffers. */
+typedef struct {
+    char name[4];
+    int layer;
+    float *value, *grad;
+    uint32_t offset, size;
+    int ndim;
+    uint32_t shape[2];
+} skip2_param;
+
+/* Analytic memory in bytes (docs/methods.md). */
+typedef struct {
+    uint64_t weights, grads, optimizer, activations, cache;
+} skip2_memory;
+
+/* How a method trains: through every layer, a last dense layer on the prefix, or adapters
+ * from the prefix into the logits. */
+enum { SKIP2_FULL, SKIP2_LAST_LINEAR, SKIP2_SKIP_ADAPTERS };
+
+typedef struct {
+    /* Inputs. */
+    skip2_job job;
+    skip2_data train;
+    skip2_model net;            /* the backbone as used: the caller's arrays, or for the
+                                   tensors being trained their copies in theta */
+
+    /* Results, filled by skip2_finetune. */
+    skip2_meter meter;          /* ft_macs and the fwd/bwd/upd/cache split in ticks */
+    uint64_t ft_ticks;          /* the whole epoch loop */
+    int epochs_run;             /* < job.epochs when the loss became non-finite */
+    int diverged;
+    uint64_t *epoch_ticks;      /* epochs_run entries */
+    double *epoch_loss;         /* mean training loss per epoch */
+    skip2_prefix prefix;        /* cache capacity, use, hits and misses (prefix methods) */
+    int n_params;
+    skip2_param params[2 * SKIP2_MAX_LAYERS];
+    size_t arena_used;
+
+    /* The plan (see skip2_core.c). */
+    int kind;                   /* SKIP2_FULL, SKIP2_LAST_LINEAR or SKIP2_SKIP_ADAPTERS */
+    int train_w, train_b;       /* SKIP2_FULL: W / b are trained */
+    int first_adapter;          /* adapters on layers first_adapter..L-1; L when none */
+    int need_x0;                /* the head reads the input itself, not only the prefix */
+    int widest;                 /* widest layer output */
+    uint32_t n_theta;           /* trained scalars */
+
+    /* Arena buffers. */
+    float *theta, *gtheta;              /* all trained scalars and their gradients, flat */
+    float *A[SKIP2_MAX_LAYERS], *B[SKIP2_MAX_LAYERS];   /* views into theta */
+    float *gA[SKIP2_MAX_LAYERS], *gB[SKIP2_MAX_LAYERS]; /* views into gtheta */
+    float *gW[SKIP2_MAX_LAYERS], *gb[SKIP2_MAX_LAYERS]; /* views into gtheta, or NULL */
+    float *xb;                          /* batch inputs, bs x D */
+    float *act[SKIP2_MAX_LAYERS];       /* SKIP2_FULL: a[k], ReLU'd in place for k < L-1 */
+    float *rows, *z;                    /* prefix methods: batch prefix rows, logits */
+    float *u, *du;                      /* adapter hiddens x A and their gradients, side by
+                                           side: bs x (R * adapters) */
+    float *tmp, *grad, *grad_next;      /* bs x widest scratch */
+    float *pack;                        /* skip2_mm_nt scratch, bs x max(widest, R) */
+    uint32_t *order;
+    skip2_sort_key *sort_keys;
+} skip2_ctx;
+
+/* Arena bytes the job needs with n_train training samples (includes alignment slack). */
+int skip2_arena_bytes(const skip2_model *model, const skip2_job *job, uint32_t n_train,
+                      size_t *bytes);
+
+/* Checks the job, lays out the arena and initialises the trained tensors. The model's and
+ * train's arrays are referenced, not copied (apart from the trained tensors), and must stay
+ * valid while ctx is used. */
+int skip2_init(skip2_ctx *ctx, const skip2_model *model, const skip2_job *job,
+               const skip2_data *train, void *arena, size_t arena_bytes);
+
+/* SKIP2_OK when every label of data is a class index of the model, else SKIP2_ERR_LABEL. */
+int skip2_check_labels(const skip2_model *model, const skip2_data *data);
+
+/* Fraction of data whose arg-max logit (first maximum wins) equals the label; 0 when empty. */
+double skip2_accuracy(skip2_ctx *ctx, const skip2_data *data);
+
+/* Mini-batch SGD for job.epochs epochs, stopping after an epoch whose loss is non-finite
+ * (then ctx->diverged is set). */
+void skip2_finetune(skip2_ctx *ctx);
+
+uint64_t skip2_trainable_params(const skip2_ctx *ctx);
+void skip2_memory_bytes(const skip2_ctx *ctx, skip2_memory *mem);
+
+/* x (n x d) = (x - mean) / std in place, in float32: the input scaling of the runner contract. */
+void skip2_scale_inputs(float *x, uint32_t n, int d, const float *mean, const float *std);
+
+#endif

@@ -1,0 +1,54 @@
+/* Dense float32 kernels of the core. The three matrix products add m*k*n to *macs, the
+ * ft_macs rule of docs/methods.md; the elementwise helpers are not counted. Matrices are
+ * row-major with a leading dimension (floats between row starts), so a product can read a
+ * column block of a wider row, such as one layer's slice of a cache row.
+ *
+ * Each product sums every output element over the inner dimension in ascending order, so
+ * results do not depend on the batch size or on how rows are split: a sample's numbers are the
+ * same in training, cache fills and evaluation. */
+#ifndef SKIP2_LINALG_H
+#define SKIP2_LINALG_H
+
+#include <stdint.h>
+
+/* C (m x n) = A (m x k) B (k x n). */
+void skip2_mm_nn(uint64_t *macs, int m, int k, int n, const float *A, int lda,
+                 const float *B, int ldb, float *C, int ldc);
+
+/* C (m x n) = A^T B, with A stored k x m and B stored k x n. */
+void skip2_mm_tn(uint64_t *macs, int m, int k, int n, const float *A, int lda,
+                 const float *B, int ldb, float *C, int ldc);
+
+/* C (m x n) = A B^T, with A stored m x k and B stored n x k; pack is scratch of k*m floats. */
+void skip2_mm_nt(uint64_t *macs, int m, int k, int n, const float *A, int lda,
+                 const float *B, int ldb, float *C, int ldc, float *pack);
+
+/* Y (m x n) = X (m x k) W (k x n) + b: a dense layer (the product is counted). */
+void skip2_linear(uint64_t *macs, int m, int k, int n, const float *X, int ldx, const float *W,
+                  const float *b, float *Y, int ldy);
+
+/* Y (m x n) += s * X (m x n); s = 1 adds X exactly. */
+void skip2_add_scaled(int m, int n, float s, const float *X, int ldx, float *Y, int ldy);
+
+/* Y (m x n) += b, the same row vector on every row. */
+void skip2_add_row(int m, int n, const float *b, float *Y, int ldy);
+
+/* Y (m x n) = max(Y, 0) in place (NaN stays NaN, as with np.maximum). */
+void skip2_relu(int m, int n, float *Y, int ldy);
+
+/* Y (m x n) *= [mask > 0] elementwise (a multiplication, so NaN and inf propagate like NumPy's). */
+void skip2_mask_positive(int m, int n, const float *mask, int ldmask, float *Y, int ldy);
+
+/* x[0..n-1] *= s. */
+void skip2_scale(int n, float s, float *x);
+
+/* out[j] = sum over the m rows of X[i][j], rows in ascending order. */
+void skip2_col_sum(int m, int n, const float *X, int ldx, float *out);
+
+/* out row i (d floats) = X row idx[i], for i < m. */
+void skip2_gather_rows(int m, int d, const float *X, const uint32_t *idx, float *out);
+
+/* p[0..n-1] -= lr * g[0..n-1] (the SGD update; counted by the caller, one MAC per scalar). */
+void skip2_sgd(int n, float lr, const float *g, float *p);
+
+#endif

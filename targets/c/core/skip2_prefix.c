@@ -1,0 +1,83 @@
+#include "skip2_prefix.h"
+
+#include <string.h>
+
+#include "skip2_linalg.h"
+
+void skip2_prefix_plan(skip2_prefix *p, const skip2_model *model, int with_logits, int cache,
+                       int64_t budget_bytes, uint32_t n)
+{
+    int L = model->n_layers;
+    *p = (skip2_prefix){ .with_logits = with_logits };
+    p->off[1] = 0;
+    for (int k = 1; k < L; k++)
+        p->off[k + 1] = p->off[k] + model->dims[k];
+    p->row = p->off[L] + (with_logits ? model->dims[L] : 0);
+    if (cache) {
+        int64_t row_bytes = (int64_t)p->row * (int64_t)sizeof(float);
+        int64_t fit = budget_bytes < 0 ? (int64_t)n : budget_bytes / row_bytes;
+        p->capacity = fit < (int64_t)n ? (uint32_t)fit : n;
+    }
+}
+
+void skip2_prefix_compute(const skip2_prefix *p, const skip2_model *model, int m, const float *x,
+                          int ldx, float *rows, uint64_t *macs)
+{
+    const float *h = x;
+    int ldh = ldx, L = model->n_layers;
+    for (int k = 0; k < L - 1; k++) {
+        float *out = rows + p->off[k + 1];
+        skip2_linear(macs, m, model->dims[k], model->dims[k + 1], h, ldh, model->W[k], model->b[k],
+                     out, p->row);
+        skip2_relu(m, model->dims[k + 1], out, p->row);
+        h = out;
+        ldh = p->row;
+    }
+    if (p->with_logits)
+        skip2_linear(macs, m, model->dims[L - 1], model->dims[L], h, ldh, model->W[L - 1],
+                     model->b[L - 1], rows + p->off[L], p->row);
+}
+
+void skip2_prefix_get(skip2_prefix *p, const skip2_model *model, const float *x_train,
+                      const uint32_t *idx, int nb, int need_x0, float *xb, float *rows,
+                      skip2_meter *meter)
+{
+    int D = model->dims[0];
+    size_t row_size = (size_t)p->row * sizeof(float);
+    if (p->capacity == 0) {
+        skip2_meter_phase(meter, SKIP2_FWD);
+        skip2_gather_rows(nb, D, x_train, idx, xb);
+        skip2_prefix_compute(p, model, nb, xb, D, rows, &meter->macs);
+        return;
+    }
+    skip2_meter_phase(meter, SKIP2_CACHE);
+    uint32_t n_miss = 0;
+    for (int i = 0; i < nb; i++) {
+        int32_t s = p->slot[idx[i]];
+        if (s >= 0)
+            memcpy(rows + (size_t)i * p->row, p->store + (size_t)s * p->row, row_size);
+        else
+            p->miss[n_miss++] = (uint32_t)i;
+    }
+    p->hits += (uint32_t)nb - n_miss;
+    p->misses += n_miss;
+    if (n_miss > 0) {
+        skip2_meter_phase(meter, SKIP2_FWD);
+        for (uint32_t j = 0; j < n_miss; j++)
+            memcpy(p->x_miss + (size_t)j * D, x_train + (size_t)idx[p->miss[j]] * D,
+                   (size_t)D * sizeof(float));
+        skip2_prefix_compute(p, model, (int)n_miss, p->x_miss, D, p->rows_miss, &meter->macs);
+        skip2_meter_phase(meter, SKIP2_CACHE);
+        for (uint32_t j = 0; j < n_miss; j++) {
+            const float *computed = p->rows_miss + (size_t)j * p->row;
+            memcpy(rows + (size_t)p->miss[j] * p->row, computed, row_size);
+            if (p->used < p->capacity) {
+                memcpy(p->store + (size_t)p->used * p->row, computed, row_size);
+                p->slot[idx[p->miss[j]]] = (int32_t)p->used++;
+            }
+        }
+    }
+    skip2_meter_phase(meter, SKIP2_FWD);
+    if (need_x0)
+        skip2_gather_rows(nb, D, x_train, idx, xb);
+}

@@ -1,0 +1,345 @@
+/* skip2run WORKDIR: the SBC runner of the C core (docs/runner-contract.md). Reads
+ * WORKDIR/job.json and the .npy files it names, fine-tunes, prints one JSON result on stdout.
+ * Any problem with the inputs is reported on stderr as "skip2run: FILE: reason" with exit 1. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+
+#include "job_json.h"
+#include "json_out.h"
+#include "npy.h"
+#include "skip2_core.h"
+#include "skip2_port.h"
+
+#ifndef SKIP2_CFLAGS
+#define SKIP2_CFLAGS "unknown"
+#endif
+#if defined(__clang__)
+#define COMPILER "clang " __clang_version__
+#elif defined(__GNUC__)
+#define COMPILER "gcc " __VERSION__
+#else
+#define COMPILER "unknown"
+#endif
+
+/* Everything the run loads. Kept in one static object so that memory still held when an
+ * error exits early is reachable, not a leak, for sanitiser builds. */
+static struct {
+    job_json job_text;
+    char *model_dir, *data_dir;
+    npy_array W[SKIP2_MAX_LAYERS], b[SKIP2_MAX_LAYERS], mean, std, x[2], y[2];
+    void *arena;
+    json_out out;
+} run;
+
+static void die(const char *file, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "skip2run: %s: ", file);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+static char *join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *path = malloc(n);
+    if (!path)
+        die(name, "out of memory");
+    snprintf(path, n, "%s/%s", dir, name);
+    return path;
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        die(path, "cannot open: %s", strerror(errno));
+    size_t cap = 4096, n = 0;
+    char *text = malloc(cap);
+    while (text) {
+        n += fread(text + n, 1, cap - n - 1, f);
+        if (n < cap - 1 || ferror(f))
+            break;
+        char *bigger = realloc(text, cap * 2);
+        if (!bigger)
+            free(text);
+        text = bigger;
+        cap *= 2;
+    }
+    if (!text || ferror(f))
+        die(path, text ? "read error" : "out of memory");
+    fclose(f);
+    text[n] = '\0';
+    if (strlen(text) != n)
+        die(path, "contains a NUL byte");
+    return text;
+}
+
+/* Checks a job getter's status: exits on a bad value or a missing required key; 1 if present. */
+static int need(const char *path, job_json *j, int status, const char *key, int required)
+{
+    if (status < 0)
+        die(path, "%s", j->err);
+    if (status == 0 && required)
+        die(path, "missing key '%s'", key);
+    return status;
+}
+
+static void read_job(const char *workdir, skip2_job *job, int *n_layers, int *save_params)
+{
+    char *path = join(workdir, "job.json");
+    char *text = read_text(path);
+    job_json *j = &run.job_text;
+    if (job_json_parse(j, text) != 0)
+        die(path, "%s", j->err);
+    free(text);
+
+    const char *s;
+    double number;
+    int64_t v;
+    *job = (skip2_job){ .cache_budget_bytes = -1 };
+    need(path, j, job_json_string(j, "method", &s), "method", 1);
+    int method = skip2_method_from_name(s);
+    if (method < 0)
+        die(path, "'method' must be one of ft-all, ft-last, ft-bias, lora-all, lora-last, "
+                  "skip-lora, skip2-lora; got '%s'", s);
+    job->method = (skip2_method)method;
+    need(path, j, job_json_int(j, "seed", INT64_MIN, INT64_MAX, &v), "seed", 1);
+    job->seed = (uint64_t)v; /* two's complement, as Python's seed & (2^64 - 1) */
+    need(path, j, job_json_int(j, "epochs", 1, 1 << 24, &v), "epochs", 1);
+    job->epochs = (int)v;
+    need(path, j, job_json_int(j, "batch_size", 1, 1 << 24, &v), "batch_size", 1);
+    job->batch_size = (int)v;
+    if (need(path, j, job_json_int(j, "rank", 0, 1 << 16, &v), "rank",
+             skip2_method_has_adapters(job->method)))
+        job->rank = (int)v;
+    need(path, j, job_json_number(j, "lr", &number), "lr", 1);
+    job->lr = (float)number;
+    need(path, j, job_json_number(j, "scale", &number), "scale", 1);
+    job->scale = (float)number;
+    need(path, j, job_json_bool(j, "cache", &job->cache), "cache", 0);
+    if (need(path, j, job_json_int(j, "cache_budget_bytes", INT64_MIN, INT64_MAX, &v),
+             "cache_budget_bytes", 0))
+        job->cache_budget_bytes = v;
+    need(path, j, job_json_int(j, "n_layers", 1, SKIP2_MAX_LAYERS, &v), "n_layers", 1);
+    *n_layers = (int)v;
+    *save_params = 0;
+    need(path, j, job_json_bool(j, "save_params", save_params), "save_params", 0);
+
+    const char *dir;
+    need(path, j, job_json_string(j, "model_dir", &dir), "model_dir", 1);
+    run.model_dir = dir[0] == '/' ? strdup(dir) : join(workdir, dir);
+    need(path, j, job_json_string(j, "data_dir", &dir), "data_dir", 1);
+    run.data_dir = dir[0] == '/' ? strdup(dir) : join(workdir, dir);
+    if (!run.model_dir || !run.data_dir)
+        die(path, "out of memory");
+    free(path);
+}
+
+/* Loads dir/name as float32 (labels: int) and checks its dimensions; rows/cols 0 = any. */
+static void load(const char *dir, const char *name, npy_array *a, int labels, int ndim,
+                 uint32_t rows, uint32_t cols)
+{
+    char err[256];
+    char *path = join(dir, name);
+    int status = labels ? npy_load_labels(path, a, err, sizeof err)
+                        : npy_load_f32(path, a, err, sizeof err);
+    if (status != 0)
+        die(path, "%s", err);
+    if (a->ndim != ndim)
+        die(path, "expected a %d-D array, found %d-D", ndim, a->ndim);
+    if ((rows && a->shape[0] != rows) || (ndim == 2 && cols && a->shape[1] != cols))
+        die(path, "shape (%lu, %lu) does not fit (expected %lu x %lu; 0 = any)",
+            (unsigned long)a->shape[0], (unsigned long)a->shape[1], (unsigned long)rows,
+            (unsigned long)cols);
+    if (a->shape[0] == 0 || a->shape[1] == 0)
+        die(path, "the array is empty");
+    free(path);
+}
+
+static void load_inputs(int n_layers, skip2_model *model, skip2_data data[2])
+{
+    char name[32];
+    *model = (skip2_model){ .n_layers = n_layers };
+    for (int k = 0; k < n_layers; k++) {
+        snprintf(name, sizeof name, "W%d.npy", k);
+        load(run.model_dir, name, &run.W[k], 0, 2, k ? (uint32_t)model->dims[k] : 0, 0);
+        model->dims[k] = (int)run.W[k].shape[0];
+        model->dims[k + 1] = (int)run.W[k].shape[1];
+        model->W[k] = run.W[k].f32;
+        snprintf(name, sizeof name, "b%d.npy", k);
+        load(run.model_dir, name, &run.b[k], 0, 1, (uint32_t)model->dims[k + 1], 0);
+        model->b[k] = run.b[k].f32;
+    }
+    uint32_t D = (uint32_t)model->dims[0];
+    load(run.model_dir, "mean.npy", &run.mean, 0, 1, D, 0);
+    load(run.model_dir, "std.npy", &run.std, 0, 1, D, 0);
+    static const char *const parts[2] = { "ft", "test" };
+    for (int i = 0; i < 2; i++) {
+        snprintf(name, sizeof name, "x_%s.npy", parts[i]);
+        load(run.data_dir, name, &run.x[i], 0, 2, 0, D);
+        snprintf(name, sizeof name, "y_%s.npy", parts[i]);
+        load(run.data_dir, name, &run.y[i], 1, 1, run.x[i].shape[0], 0);
+        data[i] = (skip2_data){ run.x[i].f32, run.y[i].i32, run.x[i].shape[0] };
+        if (skip2_check_labels(model, &data[i]) != SKIP2_OK) {
+            char *path = join(run.data_dir, name);
+            die(path, "labels must be class indices 0..%d", model->dims[n_layers] - 1);
+        }
+        skip2_scale_inputs(run.x[i].f32, data[i].n, (int)D, run.mean.f32, run.std.f32);
+    }
+}
+
+static void save_params(const char *workdir, const skip2_ctx *ctx)
+{
+    char err[256], name[16];
+    char *dir = join(workdir, "trained");
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        die(dir, "cannot create: %s", strerror(errno));
+    for (int i = 0; i < ctx->n_params; i++) {
+        const skip2_param *p = &ctx->params[i];
+        snprintf(name, sizeof name, "%s.npy", p->name);
+        char *path = join(dir, name);
+        if (npy_save_f32(path, p->value, p->ndim, p->shape, err, sizeof err) != 0)
+            die(path, "%s", err);
+        free(path);
+    }
+    free(dir);
+}
+
+static void emit_result(const skip2_ctx *c, double acc_before, double acc_after, uint32_t n_test,
+                        size_t arena_bytes)
+{
+    static const char *const phase_keys[SKIP2_N_PHASES] = {
+        [SKIP2_FWD] = "fwd_time_s", [SKIP2_BWD] = "bwd_time_s", [SKIP2_UPD] = "upd_time_s",
+        [SKIP2_CACHE] = "cache_time_s"
+    };
+    double tps = (double)skip2_port_ticks_per_second();
+    json_out *o = &run.out;
+    char reason[64];
+    skip2_memory mem;
+    struct utsname uts;
+    const skip2_prefix *p = &c->prefix;
+    uint64_t lookups = p->hits + p->misses;
+
+    jo_open(o, NULL, '{');
+    jo_str(o, "impl", "c");
+    jo_str(o, "method", skip2_method_name(c->job.method));
+    jo_str(o, "status", c->diverged ? "fail" : "ok");
+    if (c->diverged) {
+        snprintf(reason, sizeof reason, "loss became non-finite in epoch %d", c->epochs_run);
+        jo_str(o, "reason", reason);
+    } else {
+        jo_null(o, "reason");
+    }
+    jo_double(o, "acc_before", acc_before);
+    if (c->diverged)
+        jo_null(o, "acc_after");
+    else
+        jo_double(o, "acc_after", acc_after);
+    jo_double(o, "ft_time_s", (double)c->ft_ticks / tps);
+    for (int ph = 0; ph < SKIP2_N_PHASES; ph++)
+        jo_double(o, phase_keys[ph], (double)c->meter.ticks[ph] / tps);
+    jo_open(o, "epoch_times_s", '[');
+    for (int e = 0; e < c->epochs_run; e++)
+        jo_double(o, NULL, (double)c->epoch_ticks[e] / tps);
+    jo_close(o, ']');
+    jo_open(o, "epoch_loss", '[');
+    for (int e = 0; e < c->epochs_run; e++)
+        jo_double(o, NULL, c->epoch_loss[e]);
+    jo_close(o, ']');
+    jo_uint(o, "n_ft", c->train.n);
+    jo_uint(o, "n_test", n_test);
+    jo_uint(o, "ft_macs", c->meter.macs);
+    jo_uint(o, "trainable_params", skip2_trainable_params(c));
+    jo_uint(o, "cache_capacity_samples", p->capacity);
+    jo_uint(o, "cache_hits", p->hits);
+    jo_uint(o, "cache_misses", p->misses);
+    if (lookups && p->capacity)
+        jo_double(o, "cache_hit_rate", (double)p->hits / (double)lookups);
+    else
+        jo_null(o, "cache_hit_rate");
+    skip2_memory_bytes(c, &mem);
+    jo_open(o, "mem", '{');
+    jo_uint(o, "weights_bytes", mem.weights);
+    jo_uint(o, "grads_bytes", mem.grads);
+    jo_uint(o, "optimizer_bytes", mem.optimizer);
+    jo_uint(o, "activations_bytes", mem.activations);
+    jo_uint(o, "cache_bytes", mem.cache);
+    jo_close(o, '}');
+    jo_uint(o, "peak_rss_bytes", skip2_port_mem_high_water());
+    jo_open(o, "runtime", '{');
+    jo_str(o, "compiler", COMPILER);
+    jo_str(o, "cflags", SKIP2_CFLAGS);
+    jo_uint(o, "arena_bytes", arena_bytes);
+    jo_str(o, "machine", uname(&uts) == 0 ? uts.machine : "unknown");
+    jo_close(o, '}');
+    jo_close(o, '}');
+    if (o->failed)
+        die("stdout", "out of memory while writing the result");
+    skip2_port_write(o->buf);
+    skip2_port_write("\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: skip2run WORKDIR (a directory holding job.json)\n");
+        return 1;
+    }
+    const char *workdir = argv[1];
+    skip2_job job;
+    skip2_model model;
+    skip2_data data[2];
+    int n_layers, save;
+    read_job(workdir, &job, &n_layers, &save);
+    load_inputs(n_layers, &model, data);
+
+    char *job_path = join(workdir, "job.json");
+    size_t bytes;
+    int status = skip2_arena_bytes(&model, &job, data[0].n, &bytes);
+    if (status == SKIP2_OK) {
+        run.arena = malloc(bytes);
+        if (!run.arena)
+            die(job_path, "cannot allocate the %zu-byte arena", bytes);
+        skip2_ctx ctx;
+        status = skip2_init(&ctx, &model, &job, &data[0], run.arena, bytes);
+        if (status == SKIP2_OK) {
+            double before = skip2_accuracy(&ctx, &data[1]);
+            skip2_finetune(&ctx);
+            double after = ctx.diverged ? 0.0 : skip2_accuracy(&ctx, &data[1]);
+            if (save)
+                save_params(workdir, &ctx);
+            emit_result(&ctx, before, after, data[1].n, bytes);
+        }
+    }
+    if (status != SKIP2_OK)
+        die(job_path, "%s", skip2_strerror(status));
+
+    free(job_path);
+    free(run.arena);
+    free(run.out.buf);
+    for (int k = 0; k < n_layers; k++) {
+        npy_free(&run.W[k]);
+        npy_free(&run.b[k]);
+    }
+    npy_free(&run.mean);
+    npy_free(&run.std);
+    for (int i = 0; i < 2; i++) {
+        npy_free(&run.x[i]);
+        npy_free(&run.y[i]);
+    }
+    free(run.model_dir);
+    free(run.data_dir);
+    job_json_free(&run.job_text);
+    return 0;
+}

@@ -1,0 +1,270 @@
+"""The C runner (targets/c) against the NumPy reference runner: same job files, same results.
+
+Both runners get identical work directories: a random float32 backbone 20-12-10-3, input
+statistics, 60 fine-tuning and 40 test samples, and a job.json per the runner contract.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, require_tool
+
+METHODS = ("ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora")
+SEEDS = (1, 7)
+SIZES = (20, 12, 10, 3)
+N_FT, N_TEST = 60, 40
+C_DIR = ROOT / "targets" / "c"
+NUMPY_RUNNER = ROOT / "targets" / "numpy" / "skip2_runner.py"
+ASAN_CFLAGS = "-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer"
+SANITIZER_ENV = {
+    "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=1",
+    "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1",
+}
+# Float32 tolerance for trained parameters (values of order 0.1-1). The C core and NumPy's BLAS
+# sum the matrix products in different orders, so each product may differ in the last bit or
+# two; elementwise steps are the same operations. After 4 epochs x 4 SGD steps the largest
+# differences measured are ~1e-7 absolute and ~1e-5 relative (the relative figure on entries
+# near zero). atol 1e-6 / rtol 1e-5 leaves a margin of about 10x, while a real mistake (a wrong
+# operation order, a missing scale, a stale gradient) moves parameters by 1e-3 or more.
+ATOL, RTOL = 1e-6, 1e-5
+# Timing, memory high-water and provenance legitimately differ between runs and builds.
+VOLATILE = {"ft_time_s", "fwd_time_s", "bwd_time_s", "upd_time_s", "cache_time_s",
+            "epoch_times_s", "peak_rss_bytes", "runtime"}
+
+
+def build(build_dir, cflags=None):
+    require_tool("cc")
+    require_tool("make")
+    cmd = ["make", "-C", str(C_DIR), f"BUILD={build_dir}"]
+    if cflags:
+        cmd.append(f"CFLAGS={cflags}")
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    return done, build_dir / "skip2run"
+
+
+@pytest.fixture(scope="module")
+def c_runner(tmp_path_factory):
+    done, binary = build(tmp_path_factory.mktemp("c-build"))
+    assert done.returncode == 0, done.stderr
+    return binary
+
+
+@pytest.fixture(scope="module")
+def asan_runner(tmp_path_factory):
+    done, binary = build(tmp_path_factory.mktemp("c-build-asan"), ASAN_CFLAGS)
+    if done.returncode != 0:
+        message = f"the compiler cannot build with sanitizers: {done.stderr.strip()[-300:]}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return binary
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Model and data directories shared by all work directories."""
+    root = tmp_path_factory.mktemp("skip2-files")
+    rng = np.random.default_rng(11)
+    model, data = root / "model", root / "data"
+    model.mkdir()
+    data.mkdir()
+    for k, (n_in, n_out) in enumerate(zip(SIZES[:-1], SIZES[1:])):
+        np.save(model / f"W{k}.npy", rng.normal(0, n_in ** -0.5, (n_in, n_out)).astype(np.float32))
+        np.save(model / f"b{k}.npy", rng.normal(0, 0.1, n_out).astype(np.float32))
+    np.save(model / "mean.npy", rng.normal(0, 1, SIZES[0]).astype(np.float32))
+    np.save(model / "std.npy", rng.uniform(0.5, 2, SIZES[0]).astype(np.float32))
+    # Labels in both integer widths the contract allows.
+    for part, n, label_type in (("ft", N_FT, np.int32), ("test", N_TEST, np.int64)):
+        np.save(data / f"x_{part}.npy", rng.normal(0, 1.5, (n, SIZES[0])).astype(np.float32))
+        np.save(data / f"y_{part}.npy", rng.integers(0, SIZES[-1], n).astype(label_type))
+    return root
+
+
+def make_job(method, seed, **overrides):
+    job = {"method": method, "seed": seed, "epochs": 4, "batch_size": 16, "lr": 0.05,
+           "rank": 2, "scale": 0.7, "cache": method in ("ft-last", "lora-last"),
+           "cache_budget_bytes": -1, "n_layers": len(SIZES) - 1, "save_params": True}
+    job.update(overrides)
+    return job
+
+
+def run(runner, files, workdir, job, env=None):
+    """Runs one runner in a fresh workdir: model_dir absolute, data_dir relative (both forms)."""
+    workdir.mkdir(parents=True)
+    job = dict(job, model_dir=str(files / "model"),
+               data_dir=os.path.relpath(files / "data", workdir))
+    (workdir / "job.json").write_text(json.dumps(job))
+    cmd = [sys.executable, str(NUMPY_RUNNER)] if runner == "numpy" else [str(runner)]
+    done = subprocess.run(cmd + [str(workdir)], capture_output=True, text=True,
+                          env=dict(os.environ, **(env or {})), timeout=60)
+    assert done.returncode == 0, done.stderr
+    params = {p.stem: np.load(p) for p in (workdir / "trained").glob("*.npy")}
+    return json.loads(done.stdout), params, done.stderr
+
+
+def assert_same_result(ref, got):
+    assert set(got) == set(ref)
+    assert got["status"] == ref["status"] and got["reason"] == ref["reason"]
+    # A test sample whose two largest logits are within rounding may flip its arg-max, so the
+    # accuracies may differ by at most one test sample.
+    assert abs(got["acc_before"] - ref["acc_before"]) <= 1 / N_TEST + 1e-12
+    if ref["acc_after"] is not None:
+        assert abs(got["acc_after"] - ref["acc_after"]) <= 1 / N_TEST + 1e-12
+    for key in ("ft_macs", "trainable_params", "cache_capacity_samples", "cache_hits",
+                "cache_misses", "cache_hit_rate", "mem"):
+        assert got[key] == ref[key], f"{key}: C {got[key]!r}, NumPy {ref[key]!r}"
+    assert len(got["epoch_times_s"]) == len(ref["epoch_loss"])
+    np.testing.assert_allclose(got["epoch_loss"], ref["epoch_loss"], rtol=RTOL)
+
+
+def assert_params_close(ref, got, label):
+    assert sorted(got) == sorted(ref)
+    worst_abs = max(float(np.max(np.abs(got[n] - ref[n]))) for n in ref)
+    worst_rel = max(float(np.max(np.abs(got[n] - ref[n]) / np.maximum(np.abs(ref[n]), 1e-3)))
+                    for n in ref)
+    print(f"{label}: max |C - NumPy| = {worst_abs:.2e}, max relative = {worst_rel:.2e}")
+    for name in ref:
+        assert got[name].dtype == np.float32 and got[name].shape == ref[name].shape, name
+        np.testing.assert_allclose(got[name], ref[name], rtol=RTOL, atol=ATOL, err_msg=name)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("method", METHODS)
+def test_c_matches_numpy(c_runner, files, tmp_path, method, seed):
+    job = make_job(method, seed)
+    ref, ref_params, _ = run("numpy", files, tmp_path / "numpy", job)
+    got, got_params, _ = run(c_runner, files, tmp_path / "c", job)
+    assert got["impl"] == "c" and got["method"] == method and got["status"] == "ok"
+    assert {"compiler", "cflags", "arena_bytes", "machine"} <= set(got["runtime"])
+    assert_same_result(ref, got)
+    assert_params_close(ref_params, got_params, f"{method} seed {seed}")
+
+
+def test_partial_cache_budget_matches_numpy_and_keeps_results(c_runner, files, tmp_path):
+    row_bytes = 4 * (SIZES[1] + SIZES[2] + SIZES[3])
+    job = make_job("skip2-lora", 3, cache_budget_bytes=25 * row_bytes + row_bytes // 2)
+    ref, ref_params, _ = run("numpy", files, tmp_path / "numpy", job)
+    got, got_params, _ = run(c_runner, files, tmp_path / "c", job)
+    assert got["cache_capacity_samples"] == 25 and got["cache_misses"] > N_FT
+    assert_same_result(ref, got)
+    assert_params_close(ref_params, got_params, "skip2-lora partial cache")
+    # The cache changes time, never results: C trains bit for bit as without a cache.
+    _, plain_params, _ = run(c_runner, files, tmp_path / "plain", make_job("skip-lora", 3))
+    for name in plain_params:
+        np.testing.assert_array_equal(got_params[name], plain_params[name], err_msg=name)
+
+
+def test_macs_follow_the_method_formula(c_runner, files, tmp_path):
+    # skip-lora, one epoch of 60 samples in batches 16, 16, 16, 12 (docs/methods.md).
+    got, _, _ = run(c_runner, files, tmp_path / "c", make_job("skip-lora", 1, epochs=1))
+    r, c, ins = 2, SIZES[-1], SIZES[:-1]
+    frozen = N_FT * sum(a * b for a, b in zip(SIZES[:-1], SIZES[1:]))
+    adapters = N_FT * sum(n * r + r * c + r * c + c * r + n * r for n in ins)
+    update = 4 * sum(n * r + r * c for n in ins)
+    assert got["ft_macs"] == frozen + adapters + update
+
+
+def test_divergence_is_a_fail_result(c_runner, files, tmp_path):
+    job = make_job("ft-all", 1, lr=1e30)
+    ref, _, _ = run("numpy", files, tmp_path / "numpy", job)
+    got, _, _ = run(c_runner, files, tmp_path / "c", job)
+    assert got["status"] == ref["status"] == "fail"
+    assert got["reason"] == ref["reason"]
+    assert got["acc_after"] is None and got["epoch_loss"][-1] is None
+    assert len(got["epoch_loss"]) == len(ref["epoch_loss"])
+
+
+def test_sanitized_build_runs_every_method_clean(c_runner, asan_runner, files, tmp_path):
+    for method in METHODS:
+        job = make_job(method, 5, cache_budget_bytes=400 if method == "skip2-lora" else -1)
+        plain, plain_params, _ = run(c_runner, files, tmp_path / method / "plain", job)
+        checked, checked_params, stderr = run(asan_runner, files, tmp_path / method / "asan", job,
+                                              env=SANITIZER_ENV)
+        assert stderr == "", stderr
+        # The same code at -O1 does the same float operations, so the result is identical.
+        assert {k: v for k, v in checked.items() if k not in VOLATILE} == \
+            {k: v for k, v in plain.items() if k not in VOLATILE}, method
+        for name in plain_params:
+            np.testing.assert_array_equal(checked_params[name], plain_params[name])
+
+
+def expect_error(c_runner, workdir, needle):
+    done = subprocess.run([str(c_runner), str(workdir)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stdout
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], done.stderr
+    return lines[0]
+
+
+def write_workdir(files, workdir, job_text):
+    workdir.mkdir()
+    shutil.copytree(files / "model", workdir / "model")
+    shutil.copytree(files / "data", workdir / "data")
+    (workdir / "job.json").write_text(job_text)
+
+
+def valid_job_text(**overrides):
+    return json.dumps(dict(make_job("lora-all", 1), model_dir="model", data_dir="data",
+                           **overrides))
+
+
+@pytest.mark.parametrize("job_text, needle", [
+    ('{"method": "lora-all", "seed": 1,}', "job.json"),          # trailing comma
+    ("", "job.json"),                                            # empty file
+    (valid_job_text(epochs="4"), "'epochs'"),                    # wrong type
+    (valid_job_text(method="lora-some"), "'method'"),            # unknown method
+    (valid_job_text(batch_size=2.5), "'batch_size'"),            # not an integer
+    (valid_job_text(cache=None), "job.json"),                    # null is not a contract value
+])
+def test_malformed_job_json_is_an_error(c_runner, files, tmp_path, job_text, needle):
+    write_workdir(files, tmp_path / "w", job_text)
+    line = expect_error(c_runner, tmp_path / "w", needle)
+    assert "job.json" in line
+
+
+def test_missing_key_is_named(c_runner, files, tmp_path):
+    job = json.loads(valid_job_text())
+    del job["lr"]
+    write_workdir(files, tmp_path / "w", json.dumps(job))
+    expect_error(c_runner, tmp_path / "w", "missing key 'lr'")
+
+
+@pytest.mark.parametrize("damage, name", [
+    ("delete", "W1.npy"),
+    ("truncate", "x_ft.npy"),
+    ("garbage", "b0.npy"),
+    ("float64", "W0.npy"),
+    ("fortran", "W2.npy"),
+    ("version2", "mean.npy"),
+    ("bad_label", "y_test.npy"),
+])
+def test_missing_or_corrupt_npy_is_an_error_naming_the_file(c_runner, files, tmp_path, damage,
+                                                            name):
+    workdir = tmp_path / "w"
+    write_workdir(files, workdir, valid_job_text())
+    path = next(workdir.glob(f"*/{name}"))
+    if damage == "delete":
+        path.unlink()
+    elif damage == "truncate":
+        path.write_bytes(path.read_bytes()[:-7])
+    elif damage == "garbage":
+        path.write_bytes(b"this is not an npy file")
+    elif damage == "float64":
+        np.save(path, np.load(path).astype(np.float64))
+    elif damage == "fortran":
+        np.save(path, np.asfortranarray(np.load(path)))
+    elif damage == "version2":
+        array = np.load(path)
+        with open(path, "wb") as f:
+            np.lib.format.write_array(f, array, version=(2, 0))
+    elif damage == "bad_label":
+        labels = np.load(path)
+        labels[3] = SIZES[-1]
+        np.save(path, labels)
+    expect_error(c_runner, workdir, name)
