@@ -192,3 +192,25 @@ def test_data_lists_every_task(cache_dir):
     proc = skip2bench("data", cache=cache_dir, check=True)
     for task in ("synthetic", "fan-damage1", "fan-damage2", "har"):
         assert task in proc.stdout
+
+
+def test_both_implementations_run_matched_jobs(tmp_path, cache_dir):
+    """The local target builds the C runner on first use; both impls train the same sequence."""
+    methods = json.dumps(["ft-all", "ft-last+cache", "lora-all", "skip2-lora"])
+    exp = write(tmp_path / "exp.toml", SMALL_EXPERIMENT.format(methods=methods)
+                .replace('impls = ["numpy"]', 'impls = ["numpy", "c"]'))
+    lab = write(tmp_path / "lab.toml", LAB.format(extra="").replace('impls = ["numpy"]', 'impls = ["numpy", "c"]'))
+    out = tmp_path / "run"
+    skip2bench("run", "-e", exp, "-l", lab, "-o", out, cache=cache_dir, check=True)
+    by_job = {}
+    for r in records(out):
+        assert r["status"] == "ok", r
+        by_job.setdefault(r["job_id"], {})[r["impl"]] = r
+    assert len(by_job) == 4 * 2 and all(set(v) == {"numpy", "c"} for v in by_job.values())
+    for pair in by_job.values():
+        np_rec, c_rec = pair["numpy"], pair["c"]
+        assert c_rec["ft_macs"] == np_rec["ft_macs"]
+        assert c_rec["cache_hits"] == np_rec["cache_hits"]
+        assert abs(c_rec["acc_after"] - np_rec["acc_after"]) <= 1 / np_rec["n_test"]
+        assert c_rec["runtime"]["compiler"] and c_rec["runtime"]["arena_bytes"] > 0
+    assert (out / "report" / "agreement.md").exists()
