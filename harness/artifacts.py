@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import UserError
+from harness.hashing import sha256_files
 from harness.paths import import_runner_modules
 
 import_runner_modules()
@@ -36,14 +37,6 @@ class Artifacts:
     weights_sha256: str
     data_sha256: str
     pretrain_acc: float
-
-
-def _sha256_files(paths):
-    h = hashlib.sha256()
-    for p in sorted(paths, key=lambda p: p.name):
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
-    return h.hexdigest()
 
 
 def _publish(final: Path, write):
@@ -120,5 +113,5 @@ def prepare(task_data, seed, model_cfg, pretrain_cfg, cache_root: Path) -> Artif
     return Artifacts(
         task=task_data.name, seed=seed, model_dir=model_dir, data_dir=data_dir,
         n_layers=len(model_cfg.hidden) + 1, model_key=model_key,
-        weights_sha256=_sha256_files(list(model_dir.glob("*.npy"))),
+        weights_sha256=sha256_files(list(model_dir.glob("*.npy"))),
         data_sha256=data_sha, pretrain_acc=meta["pretrain_acc"])

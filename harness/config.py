@@ -4,9 +4,9 @@ Validation uses pydantic; every problem becomes one line naming the file, the fi
 """
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from harness.errors import UserError
 from harness.methods import parse_variant, VARIANTS
@@ -74,13 +74,15 @@ class FinetuneHP(Strict):
     cache_budget_bytes: int = Field(default=-1, ge=-1, description="-1 = unlimited")
 
 
-class FinetuneOverride(Strict):
-    epochs: int | None = Field(default=None, gt=0)
-    batch_size: int | None = Field(default=None, gt=0)
-    lr: float | None = Field(default=None, gt=0)
-    rank: int | None = Field(default=None, gt=0)
-    scale: float | None = None
-    cache_budget_bytes: int | None = Field(default=None, ge=-1)
+def _optional(field):
+    """A field's type and constraints, but optional with default None (unset = not overridden)."""
+    kind = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    return Optional[kind], None
+
+
+# Every FinetuneHP field, each optional: a per-method override sets only what it names.
+FinetuneOverride = create_model("FinetuneOverride", __base__=Strict,
+                                **{name: _optional(f) for name, f in FinetuneHP.model_fields.items()})
 
 
 class Finetune(FinetuneHP):

@@ -35,13 +35,14 @@ fan-damage1 59.5 % (50-67) -> 95.5 % (94-97); fan-damage2 64.0 % (52-77) -> 84.3
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from harness.hashing import sha256_file
 
 DATA_DIR = Path("cooling-fan") / "DATA"
 N_BINS = 512
@@ -82,7 +83,7 @@ def load(data_dir: Path, damage: str, cache_dir: Path | None = None) -> dict:
         xs, ys = [], []
         for zip_name in zips:
             path = data_dir / zip_name
-            digest = _sha256(path)
+            digest = sha256_file(path)
             spectra = _cached_spectra(path, digest, cache_dir)
             keep = running(spectra)
             label = classes.index(zip_name.split("_")[2])
@@ -165,10 +166,3 @@ def _save_atomically(path: Path, array: np.ndarray) -> None:
         if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -24,10 +24,11 @@ results that depend much on the subjects chosen (1-3 -> 4-8: 77 % -> 85 %; 1-3 -
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
+
+from harness.hashing import sha256_file
 from numpy.lib.stride_tricks import sliding_window_view
 
 DATA_FILE = Path("hapt") / "hapt_raw.npz"
@@ -40,7 +41,7 @@ TARGET_SUBJECTS = (21, 22, 23, 24, 25)
 
 def load(path: Path) -> dict:
     """Arrays, classes and sources; fields as in TaskData (without name)."""
-    digest = _sha256(path)
+    digest = sha256_file(path)
     with np.load(path) as d:
         missing = sorted({"signals", "labels", "user", "experiment", "offsets"} - set(d.files))
         if missing:
@@ -98,10 +99,3 @@ def features(x: np.ndarray) -> np.ndarray:
     per_channel = spectrum.transpose(0, 2, 1).reshape(len(x), -1)
     return np.concatenate([x.mean(axis=1), per_channel], axis=1).astype(np.float32)
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
