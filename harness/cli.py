@@ -52,6 +52,19 @@ def _write_report(run_dir):
 
 
 @cli.command()
+@click.option("--experiment", "-e", type=EXISTING_FILE, default=None,
+              help="Experiment TOML (default: experiments/bench.toml).")
+@click.option("--reps", "-n", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Runs per runner and method, interleaved C, NumPy, PyTorch.")
+@click.option("--out", "-o", type=DIR, default=None, help="Output directory (default: results/runs/bench-TIME).")
+@data_root_option
+def bench(experiment, reps, out, data_root):
+    """Time fine-tuning on the C, NumPy and PyTorch runners of this host; write bench.md/csv/json."""
+    from harness.bench.bench import DEFAULT_EXPERIMENT, run_bench
+    run_bench(experiment or DEFAULT_EXPERIMENT, reps, out, console, data_root)
+
+
+@cli.command()
 @data_root_option
 def data(data_root):
     """List the data tasks with their shapes and class balance."""

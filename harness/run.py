@@ -62,6 +62,9 @@ def run_experiment(experiment: Path, lab_file: Path, out: Path | None, resume: b
                    data_root: Path | None, console: Console) -> Path:
     exp, lab = load_experiment(experiment), load_lab(lab_file)
     jobs = expand(exp, lab)
+    cache = paths.cache_dir()
+    # Every data set is found before anything is written, so bad input leaves no trace.
+    datasets = {task: load_task(task, data_root=data_root, cache_dir=cache) for task in exp.tasks}
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = prepare_out_dir(Path(out) if out else paths.REPO / "results" / "runs" / f"{exp.name}-{stamp}", resume)
     log = RecordLog(out / "records.jsonl")
@@ -71,10 +74,8 @@ def run_experiment(experiment: Path, lab_file: Path, out: Path | None, resume: b
     old = json.loads(manifest_path.read_text()) if resume and manifest_path.exists() else {}
     run_id = old.get("run_id", out.name)
 
-    cache = paths.cache_dir()
     artifacts = {}
-    for task in exp.tasks:
-        data = load_task(task, data_root=data_root, cache_dir=cache)
+    for task, data in datasets.items():
         for seed in exp.seeds:
             t0 = time.perf_counter()
             art = prepare(data, seed, exp.model, exp.pretrain, cache)

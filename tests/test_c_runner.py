@@ -268,3 +268,12 @@ def test_missing_or_corrupt_npy_is_an_error_naming_the_file(c_runner, files, tmp
         labels[3] = SIZES[-1]
         np.save(path, labels)
     expect_error(c_runner, workdir, name)
+
+
+def test_peak_rss_is_the_runners_own_not_its_parents(c_runner, files, tmp_path):
+    """A runner started by a big parent reports its own high-water mark, not the parent's."""
+    ballast = np.ones(400 * 2**20 // 8)  # 400 MiB touched in this (the parent) process
+    for runner in ("numpy", c_runner):
+        result = run(runner, files, tmp_path / str(id(runner)), make_job("ft-all", 1))[0]
+        assert 0 < result["peak_rss_bytes"] < 200 * 2**20, (runner, result["peak_rss_bytes"])
+    assert ballast.sum() > 0

@@ -171,8 +171,10 @@ def test_bad_lab_and_missing_files(tmp_path, files, cache_dir):
 def test_missing_data_set_names_where_it_is_expected(tmp_path, cache_dir):
     exp = write(tmp_path / "exp.toml", SMALL_EXPERIMENT.format(methods='["ft-all"]').replace("synthetic", "fan-damage1"))
     lab = write(tmp_path / "lab.toml", LAB.format(extra=""))
-    proc = skip2bench("run", "-e", exp, "-l", lab, "--data-root", tmp_path / "empty", cache=cache_dir)
+    out = tmp_path / "run"
+    proc = skip2bench("run", "-e", exp, "-l", lab, "-o", out, "--data-root", tmp_path / "empty", cache=cache_dir)
     assert proc.returncode == 2 and "Traceback" not in proc.stdout + proc.stderr
+    assert not out.exists()
     assert str(tmp_path / "empty") in proc.stderr and "--data-root" in proc.stderr
 
 

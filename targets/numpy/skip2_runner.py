@@ -41,9 +41,17 @@ def load_job(workdir):
 
 
 def peak_rss_bytes():
-    # ru_maxrss is KiB on Linux (the boards we target) and bytes on macOS.
+    """This process's own peak RSS. On Linux, getrusage keeps the high-water mark of the parent
+    that forked us (it survives exec), so the kernel's VmHWM is read instead where it exists."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss if sys.platform == "darwin" else rss * 1024
+    return rss if sys.platform == "darwin" else rss * 1024  # KiB elsewhere
 
 
 def memory(method, hp, x_ft):

@@ -25,8 +25,21 @@ void skip2_port_write(const char *text)
     fflush(stdout);
 }
 
+/* This process's own peak RSS. On Linux, getrusage keeps the high-water mark of the parent that
+ * forked us (it survives exec), so the kernel's VmHWM is read instead where it exists. */
 uint64_t skip2_port_mem_high_water(void)
 {
+    FILE *status = fopen("/proc/self/status", "r");
+    if (status) {
+        char line[128];
+        unsigned long long kib = 0;
+        int found = 0;
+        while (!found && fgets(line, sizeof line, status))
+            found = sscanf(line, "VmHWM: %llu kB", &kib) == 1;
+        fclose(status);
+        if (found)
+            return (uint64_t)kib * 1024u;
+    }
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0)
         return 0;
