@@ -1,0 +1,51 @@
+"""Single-thread sgemm GFLOP/s of this machine as NumPy's BLAS achieves it: the yardstick for the C core.
+
+Run as `python -m harness.bench.peak SHAPES_JSON` in a child process whose environment pins BLAS
+to one thread (the harness process may have been started with another setting, and BLAS reads
+it once, at load). SHAPES_JSON names workloads: {"name": [[m, k, n], ...], ...}; each workload's
+products run in turn and count as one. Prints {"name": GFLOP/s, ...}.
+"""
+import json
+import sys
+import time
+
+import numpy as np
+
+SQUARE = 1024  # side of the square product whose speed stands for the machine's peak
+ROUNDS = 10
+MIN_ROUND_S = 0.05
+
+
+def sgemm_gflops(shapes) -> float:
+    """Best-of-ROUNDS GFLOP/s of the float32 products (m x k) . (k x n), run back to back."""
+    rng = np.random.default_rng(0)
+    ops = [(rng.standard_normal((m, k), np.float32), rng.standard_normal((k, n), np.float32),
+            np.empty((m, n), np.float32)) for m, k, n in shapes]
+    flops = 2 * sum(m * k * n for m, k, n in shapes)
+
+    def timed(reps):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            for a, b, c in ops:
+                np.matmul(a, b, out=c)
+        return time.perf_counter() - t0
+
+    reps = 1
+    while timed(reps) < MIN_ROUND_S:  # also warms the BLAS up
+        reps *= 2
+    return flops * reps / min(timed(reps) for _ in range(ROUNDS)) / 1e9
+
+
+def model_shapes(sizes, batch):
+    """The products of one full-backprop step of the MLP `sizes` on a batch: forward, dW and dx."""
+    shapes = []
+    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes += [[batch, n_in, n_out], [n_in, batch, n_out]]
+        if k > 0:
+            shapes.append([batch, n_out, n_in])
+    return shapes
+
+
+if __name__ == "__main__":
+    workloads = json.loads(sys.argv[1])
+    print(json.dumps({name: sgemm_gflops(shapes) for name, shapes in workloads.items()}))

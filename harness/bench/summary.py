@@ -1,0 +1,165 @@
+"""The benchmark's numbers: median times, C speed-ups, C throughput against the machine's peak.
+
+Written as bench.json (every sample as the runners returned it, plus machine and peaks),
+bench.csv (one row per task x seed x method) and bench.md (the tables and the machine).
+"""
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.bench.peak import SQUARE
+from harness.paths import REPO
+from harness.provenance import git_state, host_facts, library_versions
+from harness.report.tables import markdown
+
+NAMES = {"c": "C", "numpy": "NumPy", "torch": "PyTorch"}
+SKIP2, RIVALS = "skip2-lora", ("lora-all", "skip-lora")
+# The C core should beat PyTorch by this factor; the verdict line names the methods where it does not.
+TARGET_SPEEDUP = 3.0
+KEYS = ["task", "seed", "method"]
+SPEED = {
+    "method": "method", "trainable_params": "params",
+    "c_s": "C s", "numpy_s": "NumPy s", "torch_s": "PyTorch s",
+    "speedup_vs_numpy": "C speed-up vs NumPy (t_NumPy / t_C)",
+    "speedup_vs_torch": "C speed-up vs PyTorch (t_PyTorch / t_C)",
+    "c_gflops": "C GFLOP/s", "c_pct_of_square_peak": f"C % of {SQUARE}³ peak",
+    "c_pct_of_model_peak": "C % of model-shape peak",
+}
+ACCURACY = {
+    "method": "method", "acc_before_pct": "acc before %", "acc_after_c_pct": "acc after C %",
+    "acc_after_numpy_pct": "acc after NumPy %", "acc_after_torch_pct": "acc after PyTorch %",
+    "acc_spread_samples": "acc spread (test samples)",
+}
+
+
+def summarise(samples: pd.DataFrame, peaks: dict) -> pd.DataFrame:
+    """One row per task x seed x method: medians, ratios, C GFLOP/s and accuracies."""
+    rows = []
+    for (task, seed, method), g in samples.groupby(["task", "seed", "variant"], sort=False):
+        t = g.groupby("impl")["ft_time_s"].median()
+        c = g[g["impl"] == "c"].iloc[0]
+        after = g.groupby("impl")["acc_after"].first()
+        spread = g["acc_after"].astype(float)
+        gflops = 2 * c["ft_macs"] / t["c"] / 1e9
+        rows.append({
+            "task": task, "seed": seed, "method": method, "model": c["model"],
+            "trainable_params": int(c["trainable_params"]), "c_ft_macs": int(c["ft_macs"]),
+            **{f"{impl}_s": t[impl] for impl in NAMES},
+            "speedup_vs_numpy": t["numpy"] / t["c"], "speedup_vs_torch": t["torch"] / t["c"],
+            "c_gflops": gflops,
+            "c_pct_of_square_peak": 100 * gflops / peaks["square"],
+            "c_pct_of_model_peak": 100 * gflops / peaks[c["model"]],
+            "acc_before_pct": 100 * c["acc_before"],
+            **{f"acc_after_{impl}_pct": _pct(after[impl]) for impl in NAMES},
+            # Largest disagreement over all runs, in test samples (the runners train on one sequence).
+            "acc_spread_samples": int(round((spread.max() - spread.min()) * c["n_test"]))
+            if spread.notna().all() else None,
+            "status": ",".join(sorted(set(g["status"]))),
+        })
+    return pd.DataFrame(rows)
+
+
+def _pct(value):
+    return None if value is None or pd.isna(value) else 100 * value
+
+
+def reduction(group: pd.DataFrame) -> pd.DataFrame:
+    """skip2-lora's time reduction in % (100 * (1 - t_skip2 / t_rival)) per impl, for one task x seed."""
+    t = group.set_index("method")
+    if SKIP2 not in t.index:
+        return pd.DataFrame()
+    rows = []
+    for impl, name in NAMES.items():
+        row = {"impl": name, f"{SKIP2} s": t.at[SKIP2, f"{impl}_s"]}
+        for rival in RIVALS:
+            if rival in t.index:
+                row[f"{rival} s"] = t.at[rival, f"{impl}_s"]
+                row[f"reduction vs {rival} %"] = 100 * (1 - row[f"{SKIP2} s"] / row[f"{rival} s"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _blas() -> str | None:
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    except (TypeError, KeyError):  # NumPy before 1.26 prints its config only
+        return None
+    return f"{blas.get('name')} {blas.get('version')}"
+
+
+def machine(samples: pd.DataFrame, peaks: dict) -> dict:
+    host, git = host_facts(), git_state()
+    runtime = {impl: samples[samples["impl"] == impl].iloc[0]["runtime"] for impl in NAMES}
+    c, torch = runtime["c"], runtime["torch"]
+    return {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cpu": host["cpu"], "cores": host["cores"], "platform": host["platform"],
+        "python": host["python"], "numpy": library_versions()["numpy"], "blas": _blas(),
+        "torch": f"{torch['torch']} ({torch['threads']} thread)",
+        "c_compiler": f"{c.get('compiler')} {c.get('cflags')}",
+        "git": git["sha"] and f"{git['sha']}{' (dirty)' if git['dirty'] else ''}",
+        "peak_gflops": peaks,
+    }
+
+
+def _verdict(table: pd.DataFrame) -> str:
+    slow = table[table["speedup_vs_torch"] < TARGET_SPEEDUP]
+    head = (f"C core at least {TARGET_SPEEDUP:g}× faster than PyTorch on "
+            f"{len(table) - len(slow)} of {len(table)} methods")
+    if slow.empty:
+        return head + "."
+    misses = zip(slow["method"], slow["speedup_vs_torch"])
+    return head + "; not on: " + ", ".join(f"{m} ({s:.2f}×)" for m, s in misses) + "."
+
+
+def _markdown(experiment: Path, exp, reps: int, table: pd.DataFrame, facts: dict) -> str:
+    hp = exp.finetune
+    lines = [
+        "# Fine-tuning speed: C core vs NumPy vs PyTorch", "",
+        f"Experiment `{_shown_path(experiment)}`: {hp.epochs} epochs, batch {hp.batch_size}, lr {hp.lr:g}, "
+        f"rank {hp.rank}, scale {hp.scale:g}. {reps} runs per runner and method, interleaved C, NumPy, PyTorch, C, … in one "
+        "session; times are medians of `ft_time_s`, the fine-tuning loop timed by each runner itself "
+        "(process start, loading and evaluation excluded). All three run on one thread: the C core by "
+        "design, NumPy with OPENBLAS_NUM_THREADS=1, PyTorch with torch.set_num_threads(1).", "",
+        "Speed-up = t(other) / t(C): how many times faster the C core is (below 1: the C core is slower). "
+        "C GFLOP/s = 2 · ft_macs / t(C), against the single-thread sgemm peak of NumPy's BLAS on this "
+        f"machine for a {SQUARE}³ product and for the model's own products (forward, dW and dx of one step).", "",
+    ]
+    for (task, seed), g in table.groupby(["task", "seed"], sort=False):
+        lines += [f"## {task}, seed {seed}, model {g['model'].iloc[0]}", "", _verdict(g), "",
+                  markdown(g[list(SPEED)].rename(columns=SPEED)), "", "Accuracy:", "",
+                  markdown(g[list(ACCURACY)].rename(columns=ACCURACY)), ""]
+        red = reduction(g)
+        if len(red):
+            lines += ["Skip2-LoRA time reduction per implementation:", "", markdown(red), ""]
+    peaks = facts["peak_gflops"]
+    shown = {
+        "CPU": f"{facts['cpu']} ({facts['cores']} cores)", "Platform": facts["platform"],
+        "Python": facts["python"], "NumPy": f"{facts['numpy']} ({facts['blas']})", "PyTorch": facts["torch"],
+        "C compiler": facts["c_compiler"], "Git": facts["git"], "Created": facts["created"],
+        "Peak sgemm, one thread": "; ".join(f"{f'{SQUARE}³' if k == 'square' else f'model {k}'} {v:.1f} GFLOP/s"
+                                            for k, v in peaks.items()),
+    }
+    lines += ["## Machine", "", *[f"- **{k}:** {v}" for k, v in shown.items() if v]]
+    return "\n".join(lines) + "\n"
+
+
+def _shown_path(path: Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+def write(out: Path, experiment: Path, exp, reps: int, samples: list, peaks: dict) -> str:
+    """Writes bench.json, bench.csv and bench.md into `out`; returns the Markdown."""
+    df = pd.DataFrame(samples)
+    table = summarise(df, peaks)
+    facts = machine(df, peaks)
+    (out / "bench.json").write_text(json.dumps(
+        {"experiment": _shown_path(experiment), "reps": reps, "machine": facts, "samples": samples}, indent=1))
+    table.to_csv(out / "bench.csv", index=False)
+    text = _markdown(experiment, exp, reps, table, facts)
+    (out / "bench.md").write_text(text)
+    return text
