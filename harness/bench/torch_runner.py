@@ -14,7 +14,6 @@ C and NumPy runners use.
 """
 import json
 import math
-import os
 import platform
 import sys
 import time
@@ -250,31 +249,16 @@ def run(workdir):
     epochs = finetune(method, opt, y_ft, hp)
     ft_time = time.perf_counter() - t0
 
-    losses = [loss for _, loss in epochs]
-    diverged = not math.isfinite(losses[-1])
-    prefix = method.prefix
-    lookups = prefix.hits + prefix.misses if prefix else 0
+    result = skip2_runner.outcome(epochs, ft_time, method.prefix, len(y_ft), len(y_test))
     if job.get("save_params"):
-        os.makedirs(os.path.join(workdir, "trained"), exist_ok=True)
-        for name, p in method.saved().items():
-            np.save(os.path.join(workdir, "trained", f"{name}.npy"), p.detach().numpy())
+        skip2_runner.save_trained(workdir, {n: p.detach().numpy() for n, p in method.saved().items()})
     return {
         "impl": IMPL,
         "method": job["method"],
-        "status": "fail" if diverged else "ok",
-        "reason": f"loss became non-finite in epoch {len(epochs)}" if diverged else None,
+        **result,
         "acc_before": acc_before,
-        "acc_after": None if diverged else accuracy(method, x_test, y_test),
-        "ft_time_s": ft_time,
-        "epoch_times_s": [t for t, _ in epochs],
-        "epoch_loss": [v if math.isfinite(v) else None for v in losses],
-        "n_ft": len(y_ft),
-        "n_test": len(y_test),
+        "acc_after": None if result["status"] == "fail" else accuracy(method, x_test, y_test),
         "trainable_params": sum(p.numel() for p in method.params.values()),
-        "cache_capacity_samples": prefix.capacity if prefix else 0,
-        "cache_hits": prefix.hits if prefix else 0,
-        "cache_misses": prefix.misses if prefix else 0,
-        "cache_hit_rate": (prefix.hits / lookups) if lookups and prefix.capacity else None,
         "peak_rss_bytes": skip2_runner.peak_rss_bytes(),
         "runtime": {"python": platform.python_version(), "numpy": np.__version__,
                     "torch": torch.__version__, "threads": torch.get_num_threads(),

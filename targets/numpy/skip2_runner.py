@@ -7,6 +7,7 @@ that diverges is a result (status "fail"); anything else that goes wrong exits n
 the reason on stderr, so the host records an infrastructure error instead.
 """
 import json
+import math
 import os
 import platform
 import resource
@@ -86,38 +87,50 @@ def run(workdir):
     epochs = sm.finetune(method, x_ft, y_ft, hp, meter)
     ft_time = time.perf_counter() - t0
 
-    losses = [loss for _, loss in epochs]
-    diverged = not np.isfinite(losses[-1])
-    prefix = getattr(method, "prefix", None)
-    lookups = prefix.hits + prefix.misses if prefix else 0
+    result = outcome(epochs, ft_time, getattr(method, "prefix", None), len(y_ft), len(y_test))
     if job.get("save_params"):
-        os.makedirs(os.path.join(workdir, "trained"), exist_ok=True)
-        for name, p in method.params.items():
-            np.save(os.path.join(workdir, "trained", f"{name}.npy"), p)
+        save_trained(workdir, method.params)
     return {
         "impl": IMPL,
         "method": job["method"],
-        "status": "fail" if diverged else "ok",
-        "reason": f"loss became non-finite in epoch {len(epochs)}" if diverged else None,
+        **result,
         "acc_before": acc_before,
-        "acc_after": None if diverged else sm.accuracy(method, x_test, y_test),
-        "ft_time_s": ft_time,
+        "acc_after": None if result["status"] == "fail" else sm.accuracy(method, x_test, y_test),
         **{f"{p}_time_s": meter.seconds[p] for p in sm.PHASES},
-        "epoch_times_s": [t for t, _ in epochs],
-        "epoch_loss": [None if not np.isfinite(v) else v for v in losses],
-        "n_ft": len(y_ft),
-        "n_test": len(y_test),
         "ft_macs": meter.macs,
         "trainable_params": method.trainable_count(),
-        "cache_capacity_samples": prefix.capacity if prefix else 0,
-        "cache_hits": prefix.hits if prefix else 0,
-        "cache_misses": prefix.misses if prefix else 0,
-        "cache_hit_rate": (prefix.hits / lookups) if lookups and prefix.capacity else None,
         "mem": memory(method, hp, x_ft),
         "peak_rss_bytes": peak_rss_bytes(),
         "runtime": {"python": platform.python_version(), "numpy": np.__version__,
                     "machine": platform.machine()},
     }
+
+
+def outcome(epochs, ft_time, prefix, n_ft, n_test):
+    """Result fields every runner derives the same way from its epochs and its cache (or None)."""
+    losses = [loss for _, loss in epochs]
+    diverged = not math.isfinite(losses[-1])
+    lookups = prefix.hits + prefix.misses if prefix else 0
+    return {
+        "status": "fail" if diverged else "ok",
+        "reason": f"loss became non-finite in epoch {len(epochs)}" if diverged else None,
+        "ft_time_s": ft_time,
+        "epoch_times_s": [t for t, _ in epochs],
+        "epoch_loss": [v if math.isfinite(v) else None for v in losses],
+        "n_ft": n_ft,
+        "n_test": n_test,
+        "cache_capacity_samples": prefix.capacity if prefix else 0,
+        "cache_hits": prefix.hits if prefix else 0,
+        "cache_misses": prefix.misses if prefix else 0,
+        "cache_hit_rate": (prefix.hits / lookups) if lookups and prefix.capacity else None,
+    }
+
+
+def save_trained(workdir, params):
+    """Trained parameters as WORKDIR/trained/<name>.npy, for cross-implementation checks."""
+    os.makedirs(os.path.join(workdir, "trained"), exist_ok=True)
+    for name, p in params.items():
+        np.save(os.path.join(workdir, "trained", f"{name}.npy"), p)
 
 
 def main(argv):
