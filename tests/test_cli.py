@@ -215,4 +215,5 @@ def test_both_implementations_run_matched_jobs(tmp_path, cache_dir):
         assert c_rec["cache_hits"] == np_rec["cache_hits"]
         assert abs(c_rec["acc_after"] - np_rec["acc_after"]) <= 1 / np_rec["n_test"]
         assert c_rec["runtime"]["compiler"] and c_rec["runtime"]["arena_bytes"] > 0
+        assert len(c_rec["runtime"]["binary_sha256"]) == 64
     assert (out / "report" / "agreement.md").exists()

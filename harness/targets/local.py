@@ -4,6 +4,7 @@ import shlex
 import subprocess
 
 from harness.errors import TargetError
+from harness.hashing import sha256_file
 from harness.paths import NUMPY_RUNNER_DIR, TARGETS
 from harness.provenance import host_facts
 from harness.targets import parse_result, tail
@@ -41,7 +42,9 @@ class LocalTarget:
             if impl == "numpy":
                 self._commands[impl] = [*shlex.split(self.board.python), str(NUMPY_RUNNER_DIR / "skip2_runner.py")]
             else:
-                self._commands[impl] = [str(build_c_runner())]
+                binary = build_c_runner()
+                self._binary_sha256 = sha256_file(binary)
+                self._commands[impl] = [str(binary)]
         return self._commands[impl]
 
     def run_job(self, job: dict, impl: str, artifacts, name: str) -> dict:
@@ -59,7 +62,11 @@ class LocalTarget:
                               f"(raise timeout_s in the lab file)", tail(_text(e.stderr))) from None
         except OSError as e:
             raise TargetError(f"{what} could not start: {e}") from None
-        return parse_result(proc.stdout, proc.stderr, proc.returncode, what)
+        result = parse_result(proc.stdout, proc.stderr, proc.returncode, what)
+        if impl == "c":
+            # Which binary produced the numbers: the build may change between runs.
+            result.setdefault("runtime", {})["binary_sha256"] = self._binary_sha256
+        return result
 
     def close(self):
         pass
