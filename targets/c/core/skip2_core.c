@@ -189,8 +189,15 @@ static void layout(skip2_ctx *c, void *base)
     c->grad = take(&a, bs * c->widest, f);
     if (c->kind == SKIP2_FULL && L > 1)
         c->grad_next = take(&a, bs * c->widest, f);
-    if ((c->kind == SKIP2_FULL && L > 1) || adapters > 0)
-        c->pack = take(&a, bs * (size_t)(c->widest > R ? c->widest : R), f);
+    /* skip2_mm_nt packs its B^T: W[k]^T for dx (k >= 1, both widths <= widest), and for the
+     * adapters A[k]^T (R x N_k) or B_stack^T (width x R * adapters). */
+    size_t pack = 0, w = (size_t)c->widest;
+    if (c->kind == SKIP2_FULL && L > 1)
+        pack = w * w;
+    if (adapters > 0 && w * R * adapters > pack)
+        pack = w * R * adapters;
+    if (pack > 0)
+        c->pack = take(&a, pack, f);
     skip2_prefix *p = &c->prefix;
     if (p->capacity > 0) {
         p->store = take(&a, (size_t)p->capacity * p->row, f);

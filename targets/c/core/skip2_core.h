@@ -113,7 +113,7 @@ typedef struct {
     float *u, *du;                      /* adapter hiddens x A and their gradients, side by
                                            side: bs x (R * adapters) */
     float *tmp, *grad, *grad_next;      /* bs x widest scratch */
-    float *pack;                        /* skip2_mm_nt scratch, bs x max(widest, R) */
+    float *pack;                        /* skip2_mm_nt scratch: widest x max(widest, R * adapters) */
     uint32_t *order;
     skip2_sort_key *sort_keys;
 } skip2_ctx;

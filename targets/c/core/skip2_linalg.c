@@ -2,122 +2,90 @@
 
 #include <string.h>
 
-/* Vectors of VW = 4 floats for the product tiles: the 128-bit registers every SSE2 and NEON
- * target has (wider ones would leave the narrow products of LoRA ranks and small class counts
- * to scalar edges). GCC and clang map them to registers, or to scalars on targets without
- * SIMD; other compilers get the same arithmetic on a struct. vmadd multiplies then adds, two
- * roundings, as NumPy does. */
-#define VW 4
-
-#if defined(__GNUC__)
-typedef float vf __attribute__((vector_size(VW * sizeof(float))));
-static inline vf vzero(void) { return (vf){ 0 }; }
-static inline vf vmadd(vf acc, float a, vf b) { return acc + a * b; }
-#else
-typedef struct { float f[VW]; } vf;
-static inline vf vzero(void) { vf v = { { 0 } }; return v; }
-static inline vf vmadd(vf acc, float a, vf b)
+/* Columns left over after the vector tiles (nr < 4), same sum order. All mr x nr sums advance
+ * together: one running sum at a time would wait on each add's latency. */
+static inline void tile_edge(int mr, int k, int nr, const float *A, long ars, long aps,
+                             const float *B, long ldb, float *C, long crs, long ccs)
 {
-    for (int l = 0; l < VW; l++)
+    float acc[4][4] = { { 0 } };
+    for (int p = 0; p < k; p++)
+        for (int r = 0; r < mr; r++) {
+            float a = A[r * ars + p * aps];
+            for (int l = 0; l < nr; l++)
+                acc[r][l] += a * B[p * ldb + l];
+        }
+    for (int r = 0; r < mr; r++)
+        for (int l = 0; l < nr; l++)
+            C[r * crs + l * ccs] = acc[r][l];
+}
+
+/* Product tiles on vectors of 4 floats: the 128-bit registers every SSE2 and NEON target has,
+ * and narrow enough for the products of LoRA ranks and small class counts. GCC and clang map
+ * them to registers, or to scalars on targets without SIMD; other compilers get the same
+ * arithmetic on a struct. VMADD multiplies then adds, two roundings, as NumPy does. */
+#if defined(__GNUC__)
+typedef float vf4 __attribute__((vector_size(4 * sizeof(float))));
+#define VZERO { 0 }
+#define VMADD(acc, a, b) ((acc) + (a) * (b))
+#else
+typedef struct { float f[4]; } vf4;
+#define VZERO { { 0 } }
+static inline vf4 vmadd4(vf4 acc, float a, vf4 b)
+{
+    for (int l = 0; l < 4; l++)
         acc.f[l] += a * b.f[l];
     return acc;
 }
+#define VMADD(acc, a, b) vmadd4(acc, a, b)
+#endif
+#define VW 4
+#define VF vf4
+#define NAME(x) x##4
+#define NARROWER_ROWS tile_edge
+#include "skip2_tiles.inc"
+
+/* On x86-64, GCC also builds 8-float tiles for AVX2 and 16-float tiles for AVX-512F (two and
+ * four times the work per instruction), chosen at run time, so a plain -O2 build without -march
+ * uses the widest registers the CPU has. Same operations, no FMA: results are identical to the
+ * 4-float tiles'. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define SKIP2_X86_WIDE 1
+#pragma GCC push_options
+#pragma GCC target("avx2")
+typedef float vf8 __attribute__((vector_size(8 * sizeof(float))));
+#define VW 8
+#define VF vf8
+#define NAME(x) x##8
+#define NARROWER_ROWS row_block4
+#include "skip2_tiles.inc"
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+typedef float vf16 __attribute__((vector_size(16 * sizeof(float))));
+#define VW 16
+#define VF vf16
+#define NAME(x) x##16
+#define NARROWER_ROWS row_block8
+#include "skip2_tiles.inc"
+#pragma GCC pop_options
 #endif
 
-static inline vf vload(const float *p)
-{
-    vf v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void vstore(float *p, long stride, vf v)
-{
-    if (stride == 1) {
-        memcpy(p, &v, sizeof v);
-        return;
-    }
-    float f[VW];
-    memcpy(f, &v, sizeof f);
-    for (int l = 0; l < VW; l++)
-        p[l * stride] = f[l];
-}
-
-/* One register tile of a product: mr (1 or 4) output rows x nv (1 or 2) vectors of output
- * columns accumulate across the whole inner dimension, so each B chunk is loaded once per mr
- * rows and each output is stored once. Callers pass constants, so the unused accumulators
- * vanish. Output (r, l) is the sum over p ascending of a(r, p) * B[p][l], with
- * a(r, p) = A[r * ars + p * aps], stored at C[r * crs + l * ccs]: the strides let one kernel
- * serve A and A^T, C and C^T. */
-static inline void tile(int mr, int nv, int k, const float *restrict A, long ars, long aps,
-                        const float *restrict B, long ldb, float *restrict C, long crs, long ccs)
-{
-    vf c00 = vzero(), c01 = vzero(), c10 = vzero(), c11 = vzero();
-    vf c20 = vzero(), c21 = vzero(), c30 = vzero(), c31 = vzero();
-    for (int p = 0; p < k; p++) {
-        const float *b = B + p * ldb, *a = A + p * aps;
-        vf b0 = vload(b), b1 = nv == 2 ? vload(b + VW) : b0;
-        c00 = vmadd(c00, a[0], b0);
-        if (nv == 2)
-            c01 = vmadd(c01, a[0], b1);
-        if (mr == 4) {
-            float a1 = a[ars], a2 = a[2 * ars], a3 = a[3 * ars];
-            c10 = vmadd(c10, a1, b0);
-            c20 = vmadd(c20, a2, b0);
-            c30 = vmadd(c30, a3, b0);
-            if (nv == 2) {
-                c11 = vmadd(c11, a1, b1);
-                c21 = vmadd(c21, a2, b1);
-                c31 = vmadd(c31, a3, b1);
-            }
-        }
-    }
-    vf rows[4][2] = { { c00, c01 }, { c10, c11 }, { c20, c21 }, { c30, c31 } };
-    for (int r = 0; r < mr; r++)
-        for (int v = 0; v < nv; v++)
-            vstore(C + r * crs + VW * v * ccs, ccs, rows[r][v]);
-}
-
-/* Columns left over after the vector tiles (fewer than VW), with the same sum order. */
-static void tile_edge(int mr, int nr, int k, const float *A, long ars, long aps, const float *B,
-                      long ldb, float *C, long crs, long ccs)
-{
-    for (int r = 0; r < mr; r++) {
-        float acc[VW] = { 0 };
-        for (int p = 0; p < k; p++) {
-            float a = A[r * ars + p * aps];
-            for (int l = 0; l < nr; l++)
-                acc[l] += a * B[p * ldb + l];
-        }
-        for (int l = 0; l < nr; l++)
-            C[r * crs + l * ccs] = acc[l];
-    }
-}
-
-/* Output rows i..i+mr-1 (mr = 1 or 4) across all n columns. */
-static inline void row_block(int mr, int k, int n, const float *A, long ars, long aps,
-                             const float *B, long ldb, float *C, long crs, long ccs)
-{
-    int j = 0;
-    for (; j + 2 * VW <= n; j += 2 * VW)
-        tile(mr, 2, k, A, ars, aps, B + j, ldb, C + j * ccs, crs, ccs);
-    if (j + VW <= n) {
-        tile(mr, 1, k, A, ars, aps, B + j, ldb, C + j * ccs, crs, ccs);
-        j += VW;
-    }
-    if (j < n)
-        tile_edge(mr, n - j, k, A, ars, aps, B + j, ldb, C + j * ccs, crs, ccs);
-}
-
-/* The one product loop behind the three public products. */
+/* The one product loop behind the three public products, at the widest width the CPU has. */
 static void product(int m, int k, int n, const float *A, long ars, long aps, const float *B,
                     long ldb, float *C, long crs, long ccs)
 {
-    int i = 0;
-    for (; i + 4 <= m; i += 4)
-        row_block(4, k, n, A + i * ars, ars, aps, B, ldb, C + i * crs, crs, ccs);
-    for (; i < m; i++)
-        row_block(1, k, n, A + i * ars, ars, aps, B, ldb, C + i * crs, crs, ccs);
+#ifdef SKIP2_X86_WIDE
+    if (__builtin_cpu_supports("avx512f")) {
+        product16(m, k, n, A, ars, aps, B, ldb, C, crs, ccs);
+        return;
+    }
+    if (__builtin_cpu_supports("avx2")) {
+        product8(m, k, n, A, ars, aps, B, ldb, C, crs, ccs);
+        return;
+    }
+#endif
+    product4(m, k, n, A, ars, aps, B, ldb, C, crs, ccs);
 }
 
 static uint64_t count(int m, int k, int n)
@@ -136,19 +104,26 @@ void skip2_mm_tn(uint64_t *macs, int m, int k, int n, const float *A, int lda,
                  const float *B, int ldb, float *C, int ldc)
 {
     *macs += count(m, k, n);
-    product(m, k, n, A, 1, lda, B, ldb, C, ldc, 1);
+    /* A narrow C (a class count or LoRA rank wide, such as dW of the last layer) would leave
+     * vector lanes idle: C^T = B^T A puts the long side m in the lanes instead, B^T and A
+     * being read as stored. */
+    if (n < 8 && n < m)
+        product(n, k, m, B, 1, ldb, A, lda, C, 1, ldc);
+    else
+        product(m, k, n, A, 1, lda, B, ldb, C, ldc, 1);
 }
 
 void skip2_mm_nt(uint64_t *macs, int m, int k, int n, const float *A, int lda,
                  const float *B, int ldb, float *C, int ldc, float *pack)
 {
     *macs += count(m, k, n);
-    /* C^T = B A^T: A^T (k x m) is packed so its rows are contiguous, B is read row by row,
-     * and tiles are stored transposed straight into C. */
-    for (int i = 0; i < m; i++)
-        for (int p = 0; p < k; p++)
-            pack[(long)p * m + i] = A[(long)i * lda + p];
-    product(n, k, m, B, ldb, 1, pack, m, C, 1, ldc);
+    /* B^T (k x n) is packed so the product reads full rows and stores rows straight into C
+     * (packing A^T instead and storing C^T column by column is slower). Writes run along
+     * pack's rows, reads skip along B's. */
+    for (int p = 0; p < k; p++)
+        for (int j = 0; j < n; j++)
+            pack[(long)p * n + j] = B[(long)j * ldb + p];
+    product(m, k, n, A, lda, 1, pack, n, C, ldc, 1);
 }
 
 void skip2_linear(uint64_t *macs, int m, int k, int n, const float *X, int ldx, const float *W,

@@ -19,7 +19,7 @@ void skip2_mm_nn(uint64_t *macs, int m, int k, int n, const float *A, int lda,
 void skip2_mm_tn(uint64_t *macs, int m, int k, int n, const float *A, int lda,
                  const float *B, int ldb, float *C, int ldc);
 
-/* C (m x n) = A B^T, with A stored m x k and B stored n x k; pack is scratch of k*m floats. */
+/* C (m x n) = A B^T, with A stored m x k and B stored n x k; pack is scratch of k*n floats. */
 void skip2_mm_nt(uint64_t *macs, int m, int k, int n, const float *A, int lda,
                  const float *B, int ldb, float *C, int ldc, float *pack);
 
