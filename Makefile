@@ -32,8 +32,8 @@ bench: setup bench-setup
 
 # Reproduce the paper-style tables on the real data sets (three seeds each).
 paper: setup
-	$(S2B) run --experiment experiments/paper-fan.toml --lab labs/local.toml --out results/runs/paper-fan
-	$(S2B) run --experiment experiments/paper-har.toml --lab labs/local.toml --out results/runs/paper-har
+	$(S2B) run --experiment experiments/paper-fan.toml --lab labs/local.toml
+	$(S2B) run --experiment experiments/paper-har.toml --lab labs/local.toml
 
 clean-cache:
 	rm -rf results/cache
