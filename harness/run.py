@@ -13,7 +13,7 @@ from harness.config import load_experiment, load_lab
 from harness.errors import TargetError, UserError
 from harness.plan import expand, job_id, runner_job
 from harness.provenance import git_state, host_facts, library_versions
-from harness.records import RecordLog
+from harness.records import RecordLog, record_key
 from harness.targets import open_target
 from harness.tasks import load_task
 
@@ -58,6 +58,48 @@ def _job_line(i, n, job, rec) -> str:
             f"  ft {rec['ft_time_s']:.3f} s  {rec['ft_macs'] / 1e6:8.1f} MMAC")
 
 
+def _identity(run_id, job, exp, art, hp) -> dict:
+    """What a record is about: the job, where it ran, its settings and its inputs' hashes."""
+    return {"run_id": run_id, "job_id": job_id(art.model_key, job.variant, hp), "task": job.task,
+            "method": job.method, "variant": job.variant, "impl": job.impl, "board": job.board,
+            "seed": job.seed, "repetition": job.repetition, **hp.model_dump(), "cache": job.cache,
+            "hidden": "-".join(map(str, exp.model.hidden)), "model_key": art.model_key,
+            "weights_sha256": art.weights_sha256, "data_sha256": art.data_sha256}
+
+
+def _run_jobs(jobs, exp, artifacts, targets, log, run_id, console) -> dict:
+    """Run every job not already finished in the log, appending one record per job."""
+    done = log.finished_keys()
+    counts = {"ok": 0, "fail": 0, "error": 0, "skipped": 0}
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console)
+    with progress:
+        bar = progress.add_task(exp.name, total=len(jobs))
+        for i, job in enumerate(jobs, start=1):
+            art = artifacts[job.task, job.seed]
+            hp = exp.finetune.for_variant(job.variant)
+            rec = _identity(run_id, job, exp, art, hp)
+            if record_key(rec) in done:
+                counts["skipped"] += 1
+                progress.advance(bar)
+                continue
+            rec["started_at"] = _now()
+            t0 = time.perf_counter()
+            try:
+                result = targets[job.board].run_job(
+                    runner_job(job, hp), job.impl, art,
+                    f"{rec['job_id']}-{job.board}-{job.impl}-r{job.repetition}")
+                rec.update(error=None, stderr_tail=None, **_flatten(result))
+            except TargetError as e:
+                rec.update(status="error", error=str(e), stderr_tail=e.stderr_tail)
+            rec["wall_s"] = time.perf_counter() - t0
+            log.append(rec)
+            counts[rec["status"]] += 1
+            progress.console.print(_job_line(i, len(jobs), job, rec), highlight=False)
+            progress.advance(bar)
+    return counts
+
+
 def run_experiment(experiment: Path, lab_file: Path, out: Path | None, resume: bool,
                    data_root: Path | None, console: Console) -> Path:
     exp, lab = load_experiment(experiment), load_lab(lab_file)
@@ -69,7 +111,6 @@ def run_experiment(experiment: Path, lab_file: Path, out: Path | None, resume: b
     out = prepare_out_dir(Path(out) if out else paths.REPO / "results" / "runs" / f"{exp.name}-{stamp}", resume)
     log = RecordLog(out / "records.jsonl")
     log.drop_incomplete_tail()
-    done = log.finished_keys()
     manifest_path = out / "manifest.json"
     old = json.loads(manifest_path.read_text()) if resume and manifest_path.exists() else {}
     run_id = old.get("run_id", out.name)
@@ -97,39 +138,11 @@ def run_experiment(experiment: Path, lab_file: Path, out: Path | None, resume: b
     }
     _write_manifest(manifest_path, manifest)
 
-    counts = {"ok": 0, "fail": 0, "error": 0, "skipped": 0}
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=console)
-    with progress:
-        bar = progress.add_task(exp.name, total=len(jobs))
-        for i, job in enumerate(jobs, start=1):
-            art = artifacts[job.task, job.seed]
-            hp = exp.finetune.for_variant(job.variant)
-            jid = job_id(art.model_key, job.variant, hp)
-            if (jid, job.board, job.impl, job.repetition) in done:
-                counts["skipped"] += 1
-                progress.advance(bar)
-                continue
-            rec = {"run_id": run_id, "job_id": jid, "task": job.task, "method": job.method,
-                   "variant": job.variant, "impl": job.impl, "board": job.board, "seed": job.seed,
-                   "repetition": job.repetition, **hp.model_dump(), "cache": job.cache,
-                   "hidden": "-".join(map(str, exp.model.hidden)), "started_at": _now(),
-                   "model_key": art.model_key, "weights_sha256": art.weights_sha256,
-                   "data_sha256": art.data_sha256}
-            t0 = time.perf_counter()
-            try:
-                result = targets[job.board].run_job(runner_job(job, hp), job.impl, art,
-                                                    f"{jid}-{job.board}-{job.impl}-r{job.repetition}")
-                rec.update(error=None, stderr_tail=None, **_flatten(result))
-            except TargetError as e:
-                rec.update(status="error", error=str(e), stderr_tail=e.stderr_tail)
-            rec["wall_s"] = time.perf_counter() - t0
-            log.append(rec)
-            counts[rec["status"]] += 1
-            progress.console.print(_job_line(i, len(jobs), job, rec), highlight=False)
-            progress.advance(bar)
-    for t in targets.values():
-        t.close()
+    try:
+        counts = _run_jobs(jobs, exp, artifacts, targets, log, run_id, console)
+    finally:
+        for t in targets.values():
+            t.close()
     manifest.update(updated=_now(), counts=counts)
     _write_manifest(manifest_path, manifest)
     console.print(f"{counts['ok']} ok, {counts['fail']} fail, {counts['error']} error, "
