@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import skip2_runner
-from conftest import ROOT, require_tool
+from conftest import ROOT, require_tool, unavailable, write_runner_files
 from harness.errors import TargetError, UserError
 from harness.targets.local import build_c_runner
 
@@ -25,13 +25,6 @@ N_FT, N_TEST = 60, 40
 # leaves a margin of about 10x, while a real mistake (another init or shuffle, a missing scale,
 # a gradient through a frozen layer) moves parameters by 1e-3 or more.
 ATOL, RTOL = 1e-6, 1e-5
-
-
-def unavailable(message):
-    """Skip on a developer machine that lacks a part of the benchmark; under CI=true it is a failure."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="module")
@@ -57,20 +50,7 @@ def c_runner():
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """A small random backbone and data set, shared by all work directories."""
-    root = tmp_path_factory.mktemp("bench-files")
-    rng = np.random.default_rng(21)
-    model, data = root / "model", root / "data"
-    model.mkdir()
-    data.mkdir()
-    for k, (n_in, n_out) in enumerate(zip(SIZES[:-1], SIZES[1:])):
-        np.save(model / f"W{k}.npy", rng.normal(0, n_in ** -0.5, (n_in, n_out)).astype(np.float32))
-        np.save(model / f"b{k}.npy", rng.normal(0, 0.1, n_out).astype(np.float32))
-    np.save(model / "mean.npy", rng.normal(0, 1, SIZES[0]).astype(np.float32))
-    np.save(model / "std.npy", rng.uniform(0.5, 2, SIZES[0]).astype(np.float32))
-    for part, n in (("ft", N_FT), ("test", N_TEST)):
-        np.save(data / f"x_{part}.npy", rng.normal(0, 1.5, (n, SIZES[0])).astype(np.float32))
-        np.save(data / f"y_{part}.npy", rng.integers(0, SIZES[-1], n).astype(np.int32))
-    return root
+    return write_runner_files(tmp_path_factory.mktemp("bench-files"), SIZES, N_FT, N_TEST, seed=21)
 
 
 def run(runner, files, workdir, method, **overrides):

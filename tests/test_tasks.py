@@ -1,11 +1,11 @@
 """Data tasks: shapes, balance, determinism, leak-free splits and missing-data messages."""
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import unavailable
 from harness.tasks import (
     TASKS,
     DataMissingError,
@@ -26,10 +26,7 @@ def _require_data(name):
     """Skip when a real data set is missing on a developer machine; under CI=true it is a failure."""
     path = expected_location(name, default_data_root())
     if not path.exists():
-        message = f"{name}: data set not found at {path} (set SKIP2BENCH_DATA to the shared datasets directory)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"{name}: data set not found at {path} (set SKIP2BENCH_DATA to the shared datasets directory)")
 
 
 @pytest.fixture(scope="module")
