@@ -186,16 +186,24 @@ static void layout(skip2_ctx *c, void *base)
         c->du = take(&a, bs * R * adapters, f);
         c->tmp = take(&a, bs * c->widest, f);
     }
+    size_t widest_in = 0; /* of the adapters */
+    for (int k = c->first_adapter; k < L; k++)
+        widest_in = (size_t)dims[k] > widest_in ? (size_t)dims[k] : widest_in;
+    if (adapters > 0)
+        c->a_t = take(&a, widest_in * R, f);
     c->grad = take(&a, bs * c->widest, f);
     if (c->kind == SKIP2_FULL && L > 1)
         c->grad_next = take(&a, bs * c->widest, f);
     /* skip2_mm_nt packs its B^T: W[k]^T for dx (k >= 1, both widths <= widest), and for the
-     * adapters A[k]^T (R x N_k) or B_stack^T (width x R * adapters). */
+     * adapters A[k]^T (R x N_k, from a_t, when R is too wide for the dot-product form) or
+     * B_stack^T (width x R * adapters). */
     size_t pack = 0, w = (size_t)c->widest;
     if (c->kind == SKIP2_FULL && L > 1)
         pack = w * w;
     if (adapters > 0 && w * R * adapters > pack)
         pack = w * R * adapters;
+    if (adapters > 0 && widest_in * R > pack)
+        pack = widest_in * R;
     if (pack > 0)
         c->pack = take(&a, pack, f);
     skip2_prefix *p = &c->prefix;
@@ -323,7 +331,10 @@ static void adapters_forward(skip2_ctx *c, int first, int count, const float *x0
     for (int k = first; k < first + count; k++) {
         int ld;
         const float *x = layer_input(c, k, x0, &ld);
-        skip2_mm_nn(macs, nb, c->net.dims[k], R, x, ld, c->A[k], R, u + (k - first) * R, ldu);
+        int N = c->net.dims[k];
+        /* u_k = x[k] (A[k]^T)^T: R long dot products per row (skip2_mm_nt). */
+        skip2_transpose(N, R, c->A[k], R, c->a_t);
+        skip2_mm_nt(macs, nb, N, R, x, ld, c->a_t, N, u + (k - first) * R, ldu, c->pack);
     }
     skip2_mm_nn(macs, nb, count * R, w, u, ldu, c->B[first], w, c->tmp, w);
     skip2_add_scaled(nb, w, c->job.scale, c->tmp, w, out, ldout);

@@ -112,8 +112,9 @@ typedef struct {
     float *rows, *z;                    /* prefix methods: batch prefix rows, logits */
     float *u, *du;                      /* adapter hiddens x A and their gradients, side by
                                            side: bs x (R * adapters) */
+    float *a_t;                         /* A[k]^T of the adapter being applied: R x N_k */
     float *tmp, *grad, *grad_next;      /* bs x widest scratch */
-    float *pack;                        /* skip2_mm_nt scratch: widest x max(widest, R * adapters) */
+    float *pack;                        /* skip2_mm_nt scratch (see layout()) */
     uint32_t *order;
     skip2_sort_key *sort_keys;
 } skip2_ctx;

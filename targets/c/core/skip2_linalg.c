@@ -19,6 +19,9 @@ static inline void tile_edge(int mr, int k, int nr, const float *A, long ars, lo
             C[r * crs + l * ccs] = acc[r][l];
 }
 
+/* Partial sums of the dot-product form (skip2_tiles.inc): a multiple of every width. */
+#define DOT_LANES 16
+
 /* Product tiles on vectors of 4 floats: the 128-bit registers every SSE2 and NEON target has,
  * and narrow enough for the products of LoRA ranks and small class counts. GCC and clang map
  * them to registers, or to scalars on targets without SIMD; other compilers get the same
@@ -27,6 +30,8 @@ static inline void tile_edge(int mr, int k, int nr, const float *A, long ars, lo
 typedef float vf4 __attribute__((vector_size(4 * sizeof(float))));
 #define VZERO { 0 }
 #define VMADD(acc, a, b) ((acc) + (a) * (b))
+#define VMADDV VMADD
+#define VADD(a, b) ((a) + (b))
 #else
 typedef struct { float f[4]; } vf4;
 #define VZERO { { 0 } }
@@ -37,6 +42,20 @@ static inline vf4 vmadd4(vf4 acc, float a, vf4 b)
     return acc;
 }
 #define VMADD(acc, a, b) vmadd4(acc, a, b)
+static inline vf4 vmaddv4(vf4 acc, vf4 a, vf4 b)
+{
+    for (int l = 0; l < 4; l++)
+        acc.f[l] += a.f[l] * b.f[l];
+    return acc;
+}
+#define VMADDV(acc, a, b) vmaddv4(acc, a, b)
+static inline vf4 vadd4(vf4 a, vf4 b)
+{
+    for (int l = 0; l < 4; l++)
+        a.f[l] += b.f[l];
+    return a;
+}
+#define VADD(a, b) vadd4(a, b)
 #endif
 #define VW 4
 #define VF vf4
@@ -71,21 +90,40 @@ typedef float vf16 __attribute__((vector_size(16 * sizeof(float))));
 #pragma GCC pop_options
 #endif
 
-/* The one product loop behind the three public products, at the widest width the CPU has. */
+/* The kernels of one vector width. */
+typedef struct {
+    void (*product)(int m, int k, int n, const float *A, long ars, long aps, const float *B,
+                    long ldb, float *C, long crs, long ccs);
+    void (*dots)(int m, int k, int n, const float *A, long lda, const float *B, long ldb,
+                 float *C, long ldc);
+} kernels;
+
+/* The widest width the CPU has. */
+static const kernels *widest(void)
+{
+    static const kernels k4 = { product4, dots4 };
+#ifdef SKIP2_X86_WIDE
+    static const kernels k8 = { product8, dots8 }, k16 = { product16, dots16 };
+    if (__builtin_cpu_supports("avx512f"))
+        return &k16;
+    if (__builtin_cpu_supports("avx2"))
+        return &k8;
+#endif
+    return &k4;
+}
+
 static void product(int m, int k, int n, const float *A, long ars, long aps, const float *B,
                     long ldb, float *C, long crs, long ccs)
 {
-#ifdef SKIP2_X86_WIDE
-    if (__builtin_cpu_supports("avx512f")) {
-        product16(m, k, n, A, ars, aps, B, ldb, C, crs, ccs);
-        return;
-    }
-    if (__builtin_cpu_supports("avx2")) {
-        product8(m, k, n, A, ars, aps, B, ldb, C, crs, ccs);
-        return;
-    }
-#endif
-    product4(m, k, n, A, ars, aps, B, ldb, C, crs, ccs);
+    widest()->product(m, k, n, A, ars, aps, B, ldb, C, crs, ccs);
+}
+
+/* out[0..m-1] = x[i * ld]: one column of a matrix, written as a row. */
+static void column(int m, const float *restrict x, long ld, float *restrict out)
+{
+#pragma GCC unroll 4
+    for (int i = 0; i < m; i++)
+        out[i] = x[i * ld];
 }
 
 static uint64_t count(int m, int k, int n)
@@ -117,13 +155,22 @@ void skip2_mm_nt(uint64_t *macs, int m, int k, int n, const float *A, int lda,
                  const float *B, int ldb, float *C, int ldc, float *pack)
 {
     *macs += count(m, k, n);
-    /* B^T (k x n) is packed so the product reads full rows and stores rows straight into C
-     * (packing A^T instead and storing C^T column by column is slower). Writes run along
-     * pack's rows, reads skip along B's. */
-    for (int p = 0; p < k; p++)
-        for (int j = 0; j < n; j++)
-            pack[(long)p * n + j] = B[(long)j * ldb + p];
+    /* Few long dot products per row (x A with A^T packed, a rank wide) keep every lane busy
+     * along k, where the tiles would leave most lanes of a narrow C idle. */
+    if (n < 8 && k >= DOT_LANES) {
+        widest()->dots(m, k, n, A, lda, B, ldb, C, ldc);
+        return;
+    }
+    /* Otherwise B^T (k x n) is packed so the product reads full rows and stores rows straight
+     * into C (packing A^T instead and storing C^T column by column is slower). */
+    skip2_transpose(n, k, B, ldb, pack);
     product(m, k, n, A, lda, 1, pack, n, C, ldc, 1);
+}
+
+void skip2_transpose(int m, int n, const float *X, int ldx, float *out)
+{
+    for (int j = 0; j < n; j++)
+        column(m, X + j, ldx, out + (long)j * m);
 }
 
 void skip2_linear(uint64_t *macs, int m, int k, int n, const float *X, int ldx, const float *W,

@@ -3,8 +3,9 @@
  * row-major with a leading dimension (floats between row starts), so a product can read a
  * column block of a wider row, such as one layer's slice of a cache row.
  *
- * Each product sums every output element over the inner dimension in ascending order, so
- * results do not depend on the batch size or on how rows are split: a sample's numbers are the
+ * Each product sums every output element over the inner dimension in ascending order (the dot
+ * form of skip2_mm_nt: in 16 interleaved partial sums added in a fixed tree), so results do not depend
+ * on the batch size, on how rows are split or on the vector width: a sample's numbers are the
  * same in training, cache fills and evaluation. */
 #ifndef SKIP2_LINALG_H
 #define SKIP2_LINALG_H
@@ -19,9 +20,13 @@ void skip2_mm_nn(uint64_t *macs, int m, int k, int n, const float *A, int lda,
 void skip2_mm_tn(uint64_t *macs, int m, int k, int n, const float *A, int lda,
                  const float *B, int ldb, float *C, int ldc);
 
-/* C (m x n) = A B^T, with A stored m x k and B stored n x k; pack is scratch of k*n floats. */
+/* C (m x n) = A B^T, with A stored m x k and B stored n x k; pack is scratch of k*n floats.
+ * A narrow C with long rows (n < 8, k >= 16) is computed as dot products of rows. */
 void skip2_mm_nt(uint64_t *macs, int m, int k, int n, const float *A, int lda,
                  const float *B, int ldb, float *C, int ldc, float *pack);
+
+/* out (n x m) = X^T, X being m x n. */
+void skip2_transpose(int m, int n, const float *X, int ldx, float *out);
 
 /* Y (m x n) = X (m x k) W (k x n) + b: a dense layer (the product is counted). */
 void skip2_linear(uint64_t *macs, int m, int k, int n, const float *X, int ldx, const float *W,
