@@ -14,7 +14,9 @@ def git_state() -> dict:
     sha = git("rev-parse", "HEAD")
     if sha.returncode != 0:
         return {"sha": None, "dirty": None}
-    return {"sha": sha.stdout.strip(), "dirty": bool(git("status", "--porcelain").stdout.strip())}
+    # Run outputs under results/ are not inputs: they never make the code "dirty".
+    changed = git("status", "--porcelain", "--", ".", ":!results").stdout.strip()
+    return {"sha": sha.stdout.strip(), "dirty": bool(changed)}
 
 
 def _cpu_model() -> str:
