@@ -239,3 +239,14 @@ def test_no_records_is_a_report_error(tmp_path, content):
     with pytest.raises(ReportError, match="skip2bench run"):
         write_report(tmp_path)
 
+
+
+def test_repetitions_are_averaged_before_the_std_over_seeds(tmp_path):
+    seeds = (0, 1, 2)
+    records = [make_record("har", "skip2-lora", "skip2-lora", True, "numpy", seed, repetition=rep)
+               for seed in seeds for rep in range(3)]
+    out = write_report(write_run(tmp_path / "run", records))
+    row = pd.read_csv(out / "accuracy.csv").iloc[0]
+    per_seed = [100 * r["acc_after"] for r in records if r["repetition"] == 0]
+    assert row.n == len(seeds)
+    assert row.acc_after_std == pytest.approx(statistics.stdev(per_seed))

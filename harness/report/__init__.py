@@ -10,8 +10,8 @@ __all__ = ["ReportError", "write_report"]
 # what an empty table means
 TABLES = [
     ("accuracy", "Accuracy",
-     "Test accuracy before and after fine-tuning in %, mean ± std over seeds and repetitions; "
-     "n counts the records, fail those that diverged (scored with their accuracies, where the "
+     "Test accuracy before and after fine-tuning in %, mean ± std over seeds (repetitions of a job "
+     "are averaged first); n counts jobs, fail the records that diverged (scored with their accuracies, where the "
      "runner reported one); infrastructure errors are left out.",
      tables.accuracy, True, "No scored records."),
     ("time", "Fine-tuning time, cost and memory",

@@ -19,17 +19,25 @@ def impls(df: pd.DataFrame) -> list:
 
 
 def accuracy(df: pd.DataFrame) -> pd.DataFrame:
-    """acc_before/acc_after in percent, mean and std over seeds and repetitions, per task x variant."""
+    """acc_before/acc_after in percent, mean and std over seeds (and boards), per task x variant.
+
+    Repetitions repeat the same training for timing, so they are averaged per job first: counting
+    them as samples would shrink the std without new evidence. n counts jobs, fail the records
+    that diverged.
+    """
     rows = scored(df)
     keys = ["task", "variant", *(["impl"] if len(impls(df)) > 1 else []), *sweep_keys(df)]
     if rows.empty:
         return pd.DataFrame(columns=keys)
     acc = rows.assign(acc_before=rows["acc_before"] * 100, acc_after=rows["acc_after"] * 100,
                       failed=rows["status"].eq("fail"))
-    table = acc.groupby(keys, dropna=False).agg(
+    job_keys = list(dict.fromkeys([*keys, "job_id", "board", "impl"]))
+    jobs = acc.groupby(job_keys, dropna=False).agg(
+        acc_before=("acc_before", "mean"), acc_after=("acc_after", "mean"), failed=("failed", "sum"))
+    table = jobs.groupby(keys, dropna=False).agg(
         acc_before_mean=("acc_before", "mean"), acc_before_std=("acc_before", "std"),
         acc_after_mean=("acc_after", "mean"), acc_after_std=("acc_after", "std"),
-        n=("status", "size"), fail=("failed", "sum"))
+        n=("failed", "size"), fail=("failed", "sum"))
     return sort_rows(table.reset_index())
 
 
