@@ -24,7 +24,7 @@ from harness.errors import TargetError, UserError
 from harness.plan import Job, runner_job
 from harness.run import prepare_out_dir
 from harness.targets import parse_result
-from harness.targets.local import build_c_runner
+from harness.targets.local import build_c_runner, write_job
 from harness.tasks import load_task
 
 IMPLS = ("c", "numpy", "torch")
@@ -98,8 +98,7 @@ def run_bench(experiment: Path = DEFAULT_EXPERIMENT, reps: int = 5, out: Path | 
                 workdir.mkdir()
                 job = runner_job(Job(task, seed, variant, board="local", impl="all", repetition=0),
                                  exp.finetune.for_variant(variant))
-                (workdir / "job.json").write_text(json.dumps(
-                    dict(job, model_dir=str(art.model_dir), data_dir=str(art.data_dir), n_layers=art.n_layers)))
+                write_job(workdir, job, art)
                 for rep in range(reps):
                     for impl in IMPLS:
                         what = f"{impl} runner on {task} {variant}"

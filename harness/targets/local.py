@@ -24,6 +24,13 @@ def build_c_runner():
     return C_RUNNER
 
 
+def write_job(workdir, job: dict, artifacts):
+    """job.json for a runner on this host: the model and data files are read in place."""
+    staged = dict(job, model_dir=str(artifacts.model_dir), data_dir=str(artifacts.data_dir),
+                  n_layers=artifacts.n_layers)
+    (workdir / "job.json").write_text(json.dumps(staged, indent=1))
+
+
 def _text(output) -> str:
     # TimeoutExpired carries bytes even when the run asked for text.
     return output.decode(errors="replace") if isinstance(output, bytes) else (output or "")
@@ -50,9 +57,7 @@ class LocalTarget:
     def run_job(self, job: dict, impl: str, artifacts, name: str) -> dict:
         workdir = self.work_root / name
         workdir.mkdir(parents=True, exist_ok=True)
-        staged = dict(job, model_dir=str(artifacts.model_dir), data_dir=str(artifacts.data_dir),
-                      n_layers=artifacts.n_layers)
-        (workdir / "job.json").write_text(json.dumps(staged, indent=1))
+        write_job(workdir, job, artifacts)
         cmd = [*self.command(impl), str(workdir)]
         what = f"{impl} runner on {self.board.name}"
         try:
