@@ -188,20 +188,9 @@ class SkipAdapters(PrefixHead):
 
 
 def build(method, W, b, hp, x):
-    L = len(W)
-    if method == "ft-all":
-        return FullBackprop(W, b, hp, x, train_w=True, train_b=True, lora=False)
-    if method == "ft-bias":
-        return FullBackprop(W, b, hp, x, train_w=False, train_b=True, lora=False)
-    if method == "lora-all":
-        return FullBackprop(W, b, hp, x, train_w=False, train_b=False, lora=True)
-    if method == "ft-last":
-        return FtLast(W, b, hp, x)
-    if method == "lora-last":
-        return SkipAdapters(W, b, hp, x, layers=[L - 1])
-    if method in ("skip-lora", "skip2-lora"):
-        return SkipAdapters(W, b, hp, x, layers=list(range(L)))
-    raise ValueError(f"unknown method '{method}'; known methods: {', '.join(sm.METHODS)}")
+    """The method object, from the NumPy reference's table of how each method trains."""
+    kind, options = sm.plan(method, len(W))
+    return {"full": FullBackprop, "last": FtLast, "skip": SkipAdapters}[kind](W, b, hp, x, **options)
 
 
 @torch.no_grad()

@@ -335,23 +335,33 @@ class SkipAdapters(PrefixMethod):
             mm(xs[k].T, du[:, cols], out=self.grads[f"A{k}"])
 
 
+def plan(method, n_layers):
+    """How `method` trains, as (kind, options): the one table every Python implementation builds from.
+
+    kind "full" backpropagates through every layer, "last" trains the last layer on the frozen
+    prefix, "skip" trains adapters from the listed layers' inputs into the frozen logits.
+    """
+    plans = {
+        "ft-all": ("full", dict(train_w=True, train_b=True, lora=False)),
+        "ft-bias": ("full", dict(train_w=False, train_b=True, lora=False)),
+        "lora-all": ("full", dict(train_w=False, train_b=False, lora=True)),
+        "ft-last": ("last", {}),
+        "lora-last": ("skip", dict(layers=[n_layers - 1])),
+        "skip-lora": ("skip", dict(layers=list(range(n_layers)))),
+        "skip2-lora": ("skip", dict(layers=list(range(n_layers)))),
+    }
+    if method not in plans:
+        raise ValueError(f"unknown method '{method}'; known methods: {', '.join(METHODS)}")
+    return plans[method]
+
+
 def build(method, net, hp, meter, x_train):
     """The method object for `method`; trained backbone tensors are copied, never modified in place."""
     net = Net([w.copy() for w in net.W], [v.copy() for v in net.b])
-    L = len(net.W)
-    if method == "ft-all":
-        return FullBackprop(net, hp, meter, train_w=True, train_b=True, lora=False)
-    if method == "ft-bias":
-        return FullBackprop(net, hp, meter, train_w=False, train_b=True, lora=False)
-    if method == "lora-all":
-        return FullBackprop(net, hp, meter, train_w=False, train_b=False, lora=True)
-    if method == "ft-last":
-        return FtLast(net, hp, meter, x_train)
-    if method == "lora-last":
-        return SkipAdapters(net, hp, meter, x_train, layers=[L - 1])
-    if method in ("skip-lora", "skip2-lora"):
-        return SkipAdapters(net, hp, meter, x_train, layers=list(range(L)))
-    raise ValueError(f"unknown method '{method}'; known methods: {', '.join(METHODS)}")
+    kind, options = plan(method, len(net.W))
+    if kind == "full":
+        return FullBackprop(net, hp, meter, **options)
+    return {"last": FtLast, "skip": SkipAdapters}[kind](net, hp, meter, x_train, **options)
 
 
 def accuracy(method, x, y):
