@@ -5,13 +5,22 @@ written; `--resume` skips jobs whose record is finished (ok or fail), and retrie
 """
 import json
 import os
+import warnings
 from pathlib import Path
 
+from harness.errors import UserError
+
 FINISHED = ("ok", "fail")
+# What makes a record unique; a resumed run's retry of an error record shares the key.
+KEY_FIELDS = ("job_id", "board", "impl", "repetition")
+
+
+class MalformedRecords(UserError):
+    """A complete line of the log is not a JSON object; the message names file, line and fix."""
 
 
 def record_key(rec: dict) -> tuple:
-    return (rec["job_id"], rec["board"], rec["impl"], rec["repetition"])
+    return tuple(rec[f] for f in KEY_FIELDS)
 
 
 class RecordLog:
@@ -19,17 +28,25 @@ class RecordLog:
         self.path = Path(path)
 
     def read(self) -> list[dict]:
-        """All complete records; an unterminated last line (a run killed mid-write) is ignored."""
+        """All complete records. Text after the last newline is a record a killed run was writing:
+        it is skipped with a warning. A malformed complete line is an error."""
         if not self.path.exists():
             return []
+        *complete, tail = self.path.read_text().split("\n")
+        if tail.strip():
+            warnings.warn(f"{self.path}:{len(complete) + 1}: skipping truncated last record")
         records = []
-        lines = self.path.read_text().split("\n")
-        for number, line in enumerate(lines[:-1], start=1):  # the part after the last newline is incomplete
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    raise ValueError(f"{self.path}:{number}: malformed record line") from None
+        for number, line in enumerate(complete, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                record = e.msg
+            if not isinstance(record, dict):
+                raise MalformedRecords(f"{self.path}:{number}: malformed record ({record}); "
+                                       f"fix or delete that line") from None
+            records.append(record)
         return records
 
     def finished_keys(self) -> set:

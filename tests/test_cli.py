@@ -217,3 +217,16 @@ def test_both_implementations_run_matched_jobs(tmp_path, cache_dir):
         assert c_rec["runtime"]["compiler"] and c_rec["runtime"]["arena_bytes"] > 0
         assert len(c_rec["runtime"]["binary_sha256"]) == 64
     assert (out / "report" / "agreement.md").exists()
+
+
+def test_resume_refuses_a_corrupted_record_log_with_one_line(files, tmp_path, cache_dir):
+    exp, lab = files
+    out = tmp_path / "run"
+    skip2bench("run", "-e", exp, "-l", lab, "-o", out, "--no-report", cache=cache_dir, check=True)
+    lines = (out / "records.jsonl").read_text().splitlines(keepends=True)
+    lines[1] = lines[1][:25] + "\n"
+    (out / "records.jsonl").write_text("".join(lines))
+    proc = skip2bench("run", "-e", exp, "-l", lab, "-o", out, "--resume", cache=cache_dir)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "records.jsonl:2: malformed record" in proc.stderr and "fix or delete that line" in proc.stderr
+    assert (out / "records.jsonl").read_text() == "".join(lines)  # nothing written was lost

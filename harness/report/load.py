@@ -6,8 +6,10 @@ from pathlib import Path
 import pandas as pd
 
 from harness.errors import UserError
+from harness.methods import METHODS
+from harness.records import KEY_FIELDS, MalformedRecords, RecordLog
 
-METHOD_ORDER = ["ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora"]
+METHOD_ORDER = list(METHODS)
 IMPL_ORDER = ["numpy", "c"]
 # Hyper-parameters that tell two jobs of the same task and variant apart.
 HPARAMS = ["epochs", "batch_size", "lr", "rank", "scale", "hidden", "cache_budget_bytes"]
@@ -21,7 +23,7 @@ RESULTS = ["acc_before", "acc_after", "ft_time_s", "fwd_time_s", "bwd_time_s", "
 # A diverged run says why in "reason"; an infrastructure error in "error" and "stderr_tail".
 COLUMNS = [*IDENTITY, "status", "reason", "error", "stderr_tail", *RESULTS]
 # One record per key; a resumed run retries errors and appends the retry's record.
-RECORD_KEY = ["job_id", "board", "impl", "repetition"]
+RECORD_KEY = list(KEY_FIELDS)
 # Only these statuses are method results; "error" is infrastructure and never scored.
 SCORED = ("ok", "fail")
 
@@ -31,25 +33,13 @@ class ReportError(UserError):
 
 
 def read_records(path: Path) -> list:
-    """Parse records.jsonl; a truncated last line (run killed mid-write) is skipped with a warning."""
+    """The run's complete records (harness.records decides what a truncated or bad line is)."""
     if not path.is_file():
         raise ReportError(f"no records file {path}; run `skip2bench run ... --out {path.parent}` first")
-    lines = [(n, line) for n, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
-    records = []
-    for i, (number, line) in enumerate(lines):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if i == len(lines) - 1:
-                warnings.warn(f"{path}:{number}: skipping truncated last record ({exc.msg})")
-                continue
-            raise ReportError(f"{path}:{number}: malformed record ({exc.msg}); "
-                              f"fix or delete that line and report again") from None
-        if not isinstance(record, dict):
-            raise ReportError(f"{path}:{number}: a record must be a JSON object; "
-                              f"fix or delete that line and report again")
-        records.append(record)
-    return records
+    try:
+        return RecordLog(path).read()
+    except MalformedRecords as e:
+        raise ReportError(f"{e} and report again") from None
 
 
 def read_manifest(run_dir: Path) -> dict:
