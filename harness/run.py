@@ -9,6 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from harness import paths
 from harness.artifacts import prepare
+from harness.atomic import write_atomically
 from harness.config import load_experiment, load_lab
 from harness.errors import TargetError, UserError
 from harness.plan import expand, job_id, runner_job
@@ -37,9 +38,7 @@ def prepare_out_dir(out: Path, resume: bool) -> Path:
 
 
 def _write_manifest(path: Path, manifest: dict):
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, default=str))
-    tmp.replace(path)
+    write_atomically(path, lambda f: f.write(json.dumps(manifest, indent=2, default=str).encode()))
 
 
 def _flatten(result: dict) -> dict:
