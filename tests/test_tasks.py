@@ -8,6 +8,7 @@ import pytest
 from conftest import unavailable
 from harness.tasks import (
     TASKS,
+    DataError,
     DataMissingError,
     TaskData,
     default_data_root,
@@ -183,6 +184,26 @@ def test_missing_fan_zip_is_named(tmp_path):
     (tmp_path / "cooling-fan" / "DATA").mkdir(parents=True)
     with pytest.raises(DataMissingError, match="12cm_hmlo_normal_silentA_1.zip"):
         load_task("fan-damage2", data_root=tmp_path)
+
+
+@pytest.mark.parametrize("name, damaged", [("fan-damage1", "12cm_hmlo_damage1_noisy_2.zip"),
+                                            ("har", "hapt_raw.npz")])
+def test_damaged_data_file_is_a_one_line_error(tmp_path, name, damaged):
+    _require_data(name)
+    real = expected_location(name, default_data_root())
+    copy = expected_location(name, tmp_path)
+    if real.is_dir():  # the fan zips: link every original, then damage one of them
+        copy.mkdir(parents=True)
+        for z in real.iterdir():
+            (copy / z.name).symlink_to(z)
+        (copy / damaged).unlink()
+        (copy / damaged).write_bytes((real / damaged).read_bytes()[:5000])
+    else:
+        copy.parent.mkdir(parents=True)
+        copy.write_bytes(real.read_bytes()[:5000])
+    with pytest.raises(DataError, match=f"{name}: cannot read its data set under .*{damaged}.*--data-root") as err:
+        load_task(name, data_root=tmp_path)
+    assert "\n" not in str(err.value)
 
 
 def test_default_data_root(monkeypatch, tmp_path):

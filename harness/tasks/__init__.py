@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -24,6 +25,7 @@ from harness.tasks import fan, har, synthetic
 
 __all__ = [
     "TASKS",
+    "DataError",
     "DataMissingError",
     "TaskData",
     "TaskInfo",
@@ -75,7 +77,11 @@ class TaskData:
         return h.hexdigest()
 
 
-class DataMissingError(UserError):
+class DataError(UserError):
+    """A task's data set cannot be read (a damaged file); one line naming the task and the fix."""
+
+
+class DataMissingError(DataError):
     """A task's data set is not where it is expected; the message is one line naming path and fix."""
 
 
@@ -167,7 +173,12 @@ def load_task(name: str, data_root: Path | None = None, cache_dir: Path | None =
     """Load task `name`; `cache_dir` (optional) keeps parsed data sets between runs."""
     info = _info(name)
     root = default_data_root() if data_root is None else Path(data_root)
-    return info.loader(root, None if cache_dir is None else Path(cache_dir))
+    try:
+        return info.loader(root, None if cache_dir is None else Path(cache_dir))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        where = expected_location(name, root)
+        raise DataError(f"{name}: cannot read its data set under {where}: {e}; "
+                        f"restore the original files or pass --data-root DIR") from None
 
 
 def _info(name: str) -> TaskInfo:

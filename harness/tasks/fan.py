@@ -35,13 +35,12 @@ fan-damage1 59.5 % (50-67) -> 95.5 % (94-97); fan-damage2 64.0 % (52-77) -> 84.3
 
 from __future__ import annotations
 
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from harness.atomic import write_atomically
 from harness.hashing import sha256_file
 
 DATA_DIR = Path("cooling-fan") / "DATA"
@@ -122,9 +121,12 @@ def running(spectra: np.ndarray) -> np.ndarray:
 
 def read_zip(path: Path) -> np.ndarray:
     """float32 (n, 512) spectra of one recording zip, in file-name (= time) order."""
-    with zipfile.ZipFile(path) as z:
-        names = sorted(n for n in z.namelist() if n.endswith(".csv"))
-        text = b"\n".join(z.read(n) for n in names)
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = sorted(n for n in z.namelist() if n.endswith(".csv"))
+            text = b"\n".join(z.read(n) for n in names)
+    except zipfile.BadZipFile as e:
+        raise ValueError(f"{path.name}: {e}") from None
     # One bulk parse of all CSVs: each row is "bin, value".
     values = np.array(text.replace(b",", b" ").split(), dtype=np.float64)
     if not names or values.size != len(names) * N_BINS * 2:
@@ -151,18 +153,8 @@ def _cached_spectra(path: Path, digest: str, cache_dir: Path | None) -> np.ndarr
 
 
 def _save_atomically(path: Path, array: np.ndarray) -> None:
-    """Write then rename, so concurrent jobs sharing the cache never read a half-written file.
-
-    A cache that cannot be written only costs time, so write errors are ignored.
-    """
-    tmp = None
+    """Concurrent jobs share the cache; a cache that cannot be written only costs time."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
+        write_atomically(path, lambda f: np.save(f, array))
     except OSError:
-        if tmp is not None and os.path.exists(tmp):
-            os.remove(tmp)
-
+        pass
