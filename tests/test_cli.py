@@ -79,10 +79,12 @@ def test_run_writes_records_manifest_and_report(files, tmp_path, cache_dir):
         assert 0 <= r["acc_before"] <= 1 and 0 <= r["acc_after"] <= 1
         assert r["fwd_time_s"] + r["bwd_time_s"] + r["upd_time_s"] + r["cache_time_s"] <= r["ft_time_s"]
     by = {(r["variant"], r["seed"]): r for r in recs}
-    # The cache changes time, not results, and cuts the counted work.
+    # The cache changes time, not results (to float32 rounding: BLAS may round a row differently
+    # in another batch), and cuts the counted work.
     for seed in (0, 1):
         plain, cached = by["skip-lora", seed], by["skip2-lora", seed]
-        assert plain["acc_after"] == cached["acc_after"] and plain["epoch_loss"] == cached["epoch_loss"]
+        assert abs(plain["acc_after"] - cached["acc_after"]) <= 1 / plain["n_test"]
+        assert plain["epoch_loss"] == pytest.approx(cached["epoch_loss"], rel=1e-5)
         assert cached["ft_macs"] < plain["ft_macs"] and cached["cache_hit_rate"] > 0.5
         assert by["ft-last+cache", seed]["cache"] is True
     manifest = json.loads((out / "manifest.json").read_text())
