@@ -1,4 +1,5 @@
 """The `skip2bench` command line."""
+import signal
 import sys
 from pathlib import Path
 
@@ -57,11 +58,70 @@ def _write_report(run_dir):
 @click.option("--reps", "-n", type=click.IntRange(min=1), default=5, show_default=True,
               help="Runs per runner and method, interleaved C, NumPy, PyTorch.")
 @click.option("--out", "-o", type=DIR, default=None, help="Output directory (default: results/runs/bench-TIME).")
+@click.option("--lab", "-l", "lab_file", type=EXISTING_FILE, default=None,
+              help="Lab TOML (default: labs/local.toml, this host).")
+@click.option("--board", "-b", default=None, help="Board of the lab to run on (default: its first).")
 @data_root_option
-def bench(experiment, reps, out, data_root):
-    """Time fine-tuning on the C, NumPy and PyTorch runners of this host; write bench.md/csv/json."""
-    from harness.bench.bench import DEFAULT_EXPERIMENT, run_bench
-    run_bench(experiment or DEFAULT_EXPERIMENT, reps, out, console, data_root)
+def bench(experiment, reps, out, lab_file, board, data_root):
+    """Time fine-tuning on the C, NumPy and PyTorch runners of one board; write bench.md/csv/json."""
+    from harness.bench.bench import DEFAULT_EXPERIMENT, DEFAULT_LAB, run_bench
+    run_bench(experiment or DEFAULT_EXPERIMENT, reps, out, console, data_root, lab_file or DEFAULT_LAB, board)
+
+
+@cli.group()
+def lab():
+    """Check a lab's boards; start and stop the emulated lab."""
+
+
+lab_option = click.option("--lab", "-l", "lab_file", type=EXISTING_FILE, required=True, help="Lab TOML.")
+
+
+@lab.command("check")
+@lab_option
+def lab_check(lab_file):
+    """Reach every board of the lab; print its facts and capabilities, one reason per failure."""
+    from harness.config import load_lab
+    from harness.lab.check import check
+    if not check(load_lab(lab_file), console):
+        raise UserError(f"some boards of {lab_file} are unreachable or unusable (see the table)")
+
+
+@lab.command("serve")
+@lab_option
+def lab_serve(lab_file):
+    """Run the stand-ins of the lab's emulated boards in the foreground until stopped."""
+    from harness.config import load_lab
+    from harness.lab.serve import Supervisor
+    Supervisor(load_lab(lab_file)).serve(console)
+
+
+@lab.command("up")
+@lab_option
+def lab_up(lab_file):
+    """Start `lab serve` in the background; return when every stand-in answers."""
+    from harness.config import load_lab
+    from harness.lab.serve import up
+    up(lab_file, load_lab(lab_file), console)
+
+
+@lab.command("down")
+@lab_option
+def lab_down(lab_file):
+    """Stop the emulated lab and wait until every stand-in has exited."""
+    from harness.config import load_lab
+    from harness.lab.serve import down
+    down(load_lab(lab_file), console)
+
+
+@lab.command("ctl")
+@lab_option
+@click.argument("command", nargs=-1, required=True)
+def lab_ctl(lab_file, command):
+    """Send COMMAND to the running emulated lab: status, stop|start|restart|drop BOARD."""
+    import json
+    from harness.config import load_lab
+    from harness.lab.serve import ask
+    console.print(json.dumps(ask(load_lab(lab_file), " ".join(command))), markup=False)
 
 
 @cli.command()
@@ -72,7 +132,13 @@ def data(data_root):
     describe_tasks(data_root, console)
 
 
+def _terminated(signum, frame):
+    # SIGTERM (what CI and service managers send) stops a run the way Ctrl-C does.
+    raise KeyboardInterrupt
+
+
 def main():
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

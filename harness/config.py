@@ -4,10 +4,11 @@ Validation uses pydantic; every problem becomes one line naming the file, the fi
 """
 import sys
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import Field, ValidationError, create_model, field_validator
 
+from harness.boards import IMPLS, Board, Impl, Strict
 from harness.errors import UserError
 from harness.methods import parse_variant, VARIANTS
 from harness.tasks import task_names
@@ -16,22 +17,6 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-IMPLS = ("numpy", "c")
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Board(Strict):
-    name: str = Field(min_length=1)
-    transport: Literal["local"]
-    impls: list[Literal["numpy", "c"]] = Field(default=["numpy"], min_length=1)
-    timeout_s: float = Field(default=600.0, gt=0)
-    # The command that runs Python 3 with NumPy for the NumPy runner (split like a shell would).
-    python: str = Field(default=sys.executable, min_length=1)
-
 
 class Lab(Strict):
     name: str = Field(min_length=1)
@@ -110,7 +95,9 @@ class Experiment(Strict):
     tasks: list[str] = Field(min_length=1)
     methods: list[str] = Field(min_length=1)
     seeds: list[int] = Field(default=[0], min_length=1)
-    impls: list[Literal["numpy", "c"]] = Field(default=["numpy"], min_length=1)
+    impls: list[Impl] = Field(default=["numpy"], min_length=1)
+    # Board names or tags to run on; empty: every lab board that offers the impls.
+    boards: list[Annotated[str, Field(min_length=1)]] = []
     repetitions: int = Field(default=1, gt=0)
     model: ModelConfig = ModelConfig()
     pretrain: PretrainConfig = PretrainConfig()
@@ -135,7 +122,11 @@ class Experiment(Strict):
 def _one_line(path: Path, err: ValidationError) -> str:
     e = err.errors()[0]
     where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-    if e["type"] == "extra_forbidden":
+    if e["type"] == "union_tag_invalid":  # a board's transport picks its model
+        key = e["ctx"]["discriminator"].strip("'")
+        where = f"{where}.{key}"
+        msg = f"unknown {key} '{e['ctx']['tag']}'; known: {e['ctx']['expected_tags']}"
+    elif e["type"] == "extra_forbidden":
         msg = f"unknown field '{e['loc'][-1]}' (check its spelling against docs/config.md)"
     elif e["type"] == "missing":
         msg = "missing required field; add it"
@@ -148,6 +139,7 @@ def _one_line(path: Path, err: ValidationError) -> str:
 
 
 def _load(path: Path, model, kind: str):
+    """Validated `model` from a TOML file; relative paths inside it are relative to its folder."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text())
@@ -156,7 +148,7 @@ def _load(path: Path, model, kind: str):
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"{path}: malformed TOML: {e}") from None
     try:
-        return model(**raw)
+        return model.model_validate(raw, context={"lab_dir": path.parent.resolve()})
     except ValidationError as e:
         raise UserError(_one_line(path, e)) from None
 

@@ -11,10 +11,20 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def sha256_files(paths) -> str:
-    """One hash over a set of files, by name and content, independent of listing order."""
+def sha256_tree(files: dict) -> str:
+    """One hash over named files ({name: path}), by name and content, independent of order."""
     h = hashlib.sha256()
-    for p in sorted(paths, key=lambda p: p.name):
-        h.update(p.name.encode())
-        h.update(sha256_file(p).encode())
+    for name in sorted(files):
+        h.update(str(name).encode())
+        h.update(sha256_file(files[name]).encode())
     return h.hexdigest()
+
+
+def sha256_files(paths) -> str:
+    """One hash over a set of files, by base name and content, independent of listing order."""
+    return sha256_tree({Path(p).name: p for p in paths})
+
+
+def sha256_text(*parts) -> str:
+    """A hash naming a combination of settings (compiler, flags, source hash, ...)."""
+    return hashlib.sha256("\0".join(map(str, parts)).encode()).hexdigest()

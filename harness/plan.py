@@ -26,13 +26,26 @@ class Job:
         return parse_variant(self.variant)[1]
 
 
+def select_boards(exp: Experiment, lab: Lab) -> list:
+    """The lab boards the experiment names (by name or tag), or all of them when it names none."""
+    if not exp.boards:
+        return list(lab.boards)
+    known = {b.name for b in lab.boards} | {t for b in lab.boards for t in b.tags}
+    unknown = [s for s in exp.boards if s not in known]
+    if unknown:
+        raise UserError(f"experiment boards {unknown} match no board name or tag in lab '{lab.name}' "
+                        f"(known: {', '.join(sorted(known))}); fix the experiment's boards or the lab file")
+    return [b for b in lab.boards if b.name in exp.boards or set(b.tags) & set(exp.boards)]
+
+
 def expand(exp: Experiment, lab: Lab) -> list[Job]:
     """Every run of the experiment, ordered so each (task, seed) backbone is used in one stretch."""
-    pairs = [(b.name, impl) for b in lab.boards for impl in exp.impls if impl in b.impls]
+    boards = select_boards(exp, lab)
+    pairs = [(b.name, impl) for b in boards for impl in exp.impls if impl in b.impls]
     if not pairs:
-        offered = sorted({i for b in lab.boards for i in b.impls})
-        raise UserError(f"no board in lab '{lab.name}' runs impls {exp.impls} (boards offer {offered}); "
-                        f"add them to a board's impls or change the experiment's impls")
+        offered = sorted({i for b in boards for i in b.impls})
+        raise UserError(f"no selected board of lab '{lab.name}' runs impls {exp.impls} (they offer {offered}); "
+                        f"add them to a board's impls or change the experiment's impls or boards")
     return [Job(task, seed, variant, board, impl, rep)
             for task in exp.tasks for seed in exp.seeds for variant in exp.methods
             for board, impl in pairs for rep in range(exp.repetitions)]

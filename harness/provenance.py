@@ -3,8 +3,15 @@ import os
 import platform
 import subprocess
 from importlib import metadata
+from pathlib import Path
 
 from harness.paths import REPO
+
+
+def shown_path(path) -> str:
+    """A path as results may show it: relative inside the repository, as given elsewhere."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(path)
 
 
 def git_state() -> dict:

@@ -1,7 +1,8 @@
 """The append-only record log of a run: one JSON line per job x board x impl x repetition.
 
 Each record is flushed and fsynced as it is written, so a killed run loses nothing already
-written; `--resume` skips jobs whose record is finished (ok or fail), and retries errors.
+written; `--resume` skips jobs whose record is finished (ok or fail, or unsupported on a board
+whose facts have not changed since), and retries errors.
 """
 import json
 import os
@@ -49,8 +50,10 @@ class RecordLog:
             records.append(record)
         return records
 
-    def finished_keys(self) -> set:
-        return {record_key(r) for r in self.read() if r.get("status") in FINISHED}
+    def finished_keys(self, fingerprints: dict) -> set:
+        """Keys of records not to run again; `fingerprints` are the boards' facts now, by name."""
+        return {record_key(r) for r in self.read() if r.get("status") in FINISHED or (
+            r.get("status") == "unsupported" and r.get("board_fingerprint") == fingerprints.get(r.get("board")))}
 
     def drop_incomplete_tail(self):
         """Cut an unterminated last line so the next record starts on a line of its own."""

@@ -10,10 +10,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from harness import paths
 from harness.artifacts import prepare
 from harness.atomic import write_atomically
+from harness.boards import public
 from harness.config import load_experiment, load_lab
 from harness.errors import TargetError, UserError
 from harness.plan import expand, job_id, runner_job
-from harness.provenance import git_state, host_facts, library_versions
+from harness.provenance import git_state, host_facts, library_versions, shown_path
 from harness.records import RecordLog, record_key
 from harness.targets import open_target
 from harness.tasks import load_task
@@ -51,8 +52,8 @@ def _job_line(i, n, job, rec) -> str:
     head = f"[{i:>{len(str(n))}}/{n}] {job.task:<12} {job.variant:<14} {job.impl:<5} {job.board:<8} seed {job.seed}"
     if rec["status"] == "error":
         return f"{head}  [red]error[/]  {rec['error']}"
-    if rec["status"] == "fail":
-        return f"{head}  [yellow]fail[/]   {rec['reason']}"
+    if rec["status"] in ("fail", "unsupported"):
+        return f"{head}  [yellow]{rec['status']}[/]   {rec['reason']}"
     return (f"{head}  [green]ok[/]  acc {100 * rec['acc_before']:5.1f}% -> {100 * rec['acc_after']:5.1f}%"
             f"  ft {rec['ft_time_s']:.3f} s  {rec['ft_macs'] / 1e6:8.1f} MMAC")
 
@@ -66,10 +67,22 @@ def _identity(run_id, job, exp, art, hp) -> dict:
             "weights_sha256": art.weights_sha256, "data_sha256": art.data_sha256}
 
 
+def _execute(target, job, hp, art, rec) -> dict:
+    """The outcome fields of one job's record on a prepared target."""
+    if job.impl in target.unsupported:
+        return {"status": "unsupported", "reason": target.unsupported[job.impl], "error": None}
+    try:
+        result = target.run_job(runner_job(job, hp), job.impl, art,
+                                f"{rec['job_id']}-{job.board}-{job.impl}-r{job.repetition}")
+        return {"error": None, "stderr_tail": None, **_flatten(result)}
+    except TargetError as e:
+        return {"status": "error", "error": str(e), "stderr_tail": e.stderr_tail}
+
+
 def _run_jobs(jobs, exp, artifacts, targets, log, run_id, console) -> dict:
     """Run every job not already finished in the log, appending one record per job."""
-    done = log.finished_keys()
-    counts = {"ok": 0, "fail": 0, "error": 0, "skipped": 0}
+    done = log.finished_keys({name: t.fingerprint for name, t in targets.items()})
+    counts = {"ok": 0, "fail": 0, "unsupported": 0, "error": 0, "skipped": 0}
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console)
     with progress:
@@ -82,15 +95,10 @@ def _run_jobs(jobs, exp, artifacts, targets, log, run_id, console) -> dict:
                 counts["skipped"] += 1
                 progress.advance(bar)
                 continue
-            rec["started_at"] = _now()
+            target = targets[job.board]
+            rec.update(started_at=_now(), board_fingerprint=target.fingerprint)
             t0 = time.perf_counter()
-            try:
-                result = targets[job.board].run_job(
-                    runner_job(job, hp), job.impl, art,
-                    f"{rec['job_id']}-{job.board}-{job.impl}-r{job.repetition}")
-                rec.update(error=None, stderr_tail=None, **_flatten(result))
-            except TargetError as e:
-                rec.update(status="error", error=str(e), stderr_tail=e.stderr_tail)
+            rec.update(_execute(target, job, hp, art, rec))
             rec["wall_s"] = time.perf_counter() - t0
             log.append(rec)
             counts[rec["status"]] += 1
@@ -124,26 +132,52 @@ def run_experiment(experiment: Path, lab_file: Path, out: Path | None, resume: b
                           f"{100 * art.pretrain_acc:.1f}%  ({time.perf_counter() - t0:.1f} s)")
 
     boards = {b.name: b for b in lab.boards}
-    targets = {name: open_target(boards[name], out / "work") for name in dict.fromkeys(j.board for j in jobs)}
-    manifest = {
-        "run_id": run_id, "created": old.get("created", _now()), "updated": _now(),
-        "command": {"experiment": str(experiment), "lab": str(lab_file), "resume": resume},
-        "git": git_state(), "host": host_facts(), "versions": library_versions(),
-        "experiment": exp.model_dump(), "lab": lab.model_dump(),
-        "boards": {name: t.facts() for name, t in targets.items()},
-        "data": {t: artifacts[t, exp.seeds[0]].data_sha256 for t in exp.tasks},
-        "models": {f"{t}/{s}": a.weights_sha256 for (t, s), a in artifacts.items()},
-        "pretrain_acc": {f"{t}/{s}": a.pretrain_acc for (t, s), a in artifacts.items()},
-    }
-    _write_manifest(manifest_path, manifest)
-
+    targets = {name: open_target(boards[name], run_id, cache) for name in dict.fromkeys(j.board for j in jobs)}
     try:
+        for name, target in targets.items():
+            _prepare_board(target, jobs, artifacts, console)
+        manifest = {
+            "run_id": run_id, "created": old.get("created", _now()), "updated": _now(),
+            "command": {"experiment": shown_path(experiment), "lab": shown_path(lab_file), "resume": resume},
+            "git": git_state(), "host": host_facts(), "versions": library_versions(),
+            "experiment": exp.model_dump(), "lab": {"name": lab.name, "boards": [public(b) for b in lab.boards]},
+            "boards": {name: _board_manifest(t) for name, t in targets.items()},
+            "data": {t: artifacts[t, exp.seeds[0]].data_sha256 for t in exp.tasks},
+            "models": {f"{t}/{s}": a.weights_sha256 for (t, s), a in artifacts.items()},
+            "pretrain_acc": {f"{t}/{s}": a.pretrain_acc for (t, s), a in artifacts.items()},
+        }
+        _write_manifest(manifest_path, manifest)
         counts = _run_jobs(jobs, exp, artifacts, targets, log, run_id, console)
     finally:
         for t in targets.values():
             t.close()
     manifest.update(updated=_now(), counts=counts)
     _write_manifest(manifest_path, manifest)
-    console.print(f"{counts['ok']} ok, {counts['fail']} fail, {counts['error']} error, "
-                  f"{counts['skipped']} already done; records: {log.path}")
+    console.print(", ".join(f"{n} {k}" for k, n in counts.items() if k != "skipped")
+                  + f", {counts['skipped']} already done; records: {log.path}")
     return out
+
+
+def _prepare_board(target, jobs, artifacts, console):
+    """Deploy, build and probe one board before any job, and say what it took."""
+    mine = [j for j in jobs if j.board == target.board.name]
+    t0 = time.perf_counter()
+    target.prepare(list(dict.fromkeys(j.impl for j in mine)),
+                   [artifacts[key] for key in dict.fromkeys((j.task, j.seed) for j in mine)])
+    name = target.board.name
+    if target.down:
+        console.print(f"board {name}: [red]unusable[/]: {target.down}")
+        return
+    sent = ", ".join(f"{kind} {n / 1e3:.1f} kB" for kind, n in sorted(target.sent.items())) or "nothing new"
+    facts = target.facts
+    console.print(f"board {name}: ready in {time.perf_counter() - t0:.1f} s ({facts.get('machine')}, "
+                  f"{facts.get('cores')} cores{', ' + facts['emulated'] if facts.get('emulated') else ''}); "
+                  f"sent {sent}")
+    for impl, why in target.unsupported.items():
+        console.print(f"board {name}: [yellow]{impl} unsupported[/]: {why}")
+
+
+def _board_manifest(target) -> dict:
+    return {"facts": target.facts, "fingerprint": target.fingerprint, "down": target.down,
+            "unsupported": target.unsupported, "runner_sha256": target.runner_sha256,
+            "bytes_sent": dict(target.sent)}

@@ -8,7 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # The board-side runner is standalone code, not part of the harness package.
-sys.path.insert(0, str(ROOT / "targets" / "numpy"))
+sys.path[:0] = [str(ROOT / "targets" / "numpy"), str(ROOT / "targets" / "torch")]
 
 
 def unavailable(message):

@@ -124,14 +124,33 @@ def test_resume_after_a_killed_run_skips_finished_jobs(files, tmp_path, cache_di
 
 def test_runner_crash_is_recorded_as_error_with_stderr(tmp_path, cache_dir):
     exp = write(tmp_path / "exp.toml", SMALL_EXPERIMENT.format(methods='["ft-all"]'))
-    # The real runner on a Python without site-packages: it cannot import NumPy and dies.
-    lab = write(tmp_path / "lab.toml", LAB.format(extra=f'python = "{sys.executable} -S"'))
+    # Fault injection: the real runner, made to die at start-up by a sitecustomize on its path.
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(
+        "import sys\nif sys.argv[0].endswith('skip2_runner.py'):\n    raise SystemExit('injected crash')\n")
+    lab = write(tmp_path / "lab.toml", LAB.format(extra=f'python = "env PYTHONPATH={inject} {sys.executable}"'))
     out = tmp_path / "run"
     skip2bench("run", "-e", exp, "-l", lab, "-o", out, cache=cache_dir, check=True)
     recs = records(out)
     assert [r["status"] for r in recs] == ["error", "error"]
-    assert "exited with code 1" in recs[0]["error"] and "numpy" in recs[0]["stderr_tail"]
+    assert "exited with code 1" in recs[0]["error"] and "injected crash" in recs[0]["stderr_tail"]
     assert "acc_after" not in recs[0]
+
+
+def test_python_without_numpy_makes_numpy_jobs_unsupported(tmp_path, cache_dir):
+    exp = write(tmp_path / "exp.toml", SMALL_EXPERIMENT.format(methods='["ft-all"]'))
+    # The real runner on a Python without site-packages cannot import NumPy.
+    lab = write(tmp_path / "lab.toml", LAB.format(extra=f'python = "{sys.executable} -S"'))
+    out = tmp_path / "run"
+    proc = skip2bench("run", "-e", exp, "-l", lab, "-o", out, cache=cache_dir, check=True)
+    recs = records(out)
+    assert [r["status"] for r in recs] == ["unsupported", "unsupported"]
+    assert all("No module named 'numpy'" in r["reason"] and r["error"] is None for r in recs)
+    assert "numpy unsupported" in proc.stdout
+    # Not re-run while the board's facts stay the same.
+    again = skip2bench("run", "-e", exp, "-l", lab, "-o", out, "--resume", cache=cache_dir, check=True)
+    assert "2 already done" in again.stdout and len(records(out)) == 2
 
 
 def test_runner_timeout_is_recorded_as_error(tmp_path, cache_dir):
@@ -165,7 +184,7 @@ def test_bad_lab_and_missing_files(tmp_path, files, cache_dir):
     exp, _ = files
     lab = write(tmp_path / "bad-lab.toml", 'name = "x"\n[[boards]]\nname = "b"\ntransport = "telepathy"\n')
     proc = skip2bench("run", "-e", exp, "-l", lab, cache=cache_dir)
-    assert proc.returncode == 2 and "boards.0.transport" in proc.stderr
+    assert proc.returncode == 2 and "boards.0.transport: unknown transport 'telepathy'" in proc.stderr
     proc = skip2bench("run", "-e", tmp_path / "nope.toml", "-l", lab, cache=cache_dir)
     assert proc.returncode == 2 and "experiment file not found" in proc.stderr
 
@@ -217,7 +236,7 @@ def test_both_implementations_run_matched_jobs(tmp_path, cache_dir):
         assert c_rec["cache_hits"] == np_rec["cache_hits"]
         assert abs(c_rec["acc_after"] - np_rec["acc_after"]) <= 1 / np_rec["n_test"]
         assert c_rec["runtime"]["compiler"] and c_rec["runtime"]["arena_bytes"] > 0
-        assert len(c_rec["runtime"]["binary_sha256"]) == 64
+        assert len(c_rec["runner_sha256"]) == 64 and len(np_rec["runner_sha256"]) == 64
     assert (out / "report" / "agreement.md").exists()
 
 

@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.bench.peak import SQUARE
-from harness.paths import REPO
-from harness.provenance import git_state, host_facts, library_versions
+from harness.paths import import_runner_modules
+from harness.provenance import git_state, shown_path
 from harness.report.tables import markdown
+
+import_runner_modules()
+from skip2_peak import SQUARE  # noqa: E402
 
 NAMES = {"c": "C", "numpy": "NumPy", "torch": "PyTorch"}
 SKIP2, RIVALS = "skip2-lora", ("lora-all", "skip-lora")
@@ -35,13 +37,15 @@ ACCURACY = {
 }
 
 
-def summarise(samples: pd.DataFrame, peaks: dict) -> pd.DataFrame:
-    """One row per task x seed x method: medians, ratios, C GFLOP/s and accuracies."""
+def summarise(samples: pd.DataFrame, peaks: dict | None) -> pd.DataFrame:
+    """One row per task x seed x method: medians, ratios, C GFLOP/s and accuracies.
+
+    Columns of a runner the board lacked, and of the peak when it was not measured, are empty."""
     rows = []
     for (task, seed, method), g in samples.groupby(["task", "seed", "variant"], sort=False):
-        t = g.groupby("impl")["ft_time_s"].median()
+        t = g.groupby("impl")["ft_time_s"].median().reindex(list(NAMES))
         c = g[g["impl"] == "c"].iloc[0]
-        after = g.groupby("impl")["acc_after"].first()
+        after = g.groupby("impl")["acc_after"].first().reindex(list(NAMES))
         spread = g["acc_after"].astype(float)
         gflops = 2 * c["ft_macs"] / t["c"] / 1e9
         rows.append({
@@ -50,8 +54,8 @@ def summarise(samples: pd.DataFrame, peaks: dict) -> pd.DataFrame:
             **{f"{impl}_s": t[impl] for impl in NAMES},
             "speedup_vs_numpy": t["numpy"] / t["c"], "speedup_vs_torch": t["torch"] / t["c"],
             "c_gflops": gflops,
-            "c_pct_of_square_peak": 100 * gflops / peaks["square"],
-            "c_pct_of_model_peak": 100 * gflops / peaks[c["model"]],
+            "c_pct_of_square_peak": 100 * gflops / peaks["square"] if peaks else None,
+            "c_pct_of_model_peak": 100 * gflops / peaks[c["model"]] if peaks else None,
             "acc_before_pct": 100 * c["acc_before"],
             **{f"acc_after_{impl}_pct": _pct(after[impl]) for impl in NAMES},
             # Largest disagreement over all runs, in test samples (the runners train on one sequence).
@@ -73,6 +77,8 @@ def reduction(group: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     rows = []
     for impl, name in NAMES.items():
+        if pd.isna(t.at[SKIP2, f"{impl}_s"]):
+            continue  # a runner the board lacked
         row = {"impl": name, f"{SKIP2} s": t.at[SKIP2, f"{impl}_s"]}
         for rival in RIVALS:
             if rival in t.index:
@@ -90,22 +96,28 @@ def _blas() -> str | None:
     return f"{blas.get('name')} {blas.get('version')}"
 
 
-def machine(samples: pd.DataFrame, peaks: dict) -> dict:
-    host, git = host_facts(), git_state()
-    runtime = {impl: samples[samples["impl"] == impl].iloc[0]["runtime"] for impl in NAMES}
-    c, torch = runtime["c"], runtime["torch"]
+def machine(samples: pd.DataFrame, peaks: dict | None, board: dict) -> dict:
+    """The board the benchmark ran on (its facts as the target probed them) and the code."""
+    git, facts = git_state(), board["facts"]
+    runtime = {impl: samples[samples["impl"] == impl].iloc[0]["runtime"] for impl in NAMES
+               if impl in set(samples["impl"])}
+    c, torch = runtime["c"], runtime.get("torch")
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "cpu": host["cpu"], "cores": host["cores"], "platform": host["platform"],
-        "python": host["python"], "numpy": library_versions()["numpy"], "blas": _blas(),
-        "torch": f"{torch['torch']} ({torch['threads']} thread)",
+        "board": board["name"], "transport": facts.get("transport"), "emulated": facts.get("emulated"),
+        "cpu": facts.get("cpu"), "cores": facts.get("cores"), "platform": facts.get("uname"),
+        "python": facts.get("python"), "numpy": facts.get("numpy"),
+        "blas": _blas() if facts.get("transport") == "local" else None,
+        "torch": torch and f"{torch['torch']} ({torch['threads']} thread)",
         "c_compiler": f"{c.get('compiler')} {c.get('cflags')}",
         "git": git["sha"] and f"{git['sha']}{' (dirty)' if git['dirty'] else ''}",
-        "peak_gflops": peaks,
+        "peak_gflops": peaks, "notes": board["notes"],
     }
 
 
 def _verdict(table: pd.DataFrame) -> str:
+    if table["speedup_vs_torch"].isna().all():
+        return "PyTorch did not run on this board, so there is no speed-up against it."
     slow = table[table["speedup_vs_torch"] < TARGET_SPEEDUP]
     head = (f"C core at least {TARGET_SPEEDUP:g}× faster than PyTorch on "
             f"{len(table) - len(slow)} of {len(table)} methods")
@@ -119,14 +131,16 @@ def _markdown(experiment: Path, exp, reps: int, table: pd.DataFrame, facts: dict
     hp = exp.finetune
     lines = [
         "# Fine-tuning speed: C core vs NumPy vs PyTorch", "",
-        f"Experiment `{_shown_path(experiment)}`: {hp.epochs} epochs, batch {hp.batch_size}, lr {hp.lr:g}, "
+        f"Board **{facts['board']}** ({facts['transport']}{', ' + facts['emulated'] if facts['emulated'] else ''}). "
+        f"Experiment `{shown_path(experiment)}`: {hp.epochs} epochs, batch {hp.batch_size}, lr {hp.lr:g}, "
         f"rank {hp.rank}, scale {hp.scale:g}. {reps} runs per runner and method, interleaved C, NumPy, PyTorch, C, … in one "
         "session; times are medians of `ft_time_s`, the fine-tuning loop timed by each runner itself "
         "(process start, loading and evaluation excluded). All three run on one thread: the C core by "
         "design, NumPy with OPENBLAS_NUM_THREADS=1, PyTorch with torch.set_num_threads(1).", "",
         "Speed-up = t(other) / t(C): how many times faster the C core is (below 1: the C core is slower). "
         "C GFLOP/s = 2 · ft_macs / t(C), against the single-thread sgemm peak of NumPy's BLAS on this "
-        f"machine for a {SQUARE}³ product and for the model's own products (forward, dW and dx of one step).", "",
+        f"board for a {SQUARE}³ product and for the model's own products (forward, dW and dx of one step).", "",
+        *[f"*Note: {note}.*\n" for note in facts["notes"]],
     ]
     for (task, seed), g in table.groupby(["task", "seed"], sort=False):
         lines += [f"## {task}, seed {seed}, model {g['model'].iloc[0]}", "", _verdict(g), "",
@@ -135,11 +149,12 @@ def _markdown(experiment: Path, exp, reps: int, table: pd.DataFrame, facts: dict
         red = reduction(g)
         if len(red):
             lines += ["Skip2-LoRA time reduction per implementation:", "", markdown(red), ""]
-    peaks = facts["peak_gflops"]
+    peaks = facts["peak_gflops"] or {}
     shown = {
+        "Board": facts["board"] + (f" ({facts['emulated']})" if facts["emulated"] else ""),
         "CPU": f"{facts['cpu']} ({facts['cores']} cores)", "Platform": facts["platform"],
-        "Python": facts["python"], "NumPy": f"{facts['numpy']} ({facts['blas']})", "PyTorch": facts["torch"],
-        "C compiler": facts["c_compiler"], "Git": facts["git"], "Created": facts["created"],
+        "Python": facts["python"], "NumPy": facts["numpy"] and facts["numpy"] + (f" ({facts['blas']})" if facts["blas"] else ""),
+        "PyTorch": facts["torch"], "C compiler": facts["c_compiler"], "Git": facts["git"], "Created": facts["created"],
         "Peak sgemm, one thread": "; ".join(f"{f'{SQUARE}³' if k == 'square' else f'model {k}'} {v:.1f} GFLOP/s"
                                             for k, v in peaks.items()),
     }
@@ -147,18 +162,13 @@ def _markdown(experiment: Path, exp, reps: int, table: pd.DataFrame, facts: dict
     return "\n".join(lines) + "\n"
 
 
-def _shown_path(path: Path) -> str:
-    path = Path(path).resolve()
-    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
-
-
-def write(out: Path, experiment: Path, exp, reps: int, samples: list, peaks: dict) -> str:
+def write(out: Path, experiment: Path, exp, reps: int, samples: list, peaks: dict | None, board: dict) -> str:
     """Writes bench.json, bench.csv and bench.md into `out`; returns the Markdown."""
     df = pd.DataFrame(samples)
     table = summarise(df, peaks)
-    facts = machine(df, peaks)
+    facts = machine(df, peaks, board)
     (out / "bench.json").write_text(json.dumps(
-        {"experiment": _shown_path(experiment), "reps": reps, "machine": facts, "samples": samples}, indent=1))
+        {"experiment": shown_path(experiment), "reps": reps, "machine": facts, "samples": samples}, indent=1))
     table.to_csv(out / "bench.csv", index=False)
     text = _markdown(experiment, exp, reps, table, facts)
     (out / "bench.md").write_text(text)

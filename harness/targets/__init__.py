@@ -1,8 +1,9 @@
-"""Targets: how the host talks to one board (docs/targets.md).
+"""Targets: one board in one run (docs/targets.md).
 
-A target stages a job (job.json plus the model and data files) where the board can read it,
-runs one implementation's runner on it, and returns the runner's JSON result. Anything that
-keeps a result from arriving raises TargetError, recorded as an infrastructure error.
+A target is prepared once per run (lock, facts, deploy, build), then runs jobs: it stages
+job.json where the board reads it, runs one implementation's runner on it, and returns the
+runner's JSON result. Anything that keeps a result from arriving raises TargetError, recorded
+as an infrastructure error.
 """
 import json
 
@@ -30,9 +31,18 @@ def parse_result(stdout: str, stderr: str, returncode: int, what: str) -> dict:
     return result
 
 
-def open_target(board, work_root):
-    """The target object for a lab board."""
+def open_shell(board):
+    """The shell protocol for a lab board's transport."""
     if board.transport == "local":
-        from harness.targets.local import LocalTarget
-        return LocalTarget(board, work_root)
+        from harness.transports.host import HostShell
+        return HostShell()
+    if board.transport == "ssh":
+        from harness.transports.ssh import SshShell
+        return SshShell(board)
     raise ValueError(f"board '{board.name}': unsupported transport '{board.transport}'")
+
+
+def open_target(board, run_id: str, cache_dir):
+    """The target of a lab board for one run; call prepare() before any run_job()."""
+    from harness.targets.posix import PosixTarget
+    return PosixTarget(board, open_shell(board), run_id, cache_dir)

@@ -216,6 +216,23 @@ static void save_params(const char *workdir, const skip2_ctx *ctx)
     free(dir);
 }
 
+/* What built this binary and where it runs (a result's "runtime"; all that --about prints). */
+static void runtime_fields(json_out *o)
+{
+    struct utsname uts;
+    jo_str(o, "compiler", COMPILER);
+    jo_str(o, "cflags", SKIP2_CFLAGS);
+    jo_str(o, "machine", uname(&uts) == 0 ? uts.machine : "unknown");
+}
+
+static void print_json(json_out *o)
+{
+    if (o->failed)
+        die("stdout", "out of memory while writing the result");
+    skip2_port_write(o->buf);
+    skip2_port_write("\n");
+}
+
 static void emit_result(const skip2_ctx *c, double acc_before, double acc_after, uint32_t n_test,
                         size_t arena_bytes)
 {
@@ -227,7 +244,6 @@ static void emit_result(const skip2_ctx *c, double acc_before, double acc_after,
     json_out *o = &run.out;
     char reason[64];
     skip2_memory mem;
-    struct utsname uts;
     const skip2_prefix *p = &c->prefix;
     uint64_t lookups = p->hits + p->misses;
 
@@ -278,22 +294,35 @@ static void emit_result(const skip2_ctx *c, double acc_before, double acc_after,
     jo_close(o, '}');
     jo_uint(o, "peak_rss_bytes", skip2_port_mem_high_water());
     jo_open(o, "runtime", '{');
-    jo_str(o, "compiler", COMPILER);
-    jo_str(o, "cflags", SKIP2_CFLAGS);
+    runtime_fields(o);
     jo_uint(o, "arena_bytes", arena_bytes);
-    jo_str(o, "machine", uname(&uts) == 0 ? uts.machine : "unknown");
     jo_close(o, '}');
     jo_close(o, '}');
-    if (o->failed)
-        die("stdout", "out of memory while writing the result");
-    skip2_port_write(o->buf);
-    skip2_port_write("\n");
+    print_json(o);
+}
+
+/* skip2run --about: how the harness probes a deployed binary (under an emulator, "machine"
+ * is the emulated one). */
+static int about(void)
+{
+    json_out *o = &run.out;
+    jo_open(o, NULL, '{');
+    jo_str(o, "impl", "c");
+    jo_open(o, "runtime", '{');
+    runtime_fields(o);
+    jo_close(o, '}');
+    jo_close(o, '}');
+    print_json(o);
+    free(o->buf);
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--about") == 0)
+        return about();
     if (argc != 2) {
-        fprintf(stderr, "usage: skip2run WORKDIR (a directory holding job.json)\n");
+        fprintf(stderr, "usage: skip2run WORKDIR (a directory holding job.json) | skip2run --about\n");
         return 1;
     }
     const char *workdir = argv[1];

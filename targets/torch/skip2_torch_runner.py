@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch comparator for the speed benchmark: `python torch_runner.py WORKDIR`.
+"""PyTorch comparator for the speed benchmark: `python skip2_torch_runner.py WORKDIR`.
 
 Takes the same job as the board runners and prints one JSON result (docs/runner-contract.md,
 impl "torch"), for the seven methods written as a PyTorch user would write them for speed on a
@@ -23,7 +23,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "targets" / "numpy"))
+# Deployed, the NumPy runner's modules sit beside this file; in the repository, in targets/numpy.
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "numpy")]
 import skip2_methods as sm  # noqa: E402
 import skip2_prng as prng  # noqa: E402
 import skip2_runner  # noqa: E402

@@ -1,8 +1,7 @@
-"""Single-thread sgemm GFLOP/s of this machine as NumPy's BLAS achieves it: the yardstick for the C core.
+"""Single-thread sgemm GFLOP/s of a board as NumPy's BLAS achieves it: the yardstick for the C core.
 
-Run as `python -m harness.bench.peak SHAPES_JSON` in a child process whose environment pins BLAS
-to one thread (the harness process may have been started with another setting, and BLAS reads
-it once, at load). SHAPES_JSON names workloads: {"name": [[m, k, n], ...], ...}; each workload's
+Deployed with the NumPy runner and run on the board as `python3 skip2_peak.py SHAPES_JSON`, with
+BLAS pinned to one thread by the environment (BLAS reads it once, at load). SHAPES_JSON names workloads: {"name": [[m, k, n], ...], ...}; each workload's
 products run in turn and count as one. Prints {"name": GFLOP/s, ...}.
 """
 import json

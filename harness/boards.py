@@ -1,0 +1,106 @@
+"""What a board is: validated lab data, one pydantic model per transport (docs/targets.md).
+
+A board says how to reach it and what it can run; how the harness talks to it lives in
+harness.transports, what is deployed to it in harness.runners.
+"""
+import getpass
+import sys
+from pathlib import Path
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from harness.paths import REPO
+
+IMPLS = ("numpy", "c")
+Impl = Literal["numpy", "c"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BoardBase(Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    impls: list[Impl] = Field(default=["numpy"], min_length=1)
+    # Free labels an experiment may select boards by (`boards = ["sbc"]`).
+    tags: list[Annotated[str, Field(min_length=1)]] = []
+    timeout_s: float = Field(default=600.0, gt=0)
+
+
+class PosixBoard(BoardBase):
+    """A board that runs the runners as processes under a POSIX shell (the host, an SBC)."""
+    # Where deployed runners, models, data and job directories live on the board.
+    work_root: Optional[str] = Field(default=None, min_length=1)
+    # The command that runs Python 3 (with NumPy for the NumPy runner), split like a shell would.
+    python: str = Field(default="python3", min_length=1)
+    # The board's own C compiler, used unless `cross_compiler` names one on the host.
+    c_compiler: str = Field(default="cc", min_length=1)
+    # A compiler on the host whose (static) binary is shipped, e.g. "aarch64-linux-gnu-gcc".
+    cross_compiler: Optional[str] = Field(default=None, min_length=1)
+    c_flags: str = "-O2"
+    # Put in front of every runner command, e.g. "taskset -c 1" or "qemu-aarch64".
+    run_prefix: str = ""
+
+
+class LocalBoard(PosixBoard):
+    transport: Literal["local"]
+    python: str = Field(default=sys.executable, min_length=1)
+
+
+class Standin(Strict):
+    """How `skip2bench lab serve` emulates an SSH board on this machine (absent for real boards)."""
+    # Make a Python venv without NumPy at this path in the board user's home (a board whose
+    # python lacks NumPy); the board's `python` should point into it.
+    venv_without_numpy: Optional[str] = Field(default=None, min_length=1)
+
+
+class SshBoard(PosixBoard):
+    transport: Literal["ssh"]
+    host: str = Field(min_length=1)
+    port: int = Field(default=22, ge=1, le=65535)
+    user: str = Field(default_factory=getpass.getuser, min_length=1)
+    key_file: Optional[Path] = None
+    use_agent: bool = False
+    known_hosts: Path = Path("~/.ssh/known_hosts")
+    # reject: unknown host keys are refused; accept-new: trusted on first use and saved.
+    host_key_policy: Literal["reject", "accept-new"] = "reject"
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    keepalive_s: float = Field(default=15.0, gt=0)
+    # Bounded: reconnect attempts per outage, and re-runs of a job cut off by a dropped connection.
+    retries: int = Field(default=2, ge=0, le=10)
+    standin: Optional[Standin] = None
+
+    @field_validator("key_file", "known_hosts")
+    @classmethod
+    def _relative_to_lab_file(cls, path, info: ValidationInfo):
+        """~ expands; relative paths are relative to the lab file's folder."""
+        if path is None:
+            return None
+        path = path.expanduser()
+        base = (info.context or {}).get("lab_dir")
+        return path if path.is_absolute() or base is None else Path(base) / path
+
+
+Board = Annotated[Union[LocalBoard, SshBoard], Field(discriminator="transport")]
+
+
+def public(board) -> dict:
+    """The board as a manifest may show it: key files by basename, repository paths relative."""
+    shown = board.model_dump(mode="json")
+    for key in ("key_file", "known_hosts"):
+        if shown.get(key):
+            shown[key] = Path(shown[key]).name
+    shown["python"] = _repo_relative(shown["python"])
+    return shown
+
+
+def _repo_relative(command: str) -> str:
+    head, _, rest = command.partition(" ")
+    path = Path(head)
+    if path.is_absolute() and path.is_relative_to(REPO):
+        head = str(path.relative_to(REPO))
+    return f"{head} {rest}".strip()
+
+
+__all__ = ["Board", "BoardBase", "LocalBoard", "SshBoard", "Standin", "IMPLS", "public"]

@@ -1,0 +1,56 @@
+"""`skip2bench lab check`: reach every board, print its facts and what it can run."""
+import shutil
+import time
+
+from rich.table import Table
+
+from harness.targets import facts as board_facts
+from harness.targets import open_shell
+from harness.transports import LinkDown
+from harness.transports.ssh import HostKeyRefused
+
+
+def _c_column(board, found: dict, reasons: dict) -> str:
+    if board.cross_compiler:
+        where = shutil.which(board.cross_compiler)
+        return (f"cross: {board.cross_compiler}" if where else
+                f"[red]cross compiler {board.cross_compiler} not on this host[/]")
+    return found.get("cc") or f"[red]{reasons.get('cc', 'no compiler')}[/]"
+
+
+def probe(board) -> dict:
+    """One row: reachable or why not, facts, and per capability the version or the reason."""
+    shell, t0 = open_shell(board), time.perf_counter()
+    try:
+        shell.connect()
+        extra = ["tools", *([] if board.cross_compiler else ["cc"])]
+        done = shell.run(board_facts.script(board, extra), timeout=60)
+        found, reasons = board_facts.parse(done.stdout.decode(errors="replace"))
+    except (LinkDown, HostKeyRefused, OSError) as e:
+        return {"board": board.name, "ok": False, "why": str(e)}
+    finally:
+        shell.close()
+    missing = [t for t in ("flock", "sha256sum") if found.get(t) is None]
+    numpy = found.get("numpy") or f"[yellow]{reasons.get('numpy', 'missing')}[/]"
+    return {"board": board.name, "ok": not missing, "ms": 1000 * (time.perf_counter() - t0),
+            "machine": found.get("machine"), "cpu": found.get("cpu"), "cores": found.get("cores"),
+            "mem": f"{found['mem_total_kb'] / 2**20:.1f} GiB" if found.get("mem_total_kb") else None,
+            "python": found.get("python") or f"[red]{reasons.get('python')}[/]", "numpy": numpy,
+            "c": _c_column(board, found, reasons),
+            "why": f"lacks {' and '.join(missing)}" if missing else ""}
+
+
+def check(lab, console) -> bool:
+    """Print the table; True when every board is reachable and usable."""
+    rows = [probe(b) for b in lab.boards]
+    table = Table(title=f"lab {lab.name}", show_lines=False)
+    for column in ("board", "transport", "reachable", "machine", "cpu", "cores", "memory", "python",
+                   "numpy", "C compiler", "problem"):
+        table.add_column(column, overflow="fold")
+    for board, row in zip(lab.boards, rows):
+        reach = f"[green]yes[/] ({row['ms']:.0f} ms)" if "ms" in row else "[red]no[/]"
+        table.add_row(board.name, board.transport, reach, row.get("machine"), row.get("cpu"),
+                      str(row.get("cores") or ""), row.get("mem"), row.get("python"), row.get("numpy"),
+                      row.get("c"), f"[red]{row['why']}[/]" if row["why"] else "")
+    console.print(table)
+    return all(r["ok"] for r in rows)

@@ -1,0 +1,103 @@
+"""What is deployed to a board for each implementation: its files, how it is built, how it runs.
+
+The NumPy runner (and the PyTorch comparator of the benchmark) are Python files run by the
+board's python; the C runner is built from its sources by the board's own compiler, or built on
+the host by a cross-compiler and shipped as one static binary. A runner is identified in every
+record by the sha256 of what ran: the Python sources, or the C binary.
+"""
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import TargetError
+from harness.hashing import sha256_text, sha256_tree
+from harness.paths import NUMPY_RUNNER_DIR, TARGETS
+from harness.transports import quote, words
+
+C_DIR = TARGETS / "c"
+TORCH_RUNNER = TARGETS / "torch" / "skip2_torch_runner.py"
+# The C core is single-threaded; every runner gets one BLAS thread too, set explicitly rather
+# than inherited from whatever environment the board's shell has.
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# Python modules a Python runner imports to probe that the board can run it.
+NEEDS = {"numpy": "numpy", "torch": "torch"}
+
+
+@dataclass(frozen=True)
+class RunnerSpec:
+    impl: str
+    kind: str                 # deployed to WORK_ROOT/runners/<kind>/<content hash>
+    files: dict               # name on the board -> file on the host
+    entry: str                # the program inside the deployed folder
+    python: bool              # run by the board's python (else run directly, after run_prefix)
+    build: bool = False       # C sources to build on the board into the program `entry`
+
+    def content_hash(self) -> str:
+        return sha256_tree(self.files)
+
+
+def _python_files(*extra) -> dict:
+    files = {p.name: p for p in sorted(NUMPY_RUNNER_DIR.glob("skip2_*.py"))}
+    files.update({p.name: p for p in extra})
+    return files
+
+
+def c_sources() -> dict:
+    files = {"Makefile": C_DIR / "Makefile"}
+    for part in ("core", "sbc"):
+        files.update({f"{part}/{p.name}": p for p in sorted((C_DIR / part).iterdir())
+                      if p.suffix in (".c", ".h", ".inc")})
+    return files
+
+
+def make_args(source_dir: str, compiler: str, flags: str, ldflags: str = "") -> list:
+    """`make` of the C runner, less BUILD=folder (a folder without spaces: make cannot cope)."""
+    return ["make", "-C", source_dir, f"CC={compiler}", f"CFLAGS={flags}", *([f"LDFLAGS={ldflags}"] if ldflags else [])]
+
+
+def cross_build(compiler: str, flags: str, cache_dir: Path) -> Path:
+    """A static C runner built on the host by `compiler`, cached by sources, compiler and flags."""
+    key = sha256_text(sha256_tree(c_sources()), compiler, flags)[:16]
+    final = cache_dir / "cross" / key
+    if (final / "skip2run").is_file():
+        return final / "skip2run"
+    if shutil.which(compiler) is None:
+        raise TargetError(f"cross compiler {compiler} not found on this host (for aarch64 boards: "
+                          f"apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross)")
+    with tempfile.TemporaryDirectory(prefix="skip2-cross-") as tmp:
+        done = subprocess.run([*make_args(str(C_DIR), compiler, flags, "-static"), f"BUILD={tmp}"],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise TargetError(f"cross-building the C runner with {compiler} failed: {last}", done.stderr)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staged = Path(tempfile.mkdtemp(dir=final.parent, prefix=".tmp-"))
+        shutil.copy2(Path(tmp) / "skip2run", staged / "skip2run")
+        try:
+            staged.rename(final)
+        except OSError:  # another run finished the same build first
+            shutil.rmtree(staged)
+    return final / "skip2run"
+
+
+def spec(impl: str, board, cache_dir: Path) -> RunnerSpec:
+    """The runner of `impl` as `board` gets it."""
+    if impl == "numpy":
+        return RunnerSpec("numpy", "numpy", _python_files(), "skip2_runner.py", python=True)
+    if impl == "torch":
+        return RunnerSpec("torch", "torch", _python_files(TORCH_RUNNER), TORCH_RUNNER.name, python=True)
+    if impl == "c" and board.cross_compiler:
+        binary = cross_build(board.cross_compiler, board.c_flags, cache_dir)
+        return RunnerSpec("c", "c-bin", {"skip2run": binary}, "skip2run", python=False)
+    if impl == "c":
+        return RunnerSpec("c", "c-src", c_sources(), "skip2run", python=False, build=True)
+    raise ValueError(f"unknown implementation {impl!r}")
+
+
+def command(spec: RunnerSpec, board, program: str) -> str:
+    """The command line that runs a deployed runner (the job folder is appended)."""
+    env = quote("env", *(f"{k}={v}" for k, v in ONE_THREAD.items()))
+    run = words(board.python) if spec.python else words(board.run_prefix) if board.run_prefix.strip() else ""
+    return " ".join(part for part in (env, run, quote(program)) if part)

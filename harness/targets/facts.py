@@ -1,0 +1,62 @@
+"""Board facts: one POSIX sh probe, the same on every board, and the fingerprint made of them.
+
+The probe prints `key=value` for what it found and `key!=reason` for what it could not; a
+missing NumPy is a fact (the NumPy runner is then unsupported), not an error.
+"""
+import json
+
+from harness.hashing import sha256_text
+from harness.transports import words
+
+PROBE = r"""
+fact() { printf '%s=%s\n' "$1" "$2"; }
+probe() {
+  key=$1; shift
+  if out=$("$@" 2>&1); then fact "$key" "$(printf '%s\n' "$out" | head -n 1)"
+  else printf '%s!=%s\n' "$key" "$(printf '%s\n' "$out" | grep . | tail -n 1)"; fi
+}
+fact uname "$(uname -srm)"
+fact hostname "$(uname -n)"
+fact machine "$(uname -m)"
+fact cpu "$(grep -m 1 -i -E '^(model name|cpu model|processor)[[:space:]]*:.*[a-z]' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+fact board_model "$(tr -d '\0' < /proc/device-tree/model 2>/dev/null)"
+fact cores "$(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc --all)"
+fact mem_total_kb "$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
+fact governor "$(cat /sys/devices/system/cpu/cpu0/cpufreq/scaling_governor 2>/dev/null)"
+probe python $PYTHON -c 'import platform; print(platform.python_version())'
+probe numpy $PYTHON -c 'import numpy; print(numpy.__version__)'
+"""
+# Probed only when a caller asks: importing PyTorch takes seconds on a small board.
+OPTIONAL = {"torch": "probe torch $PYTHON -c 'import torch; print(torch.__version__)'",
+            "cc": "probe cc $CC --version",
+            "tools": "probe flock flock --version\nprobe sha256sum sha256sum --version"}
+
+
+def script(board, extra=()) -> str:
+    """The probe for `board`, with the optional parts named in `extra`."""
+    text = PROBE + "\n".join(OPTIONAL[k] for k in extra) + "\n"
+    # The board's commands go in as quoted words: they may hold several, or spaces in a path.
+    return text.replace("$PYTHON", words(board.python)).replace("$CC", words(board.c_compiler))
+
+
+def parse(text: str) -> tuple[dict, dict]:
+    """(facts, reasons): values found, and why the others are missing."""
+    facts, reasons = {}, {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if not sep:
+            continue
+        if key.endswith("!"):
+            reasons[key[:-1]] = value.strip() or "failed without a message"
+            facts[key[:-1]] = None
+        else:
+            facts[key] = value.strip() or None
+    for key in ("cores", "mem_total_kb"):
+        if facts.get(key) and facts[key].isdigit():
+            facts[key] = int(facts[key])
+    return facts, reasons
+
+
+def fingerprint(facts: dict) -> str:
+    """What the board is, as one short hash: a baseline is only compared on the same fingerprint."""
+    return sha256_text(json.dumps(facts, sort_keys=True, default=str))[:16]

@@ -1,0 +1,303 @@
+"""A board that runs the runners as processes under a POSIX shell: the host, or an SBC over SSH.
+
+Written once against the shell protocol (harness.transports), so the local and SSH boards share
+every step: the board lock, content-addressed deployment with on-board hash checks, the build,
+the facts, job staging, timeouts, retries after a dropped connection, and killing runners.
+
+Layout of a board's work root:
+    lock, lock.owner                 the board lock (flock) and who holds it
+    runners/<kind>/<hash16>/         runner sources or binaries (c-build/<key>/ for on-board builds)
+    models/<hash16>/, data/<hash16>/ the .npy files of a backbone and of a data set
+    jobs/<run id>/<job>/             job.json, runner.pid
+    tmp/                             uploads and builds in progress (emptied by every prepare)
+"""
+import json
+import os
+import platform
+import secrets
+import sys
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+from harness import runners
+from harness.errors import TargetError
+from harness.hashing import sha256_file, sha256_text, sha256_tree
+from harness.targets import facts as board_facts
+from harness.targets import parse_result, tail
+from harness.transports import CommandTimeout, LinkDown, quote
+from harness.transports.ssh import HostKeyRefused
+
+COMMAND_TIMEOUT_S = 120  # housekeeping commands (probe, hash check, kill); builds get BUILD_TIMEOUT_S
+BUILD_TIMEOUT_S = 900
+LOCK_WAIT_S = 15  # re-taking our own lock after a reconnect: the old session may linger briefly
+
+# Kills a job's runner by its pid file: the whole process group, TERM then KILL, but only while
+# that pid still runs a command naming the job folder (a pid may have been reused since).
+KILL = r"""
+dir=%(dir)s; pidfile="$dir/runner.pid"
+[ -f "$pidfile" ] || exit 0
+pid=$(cat "$pidfile")
+owns() { tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$dir"; }
+if owns; then
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+  i=0; while owns && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+  if owns; then kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null; fi
+  echo killed
+fi
+rm -f "$pidfile"
+"""
+
+
+class BoardDown(TargetError):
+    """The board cannot be used for the rest of the run; every later job is an error at once."""
+
+
+def _last_line(data: bytes) -> str:
+    lines = data.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else "no output"
+
+
+class PosixTarget:
+    def __init__(self, board, shell, run_id: str, cache_dir: Path):
+        self.board, self.shell, self.run_id, self.cache_dir = board, shell, run_id, cache_dir
+        self.root = None             # absolute work root on the board
+        self.down = None             # why the board is unusable for the rest of the run
+        self.facts, self.reasons, self.fingerprint = {}, {}, None
+        self.unsupported = {}        # impl -> reason the board cannot run it
+        self.commands, self.runner_sha256, self.folders = {}, {}, {}
+        self.remote_dirs = {}        # local model/data folder -> its folder on the board
+        self.sent = Counter()        # bytes of file content put on the board, by kind
+        self.retries = getattr(board, "retries", 0)
+        self._lock, self._lock_generation = None, None
+
+    # -- connection and lock --------------------------------------------------------------
+    def _session(self):
+        """Connected and holding the board lock (re-taken after every reconnect)."""
+        generation = self.shell.connect()
+        if generation == self._lock_generation:
+            return
+        if self.root is None:
+            self.root = self._resolve_root()
+        if self._lock is not None:
+            self._lock.release()
+        self._lock = self._take_lock(wait=self._lock_generation is not None)
+        self._lock_generation = generation
+
+    def _resolve_root(self) -> str:
+        root = self.board.work_root or (str(self.cache_dir / "boards" / self.board.name)
+                                        if self.board.transport == "local" else "skip2bench")
+        done = self._run(f"mkdir -p {quote(root)} && cd {quote(root)} && pwd -P")
+        return done.stdout.decode().strip()
+
+    def _take_lock(self, wait: bool):
+        lock = f"{self.root}/lock"
+        how = f"-w {LOCK_WAIT_S}" if wait else "-n"
+        held = self.shell.hold(f"flock {how} -E 75 {quote(lock)} sh -c 'echo locked; exec cat >/dev/null'"
+                               f" || echo \"busy $?\"", timeout=LOCK_WAIT_S + COMMAND_TIMEOUT_S)
+        if held.first_line == "locked":
+            owner = {"run_id": self.run_id, "host": platform.node(), "pid": os.getpid(),
+                     "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            self.shell.put(json.dumps(owner).encode(), f"{lock}.owner")
+            return held
+        held.release()
+        if held.first_line == "busy 75":
+            try:
+                owner = json.loads(self.shell.get(f"{lock}.owner"))
+                who = f"run {owner['run_id']} (from {owner['host']}, pid {owner['pid']}, since {owner['since']})"
+            except (OSError, ValueError, KeyError, TypeError):
+                who = "another run"
+            raise BoardDown(f"board {self.board.name} is in use by {who}; wait for that run to end or "
+                            f"stop it (two runs on one board spoil each other's timings)")
+        raise BoardDown(f"board {self.board.name}: cannot take the board lock ({held.first_line or 'no answer'}); "
+                        f"the board needs flock(1) (util-linux)")
+
+    def _run(self, command: str, timeout: float = COMMAND_TIMEOUT_S, stdin: bytes = b"", check=True):
+        try:
+            done = self.shell.run(command, timeout, stdin)
+        except CommandTimeout:
+            raise TargetError(f"board {self.board.name}: a command timed out after {timeout:g} s: "
+                              f"{command[:80]}") from None
+        if check and done.returncode != 0:
+            raise TargetError(f"board {self.board.name}: {_last_line(done.stderr)}", tail(done.stderr.decode()))
+        return done
+
+    # -- prepare: lock, facts, deploy, build ----------------------------------------------
+    def prepare(self, impls, artifacts) -> None:
+        """Everything a run needs on the board before its first job. A board that cannot be
+        reached or used gets `down` set (its jobs become errors); an implementation it cannot
+        run gets an entry in `unsupported` (its jobs are recorded as unsupported)."""
+        try:
+            self._session()
+            self._run(f"rm -rf {quote(self.root + '/tmp')}")
+            self._probe(impls)
+            for impl in impls:
+                self._deploy_runner(impl)
+            for art in artifacts:
+                for local in (art.model_dir, art.data_dir):
+                    kind = "models" if local == art.model_dir else "data"
+                    files = {p.name: p for p in sorted(Path(local).glob("*.npy"))}
+                    self.remote_dirs[Path(local)] = self._deploy(kind, files)
+            self.fingerprint = board_facts.fingerprint(self.facts)
+        except (LinkDown, HostKeyRefused, TargetError) as e:
+            self.down = str(e)
+
+    def _probe(self, impls):
+        extra = [*(["torch"] if "torch" in impls else []), "tools",
+                 *(["cc"] if "c" in impls and not self.board.cross_compiler else [])]
+        found, self.reasons = board_facts.parse(self._run(board_facts.script(self.board, extra)).stdout.decode())
+        missing = [tool for tool in ("flock", "sha256sum") if found.pop(tool, None) is None]
+        if missing:
+            raise BoardDown(f"board {self.board.name} lacks {' and '.join(missing)} (install coreutils "
+                            f"and util-linux on it)")
+        self.facts = {"transport": self.board.transport, **found}
+        for impl, module in runners.NEEDS.items():
+            if impl in impls and found.get(impl) is None:
+                self.unsupported[impl] = (f"{module} is not importable by `{self.board.python}` on board "
+                                          f"{self.board.name}: {self.reasons.get(impl)}")
+
+    def _deploy_runner(self, impl):
+        if impl in self.unsupported:
+            return
+        try:
+            spec = runners.spec(impl, self.board, self.cache_dir)
+            folder = self._deploy(f"runners/{spec.kind}", spec.files, executable=() if spec.build else
+                                  [n for n in spec.files if not spec.python])
+            program = self._build(folder) if spec.build else f"{folder}/{spec.entry}"
+            self.commands[impl], self.folders[impl] = runners.command(spec, self.board, program), folder
+            if spec.python:
+                self.runner_sha256[impl] = spec.content_hash()
+            else:
+                self._probe_binary(program)
+        except BoardDown:
+            raise
+        except TargetError as e:
+            self.unsupported[impl] = str(e)
+        if self.board.cross_compiler and impl == "c":
+            self.facts["cross_compiler"] = self.board.cross_compiler
+
+    def _probe_binary(self, program):
+        """The binary's hash, and where it thinks it runs: an emulated board says so here."""
+        done = self._run(f"sha256sum {quote(program)} && {self.commands['c']} --about")
+        digest, about = done.stdout.decode().split(maxsplit=1)[0], json.loads(_last_line(done.stdout))
+        self.runner_sha256["c"] = digest
+        machine = about["runtime"]["machine"]
+        self.facts["c_runner"] = {k: about["runtime"][k] for k in ("compiler", "cflags", "machine")}
+        if machine != self.facts.get("machine"):
+            self.facts["emulated"] = f"{machine} runner on a {self.facts.get('machine')} board"
+
+    def _deploy(self, kind: str, files: dict, executable=()) -> str:
+        """A folder on the board holding `files` ({name: host path}), uploaded once per content.
+
+        An upload goes to tmp/ and is moved into place only after sha256sum on the board agrees,
+        so a cut connection never leaves a damaged folder that a later run would trust."""
+        digest = sha256_tree(files)
+        final = f"{self.root}/{kind}/{digest[:16]}"
+        if self._run(f"test -d {quote(final)}", check=False).returncode == 0:
+            return final
+        tmp = f"{self.root}/tmp/{digest[:16]}-{secrets.token_hex(4)}"
+        subdirs = sorted({f"{tmp}/{os.path.dirname(n)}" for n in files if "/" in n})
+        self._run(f"mkdir -p {quote(tmp, *subdirs)}")
+        before = self.shell.bytes_sent
+        for name, path in files.items():
+            self.shell.put(Path(path).read_bytes(), f"{tmp}/{name}")
+        self.sent[kind.split("/")[-1]] += self.shell.bytes_sent - before
+        sums = "".join(f"{sha256_file(p)}  {n}\n" for n, p in files.items()).encode()
+        chmod = f" && chmod +x {quote(*executable)}" if executable else ""
+        done = self._run(f"cd {quote(tmp)} && sha256sum -c - >/dev/null{chmod} && mkdir -p {quote(os.path.dirname(final))}"
+                         f" && {{ [ -e {quote(final)} ] || mv {quote(tmp)} {quote(final)}; }}; s=$?; "
+                         f"rm -rf {quote(tmp)}; exit $s", stdin=sums, check=False)
+        if done.returncode != 0:
+            raise TargetError(f"board {self.board.name}: the upload of {kind} failed its sha256 check "
+                              f"({_last_line(done.stdout + done.stderr)}) and was discarded")
+        return final
+
+    def _build(self, source: str) -> str:
+        """The C runner built by the board's compiler, once per sources, compiler and flags."""
+        b = self.board
+        key = sha256_text(source, b.c_compiler, b.c_flags)[:16]
+        final = f"{self.root}/runners/c-build/{key}"
+        if self._run(f"test -x {quote(final + '/skip2run')}", check=False).returncode != 0:
+            # make cannot build into a path with spaces, so it builds in mktemp's folder.
+            make = quote(*runners.make_args(source, b.c_compiler, b.c_flags))
+            done = self._run(f't=$(mktemp -d) && {make} "BUILD=$t" >&2 && mkdir -p {quote(os.path.dirname(final))} && {{ [ -e {quote(final)} ] || '
+                             f'mv "$t" {quote(final)}; }}; s=$?; rm -rf "$t"; exit $s',
+                             timeout=BUILD_TIMEOUT_S, check=False)
+            if done.returncode != 0:
+                raise TargetError(f"building the C runner on board {b.name} with {b.c_compiler} failed: "
+                                  f"{_last_line(done.stderr)}", tail(done.stderr.decode()))
+        return f"{final}/skip2run"
+
+    # -- jobs ---------------------------------------------------------------------------------
+    def run_job(self, job: dict, impl: str, artifacts, name: str) -> dict:
+        """Stage job.json, run the runner, return its result with the runner's hash.
+
+        A connection dropped mid-job is re-made and the job re-run (after killing what the cut
+        attempt left running) up to `retries` times; a timeout or an interrupt kills the runner."""
+        if self.down:
+            raise BoardDown(self.down)
+        jobdir = f"{self.root}/jobs/{self.run_id}/{name}"
+        staged = dict(job, n_layers=artifacts.n_layers, model_dir=self.remote_dirs[Path(artifacts.model_dir)],
+                      data_dir=self.remote_dirs[Path(artifacts.data_dir)])
+        command = (f"mkdir -p {quote(jobdir)} && cat > {quote(jobdir + '/job.json')} && "
+                   f"echo $$ > {quote(jobdir + '/runner.pid')} && exec {self.commands[impl]} {quote(jobdir)}")
+        what = f"{impl} runner on {self.board.name}"
+        for attempt in range(self.retries + 1):
+            try:
+                self._session()
+            except (LinkDown, HostKeyRefused, TargetError) as e:
+                self.down = f"{e} (board down since job {name})"
+                raise BoardDown(self.down) from None
+            try:
+                if attempt:
+                    self._kill(jobdir)
+                done = self.shell.run(command, self.board.timeout_s, json.dumps(staged).encode())
+                break
+            except LinkDown as e:
+                lost = e
+            except CommandTimeout:
+                self._kill(jobdir)
+                raise TargetError(f"{what} timed out after {self.board.timeout_s:g} s (raise timeout_s "
+                                  f"in the lab file); the runner was killed") from None
+            except BaseException:
+                self._kill_quietly(jobdir)
+                raise
+        else:
+            raise TargetError(f"{what}: {lost}; gave up after {self.retries + 1} attempts")
+        result = parse_result(done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace"),
+                              done.returncode, what)
+        result["runner_sha256"] = self.runner_sha256[impl]
+        return result
+
+    def run_script(self, impl: str, script: str, *args, timeout: float = COMMAND_TIMEOUT_S) -> str:
+        """Run another program deployed with a Python runner (the sgemm peak probe); its stdout."""
+        if self.down:
+            raise BoardDown(self.down)
+        self._session()
+        python_runner = runners.spec(impl, self.board, self.cache_dir)
+        done = self._run(f"{runners.command(python_runner, self.board, f'{self.folders[impl]}/{script}')} "
+                         f"{quote(*args)}", timeout=timeout)
+        return done.stdout.decode()
+
+    def _kill(self, jobdir: str) -> bool:
+        """Kill what a job folder's runner left running; True if something was."""
+        return b"killed" in self._run(KILL % {"dir": quote(jobdir)}).stdout
+
+    def _kill_quietly(self, jobdir: str):
+        """On an interrupt or an error: kill if the link allows, and say so if it does not."""
+        try:
+            self.shell.connect()
+            self._kill(jobdir)
+        except Exception as e:  # the original exception matters more; this one is reported
+            print(f"warning: could not stop the runner in {jobdir} on board {self.board.name}: {e}",
+                  file=sys.stderr, flush=True)
+
+    def close(self):
+        if self._lock is not None:
+            try:
+                self._lock.release()
+            except Exception as e:
+                print(f"warning: releasing the lock of board {self.board.name}: {e}", file=sys.stderr, flush=True)
+            self._lock = None
+        self.shell.close()
+

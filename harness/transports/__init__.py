@@ -1,0 +1,59 @@
+"""How the harness talks to a POSIX board: a shell protocol, once per transport (docs/targets.md).
+
+A shell runs a command line (POSIX sh syntax) with a timeout, holds a long-running command open
+(the board lock), and puts and gets files. `host.HostShell` does it with subprocesses on this
+machine, `ssh.SshShell` over one reused paramiko connection. Everything above this layer
+(deployment, jobs, facts, locking) is written once against the protocol.
+
+Every command runs in a process group of its own whose id is the shell's `$$`, so that a
+command line of the form `echo $$ > PIDFILE; exec RUNNER` leaves a handle to kill the runner
+and anything it started, even after the connection that started it is gone.
+"""
+import shlex
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class LinkDown(Exception):
+    """The board cannot be reached, or the connection broke; the operation may be retried."""
+
+
+class CommandTimeout(Exception):
+    """A command ran past its timeout; the harness stopped waiting (the process may live on)."""
+
+
+@dataclass(frozen=True)
+class Completed:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+class Held(Protocol):
+    """A long-running command: its first output line, and release() to end it."""
+    first_line: str
+    def release(self) -> None: ...
+
+
+class Shell(Protocol):
+    # Bytes of file content put on the board since the shell was made.
+    bytes_sent: int
+
+    def connect(self) -> int:
+        """Make sure the link is up (reconnecting with bounded backoff); returns a number that
+        changes whenever a new connection was made, so the caller can re-take what it held."""
+    def run(self, command: str, timeout: float, stdin: bytes = b"") -> Completed: ...
+    def hold(self, command: str, timeout: float) -> Held: ...
+    def put(self, data: bytes, path: str) -> None: ...
+    def get(self, path: str) -> bytes: ...
+    def close(self) -> None: ...
+
+
+def quote(*words) -> str:
+    """Words as one shell command line, each quoted."""
+    return " ".join(shlex.quote(str(w)) for w in words)
+
+
+def words(command: str) -> str:
+    """A user's command string (python = "python3 -X utf8") re-quoted word by word."""
+    return quote(*shlex.split(command))

@@ -1,0 +1,78 @@
+"""The shell protocol on this machine: `sh -c` subprocesses, files written in place."""
+import os
+import select
+import signal
+import subprocess
+from pathlib import Path
+
+from harness.transports import CommandTimeout, Completed, LinkDown
+
+
+def _start(command: str, **pipes) -> subprocess.Popen:
+    # A session of its own: the command's process group is its pid, as under sshd.
+    try:
+        return subprocess.Popen(["sh", "-c", command], start_new_session=True, **pipes)
+    except OSError as e:
+        raise LinkDown(f"cannot start sh on this host: {e}") from None
+
+
+def _stop(proc: subprocess.Popen):
+    """Kill the command's whole process group and reap it (nothing here reaps orphans)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+class HeldProcess:
+    def __init__(self, command: str, timeout: float):
+        self.proc = _start(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        self.first_line = self.proc.stdout.readline().decode(errors="replace").strip() if ready else ""
+        if not self.first_line:
+            self.release()
+
+    def release(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                _stop(self.proc)
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            pipe.close()
+
+
+class HostShell:
+    def __init__(self):
+        self.bytes_sent = 0
+
+    def connect(self) -> int:
+        return 0
+
+    def run(self, command: str, timeout: float, stdin: bytes = b"") -> Completed:
+        proc = _start(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            out, err = proc.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _stop(proc)
+            raise CommandTimeout(command) from None
+        except BaseException:
+            _stop(proc)  # interrupted: the command must not outlive the harness
+            raise
+        return Completed(proc.returncode, out, err)
+
+    def hold(self, command: str, timeout: float) -> HeldProcess:
+        return HeldProcess(command, timeout)
+
+    def put(self, data: bytes, path: str):
+        # Like SFTP, no parent folders are made: the caller makes them, on every transport.
+        Path(path).write_bytes(data)
+        self.bytes_sent += len(data)
+
+    def get(self, path: str) -> bytes:
+        return Path(path).read_bytes()
+
+    def close(self):
+        pass

@@ -1,0 +1,216 @@
+"""The shell protocol over SSH: one paramiko connection per board, exec channels and SFTP on it.
+
+The connection is made on our own TCP socket with TCP_NODELAY (paramiko leaves Nagle on, which
+costs ~40 ms per channel), sends keepalives, and is re-made with bounded backoff when it drops.
+Host keys are checked against a known-hosts file; an unknown key is refused unless the lab file
+allows trust on first use.
+"""
+import base64
+import hashlib
+import logging
+import select
+import socket
+import time
+
+import paramiko
+
+from harness.transports import CommandTimeout, Completed, LinkDown
+
+# paramiko logs every failed connection with a traceback; the harness reports them itself.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
+
+BACKOFF_S = 0.5  # first wait between reconnect attempts; doubles each time
+BACKOFF_MAX_S = 8.0
+
+
+class HostKeyRefused(Exception):
+    """The board's host key is unknown or does not match: never retried, never trusted silently."""
+
+
+def fingerprint(key) -> str:
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return f"{key.get_name()} SHA256:{base64.b64encode(digest).decode().rstrip('=')}"
+
+
+def _host_id(host, port) -> str:
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+class _Policy(paramiko.MissingHostKeyPolicy):
+    def __init__(self, board):
+        self.board = board
+
+    def missing_host_key(self, client, hostname, key):
+        b = self.board
+        if b.host_key_policy == "accept-new":
+            client.get_host_keys().add(hostname, key.get_name(), key)
+            b.known_hosts.parent.mkdir(parents=True, exist_ok=True)
+            client.save_host_keys(str(b.known_hosts))
+            return
+        raise HostKeyRefused(
+            f"board {b.name}: unknown host key of {hostname} ({fingerprint(key)}); check it, then add it "
+            f"to {b.known_hosts} (ssh-keyscan -p {b.port} {b.host} >> {b.known_hosts}) or set "
+            f'host_key_policy = "accept-new" for this board in the lab file')
+
+
+def _reason(exc) -> str:
+    if isinstance(exc, socket.timeout):
+        return "timed out"
+    if isinstance(exc, paramiko.AuthenticationException):
+        return f"authentication failed ({exc}); check user and key_file in the lab file"
+    return str(exc) or type(exc).__name__
+
+
+class HeldChannel:
+    def __init__(self, channel, timeout: float):
+        self.channel = channel
+        channel.settimeout(timeout)
+        line = b""
+        try:
+            while not line.endswith(b"\n"):
+                chunk = channel.recv(1)
+                if not chunk:
+                    break
+                line += chunk
+        except socket.timeout:
+            pass
+        self.first_line = line.decode(errors="replace").strip()
+
+    def release(self):
+        # EOF on the command's stdin ends it; closing the channel alone would leave it running.
+        try:
+            self.channel.shutdown_write()
+        except (OSError, paramiko.SSHException, EOFError):
+            pass
+        self.channel.close()
+
+
+class SshShell:
+    def __init__(self, board):
+        self.board = board
+        self.client = None
+        self._sftp = None
+        self.generation = 0
+        self.bytes_sent = 0
+
+    # -- connection ------------------------------------------------------------------------
+    def _alive(self) -> bool:
+        t = self.client and self.client.get_transport()
+        return bool(t and t.is_active())
+
+    def connect(self) -> int:
+        if self._alive():
+            return self.generation
+        self.close()
+        b, last = self.board, None
+        for attempt in range(b.retries + 1):
+            if attempt:
+                time.sleep(min(BACKOFF_S * 2 ** (attempt - 1), BACKOFF_MAX_S))
+            try:
+                self._open()
+                self.generation += 1
+                return self.generation
+            except paramiko.BadHostKeyException as e:
+                raise HostKeyRefused(
+                    f"board {b.name}: the host key of {_host_id(b.host, b.port)} does not match {b.known_hosts} "
+                    f"(offered {fingerprint(e.key)}); if the board was reinstalled, remove the old entry with "
+                    f"ssh-keygen -f {b.known_hosts} -R '{_host_id(b.host, b.port)}'") from None
+            except (OSError, EOFError, paramiko.SSHException) as e:
+                self.close()
+                last = e
+                if isinstance(e, paramiko.AuthenticationException):
+                    break  # another attempt would be refused the same way
+        raise LinkDown(f"cannot reach board {b.name} at {b.user}@{b.host}:{b.port}: {_reason(last)}")
+
+    def _open(self):
+        b = self.board
+        sock = socket.create_connection((b.host, b.port), timeout=b.connect_timeout_s)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client = paramiko.SSHClient()
+        self.client = client
+        if b.known_hosts.is_file():
+            client.load_host_keys(str(b.known_hosts))
+        client.set_missing_host_key_policy(_Policy(b))
+        client.connect(b.host, b.port, username=b.user, sock=sock,
+                       key_filename=str(b.key_file) if b.key_file else None,
+                       look_for_keys=b.key_file is None and not b.use_agent, allow_agent=b.use_agent,
+                       timeout=b.connect_timeout_s, banner_timeout=b.connect_timeout_s,
+                       auth_timeout=b.connect_timeout_s, channel_timeout=b.connect_timeout_s)
+        client.get_transport().set_keepalive(max(1, int(b.keepalive_s)))
+
+    def _channel(self, command: str):
+        if not self._alive():
+            raise LinkDown(f"connection to board {self.board.name} is down")
+        try:
+            channel = self.client.get_transport().open_session(timeout=self.board.connect_timeout_s)
+            channel.exec_command(command)
+            return channel
+        except (OSError, EOFError, paramiko.SSHException) as e:
+            raise LinkDown(f"board {self.board.name}: {_reason(e)}") from None
+
+    def _link_error(self, exc) -> Exception:
+        """A failed operation: a broken link is LinkDown, anything else the error itself."""
+        if not self._alive() or isinstance(exc, (EOFError, paramiko.SSHException)):
+            return LinkDown(f"connection to board {self.board.name} lost: {_reason(exc)}")
+        return exc
+
+    # -- the shell protocol -----------------------------------------------------------------
+    def run(self, command: str, timeout: float, stdin: bytes = b"") -> Completed:
+        channel = self._channel(command)
+        out, err = bytearray(), bytearray()
+        deadline = time.monotonic() + timeout
+        try:
+            if stdin:
+                channel.sendall(stdin)
+            channel.shutdown_write()
+            while True:
+                while channel.recv_ready():
+                    out += channel.recv(1 << 16)
+                while channel.recv_stderr_ready():
+                    err += channel.recv_stderr(1 << 16)
+                if channel.exit_status_ready() and channel.eof_received \
+                        and not channel.recv_ready() and not channel.recv_stderr_ready():
+                    return Completed(channel.recv_exit_status(), bytes(out), bytes(err))
+                if channel.closed or not self._alive():
+                    raise LinkDown(f"connection to board {self.board.name} lost while running a command")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise CommandTimeout(command)
+                select.select([channel], [], [], min(left, 1.0))
+        except (OSError, EOFError, paramiko.SSHException) as e:
+            raise self._link_error(e) from None
+        finally:
+            channel.close()
+
+    def hold(self, command: str, timeout: float) -> HeldChannel:
+        return HeldChannel(self._channel(command), timeout)
+
+    def _sftp_client(self):
+        if self._sftp is None:
+            if not self._alive():
+                raise LinkDown(f"connection to board {self.board.name} is down")
+            self._sftp = self.client.open_sftp()
+        return self._sftp
+
+    def put(self, data: bytes, path: str):
+        try:
+            with self._sftp_client().open(path, "wb") as f:
+                f.set_pipelined(True)
+                f.write(data)
+        except (OSError, EOFError, paramiko.SSHException) as e:
+            raise self._link_error(e) from None
+        self.bytes_sent += len(data)
+
+    def get(self, path: str) -> bytes:
+        try:
+            with self._sftp_client().open(path, "rb") as f:
+                return f.read()
+        except (OSError, EOFError, paramiko.SSHException) as e:
+            raise self._link_error(e) from None
+
+    def close(self):
+        for thing in (self._sftp, self.client):
+            if thing is not None:
+                thing.close()
+        self._sftp = self.client = None
