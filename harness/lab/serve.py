@@ -147,8 +147,8 @@ class Supervisor:
             console.print("lab stopped")
 
 
-def up(lab_file: Path, lab, console):
-    """Start `lab serve` in the background; return once every stand-in answers."""
+def up(lab_file: Path, lab, console) -> subprocess.Popen:
+    """Start `lab serve` in the background; return it once every stand-in answers."""
     log = state_dir(lab) / "serve.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
@@ -165,7 +165,7 @@ def up(lab_file: Path, lab, console):
                 for name, s in status.items():
                     console.print(f"{name}: 127.0.0.1:{s['port']} (sshd pid {s['pid']})")
                 console.print(f"lab up (supervisor pid {proc.pid}, log {log}); stop it with `make lab-down`")
-                return
+                return proc
         except UserError:
             pass
         time.sleep(0.2)

@@ -97,11 +97,21 @@ class SshdStandin:
         self.proc = None
         self.user = None
 
+    def _reachable(self):
+        """The board user must pass through every folder above the state folder."""
+        for folder in [*reversed(self.state.parents), self.state]:
+            st = folder.stat()
+            if st.st_uid != self.user.pw_uid and not st.st_mode & 0o001:
+                raise UserError(f"board {self.board.name}: the board user {self.user.pw_name} cannot enter "
+                                f"{folder} (mode {st.st_mode & 0o777:o}); keep the lab's key_file in a folder "
+                                f"other users can pass through")
+
     def setup(self):
         """Keys, config, the board user and its home; idempotent."""
         b = self.board
         self.user = board_user(b.user)
         self.state.mkdir(parents=True, exist_ok=True)
+        self._reachable()
         self.dir.mkdir(exist_ok=True)
         _keygen(b.key_file)
         host_key = self.dir / "host_ed25519"

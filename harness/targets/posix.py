@@ -30,7 +30,9 @@ from harness.transports.ssh import HostKeyRefused
 
 COMMAND_TIMEOUT_S = 120  # housekeeping commands (probe, hash check, kill); builds get BUILD_TIMEOUT_S
 BUILD_TIMEOUT_S = 900
-LOCK_WAIT_S = 15  # re-taking our own lock after a reconnect: the old session may linger briefly
+# How long to wait for the board lock: a session that just dropped (ours after a reconnect, or a
+# run that just died) takes a moment to release it on the board.
+LOCK_WAIT_S, LOCK_RETAKE_WAIT_S = 3, 15
 
 # Kills a job's runner by its pid file: the whole process group, TERM then KILL, but only while
 # that pid still runs a command naming the job folder (a pid may have been reused since).
@@ -81,7 +83,7 @@ class PosixTarget:
             self.root = self._resolve_root()
         if self._lock is not None:
             self._lock.release()
-        self._lock = self._take_lock(wait=self._lock_generation is not None)
+        self._lock = self._take_lock(retake=self._lock_generation is not None)
         self._lock_generation = generation
 
     def _resolve_root(self) -> str:
@@ -90,15 +92,15 @@ class PosixTarget:
         done = self._run(f"mkdir -p {quote(root)} && cd {quote(root)} && pwd -P")
         return done.stdout.decode().strip()
 
-    def _take_lock(self, wait: bool):
+    def _take_lock(self, retake: bool):
         lock = f"{self.root}/lock"
-        how = f"-w {LOCK_WAIT_S}" if wait else "-n"
-        held = self.shell.hold(f"flock {how} -E 75 {quote(lock)} sh -c 'echo locked; exec cat >/dev/null'"
-                               f" || echo \"busy $?\"", timeout=LOCK_WAIT_S + COMMAND_TIMEOUT_S)
+        wait_s = LOCK_RETAKE_WAIT_S if retake else LOCK_WAIT_S
+        held = self.shell.hold(f"flock -w {wait_s} -E 75 {quote(lock)} sh -c 'echo locked; exec cat >/dev/null'"
+                               f" || echo \"busy $?\"", timeout=wait_s + COMMAND_TIMEOUT_S)
         if held.first_line == "locked":
             owner = {"run_id": self.run_id, "host": platform.node(), "pid": os.getpid(),
                      "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-            self.shell.put(json.dumps(owner).encode(), f"{lock}.owner")
+            self._put(json.dumps(owner).encode(), f"{lock}.owner")
             return held
         held.release()
         if held.first_line == "busy 75":
@@ -121,6 +123,12 @@ class PosixTarget:
         if check and done.returncode != 0:
             raise TargetError(f"board {self.board.name}: {_last_line(done.stderr)}", tail(done.stderr.decode()))
         return done
+
+    def _put(self, data: bytes, path: str):
+        try:
+            self.shell.put(data, path)
+        except OSError as e:
+            raise TargetError(f"board {self.board.name}: cannot write {path}: {e.strerror or e}") from None
 
     # -- prepare: lock, facts, deploy, build ----------------------------------------------
     def prepare(self, impls, artifacts) -> None:
@@ -200,7 +208,7 @@ class PosixTarget:
         self._run(f"mkdir -p {quote(tmp, *subdirs)}")
         before = self.shell.bytes_sent
         for name, path in files.items():
-            self.shell.put(Path(path).read_bytes(), f"{tmp}/{name}")
+            self._put(Path(path).read_bytes(), f"{tmp}/{name}")
         self.sent[kind.split("/")[-1]] += self.shell.bytes_sent - before
         sums = "".join(f"{sha256_file(p)}  {n}\n" for n, p in files.items()).encode()
         chmod = f" && chmod +x {quote(*executable)}" if executable else ""
@@ -266,7 +274,7 @@ class PosixTarget:
             raise TargetError(f"{what}: {lost}; gave up after {self.retries + 1} attempts")
         result = parse_result(done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace"),
                               done.returncode, what)
-        result["runner_sha256"] = self.runner_sha256[impl]
+        result.update(runner_sha256=self.runner_sha256[impl], attempts=attempt + 1)
         return result
 
     def run_script(self, impl: str, script: str, *args, timeout: float = COMMAND_TIMEOUT_S) -> str:

@@ -117,11 +117,19 @@ class SshShell:
                     f"(offered {fingerprint(e.key)}); if the board was reinstalled, remove the old entry with "
                     f"ssh-keygen -f {b.known_hosts} -R '{_host_id(b.host, b.port)}'") from None
             except (OSError, EOFError, paramiko.SSHException) as e:
+                last = self._silent(e)
                 self.close()
-                last = e
                 if isinstance(e, paramiko.AuthenticationException):
                     break  # another attempt would be refused the same way
         raise LinkDown(f"cannot reach board {b.name} at {b.user}@{b.host}:{b.port}: {_reason(last)}")
+
+    def _silent(self, exc):
+        """paramiko's error for a server that never sent its SSH banner is vague; name it."""
+        t = self.client and self.client.get_transport()
+        if isinstance(exc, paramiko.SSHException) and t is not None and not t.remote_version:
+            return TimeoutError(f"no SSH banner within {self.board.connect_timeout_s:g} s (connect_timeout_s); "
+                                f"is an SSH server listening there, or is the board hung?")
+        return exc
 
     def _open(self):
         b = self.board

@@ -1,0 +1,496 @@
+"""SSH boards against real OpenSSH servers on loopback, started by the emulated lab's supervisor.
+
+The lab here mirrors labs/emulated.toml on free ports: a board that builds the C runner itself
+(its work root holds spaces and quotes), one that gets a cross-compiled aarch64 binary run under
+qemu-aarch64, one whose Python has no NumPy, and the host itself as a local board with the same
+Python, so every SSH record can be checked against the local record of the same job.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, require_tool, unavailable
+
+BOARD_PYTHON = "/usr/bin/python3"  # Debian's, with python3-numpy: the same on the host and the boards
+WORK_ROOT = """it's a "work" root"""
+
+EXPERIMENT = """
+name = "ssh"
+tasks = ["synthetic"]
+methods = {methods}
+seeds = [0]
+impls = {impls}
+boards = {boards}
+[model]
+hidden = {hidden}
+[pretrain]
+epochs = 3
+[finetune]
+epochs = {epochs}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ssh_board(name, port, state, extra="", standin="[boards.standin]"):
+    return f"""
+[[boards]]
+name = "{name}"
+transport = "ssh"
+host = "127.0.0.1"
+port = {port}
+user = "skip2board"
+key_file = "{state}/client_ed25519"
+known_hosts = "{state}/known_hosts"
+connect_timeout_s = 5
+retries = 2
+{extra}
+{standin}
+"""
+
+
+def lab_text(ports, state, local_root, token) -> str:
+    """Work roots go under one folder per test session in the board user's home."""
+    return "\n".join([
+        'name = "ssh-test"',
+        ssh_board("sbc-native", ports[0], state,
+                  f'tags = ["sbc"]\nimpls = ["numpy", "c"]\nwork_root = {json.dumps(f"{token}/{WORK_ROOT}")}'),
+        ssh_board("sbc-aarch64", ports[1], state, f'tags = ["sbc"]\nimpls = ["c"]\nwork_root = "{token}/aarch64"\n'
+                  'cross_compiler = "aarch64-linux-gnu-gcc"\nrun_prefix = "qemu-aarch64"'),
+        ssh_board("sbc-nonumpy", ports[2], state, f'tags = ["sbc"]\nimpls = ["numpy", "c"]\nwork_root = "{token}/nonumpy"\n'
+                  'python = "venv-without-numpy/bin/python3"',
+                  '[boards.standin]\nvenv_without_numpy = "venv-without-numpy"'),
+        f'[[boards]]\nname = "host"\ntransport = "local"\nimpls = ["numpy", "c"]\npython = "{BOARD_PYTHON}"\n'
+        f'work_root = "{local_root}"\n',
+    ])
+
+
+class Lab:
+    """A running `skip2bench lab serve`, our child: stopped and waited for at the end."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.token = path.parent.name
+        self.log = path.parent / "serve.log"
+        self.proc = subprocess.Popen([sys.executable, "-m", "harness", "lab", "serve", "--lab", str(path)],
+                                     cwd=ROOT, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while "lab ready" not in self.log.read_text():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"the lab did not start: {self.log.read_text()}")
+            time.sleep(0.05)
+
+    def ctl(self, *command) -> dict:
+        done = subprocess.run([sys.executable, "-m", "harness", "lab", "ctl", "--lab", str(self.path), *command],
+                              cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    def work_root(self, name: str) -> str:
+        """Where a board's work root `name` lies on the board."""
+        import pwd
+        return f"{pwd.getpwnam('skip2board').pw_dir}/{self.token}/{name}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    if os.geteuid() != 0:
+        unavailable("the emulated SSH lab needs root to run its stand-ins as the board user skip2board")
+    if not Path("/usr/sbin/sshd").exists():
+        unavailable("sshd not found (apt-get install openssh-server; `make lab-deps`)")
+    for tool in ("qemu-aarch64", "aarch64-linux-gnu-gcc", "flock", "sha256sum"):
+        require_tool(tool)
+    if subprocess.run([BOARD_PYTHON, "-c", "import numpy"], capture_output=True).returncode != 0:
+        unavailable(f"{BOARD_PYTHON} has no NumPy (apt-get install python3-numpy; `make lab-deps`)")
+    # The board user must be able to enter the stand-ins' folder: pytest's own tmp is private.
+    root = Path(tempfile.mkdtemp(prefix="skip2bench-ssh-lab-"))
+    root.chmod(0o755)
+    path = root / "lab.toml"
+    path.write_text(lab_text([free_port() for _ in range(3)], root / "state", root / "host-root", root.name))
+    running = Lab(path)
+    yield running
+    running.stop()
+    leftover = processes_mentioning(str(root / "state"))
+    shutil.rmtree(root)
+    shutil.rmtree(Path(running.work_root("")), ignore_errors=True)
+    assert not leftover, f"stand-ins left running: {leftover}"
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+def skip2bench(*args, cache, check=True, **popen):
+    env = dict(os.environ, SKIP2BENCH_CACHE=str(cache), COLUMNS="250")
+    proc = subprocess.run([sys.executable, "-m", "harness", *map(str, args)], capture_output=True,
+                          text=True, cwd=ROOT, env=env, **popen)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def start(*args, cache) -> subprocess.Popen:
+    env = dict(os.environ, SKIP2BENCH_CACHE=str(cache), COLUMNS="250")
+    return subprocess.Popen([sys.executable, "-m", "harness", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+
+
+def experiment(tmp_path, name="exp.toml", methods=("ft-all", "lora-all", "skip2-lora"), impls=("numpy", "c"),
+               boards=(), hidden=(16, 12), epochs=3) -> Path:
+    path = tmp_path / name
+    path.write_text(EXPERIMENT.format(methods=json.dumps(list(methods)), impls=json.dumps(list(impls)),
+                                      boards=json.dumps(list(boards)), hidden=json.dumps(list(hidden)),
+                                      epochs=epochs))
+    return path
+
+
+def records(out: Path) -> list:
+    return [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+
+
+def processes_mentioning(text: str) -> list:
+    """Live (not zombie) processes whose command line contains `text`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append((int(entry.name), cmdline.strip()))
+    return found
+
+
+def wait_for(predicate, timeout=60, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def runner_on(board_root: str):
+    """A runner process working in a job folder under the board's work root."""
+    return [p for p in processes_mentioning(f"{board_root}/jobs/") if "mkdir" not in p[1]]
+
+
+# -- end to end -------------------------------------------------------------------------------
+def test_ssh_boards_run_the_same_jobs_as_the_host(lab, cache, tmp_path):
+    out = tmp_path / "run"
+    proc = skip2bench("run", "-e", experiment(tmp_path), "-l", lab.path, "-o", out, "--no-report", cache=cache)
+    recs = records(out)
+    assert len(recs) == 3 * (2 + 1 + 2 + 2)
+    local = {(r["job_id"], r["impl"]): r for r in recs if r["board"] == "host"}
+    for r in recs:
+        if r["board"] == "sbc-nonumpy" and r["impl"] == "numpy":
+            assert r["status"] == "unsupported" and "No module named 'numpy'" in r["reason"]
+            continue
+        assert r["status"] == "ok", r
+        ref = local[r["job_id"], r["impl"]]
+        # Same runner, same inputs, the same numbers wherever it ran (aarch64 under QEMU included).
+        for key in ("acc_before", "acc_after", "ft_macs", "epoch_loss", "trainable_params"):
+            assert r[key] == ref[key], (r["board"], r["impl"], key)
+        assert len(r["board_fingerprint"]) == 16 and len(r["runner_sha256"]) == 64
+    by_board = {r["board"]: r for r in recs if r["impl"] == "c"}
+    assert by_board["sbc-aarch64"]["runtime"]["machine"] == "aarch64"
+    assert by_board["sbc-aarch64"]["runner_sha256"] != by_board["sbc-native"]["runner_sha256"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    facts = manifest["boards"]["sbc-aarch64"]["facts"]
+    assert facts["emulated"] == "aarch64 runner on a x86_64 board" and facts["cross_compiler"]
+    assert manifest["boards"]["sbc-native"]["facts"]["numpy"]
+    # Secrets and machine paths stay out: key files by basename only.
+    text = (out / "manifest.json").read_text()
+    assert "PRIVATE KEY" not in text and str(lab.path.parent / "state") not in text
+    assert {b["key_file"] for b in manifest["lab"]["boards"] if b["transport"] == "ssh"} == {"client_ed25519"}
+    assert "sbc-native: ready" in proc.stdout and "aarch64 runner on a x86_64 board" in proc.stdout
+
+    # A second run sends no runner, model or data file again.
+    again = tmp_path / "again"
+    proc = skip2bench("run", "-e", experiment(tmp_path), "-l", lab.path, "-o", again, "--no-report", cache=cache)
+    assert all(b["bytes_sent"] == {} for b in json.loads((again / "manifest.json").read_text())["boards"].values())
+    assert proc.stdout.count("sent nothing new") == 4
+
+
+def test_experiment_selects_boards_by_name_or_tag(lab, cache, tmp_path):
+    out = tmp_path / "run"
+    skip2bench("run", "-e", experiment(tmp_path, methods=["skip2-lora"], impls=["c"], boards=["sbc"]),
+               "-l", lab.path, "-o", out, "--no-report", cache=cache)
+    assert sorted(r["board"] for r in records(out)) == ["sbc-aarch64", "sbc-native", "sbc-nonumpy"]
+    bad = skip2bench("run", "-e", experiment(tmp_path, boards=["nope"]), "-l", lab.path, "-o", tmp_path / "x",
+                     cache=cache, check=False)
+    assert bad.returncode == 2 and "match no board name or tag" in bad.stderr and "sbc-native" in bad.stderr
+
+
+def test_lab_check_reports_facts_and_capabilities(lab, cache):
+    proc = skip2bench("lab", "check", "--lab", lab.path, cache=cache)
+    for board in ("sbc-native", "sbc-aarch64", "sbc-nonumpy", "host"):
+        assert board in proc.stdout
+    assert "cross: aarch64-linux-gnu-gcc" in proc.stdout and "No module named 'numpy'" in proc.stdout
+
+
+def test_bench_runs_on_an_ssh_board_and_leaves_out_what_it_lacks(lab, cache, tmp_path):
+    exp = experiment(tmp_path, methods=["lora-all", "skip2-lora"], epochs=2)
+    out = tmp_path / "bench"
+    proc = skip2bench("bench", "-e", exp, "-n", "1", "-o", out, "--lab", lab.path, "--board", "sbc-native",
+                      cache=cache)
+    md = (out / "bench.md").read_text()
+    assert "Board **sbc-native** (ssh)" in md and "PyTorch left out" in md and "No module named 'torch'" in md
+    samples = json.loads((out / "bench.json").read_text())["samples"]
+    assert [s["impl"] for s in samples] == ["c", "numpy"] * 2
+    assert json.loads((out / "bench.json").read_text())["machine"]["peak_gflops"]["square"] > 0
+
+    out = tmp_path / "bench-nonumpy"
+    skip2bench("bench", "-e", exp, "-n", "1", "-o", out, "--lab", lab.path, "--board", "sbc-nonumpy", cache=cache)
+    md = (out / "bench.md").read_text()
+    assert "NumPy left out" in md and "no sgemm peak" in md
+    assert {s["impl"] for s in json.loads((out / "bench.json").read_text())["samples"]} == {"c"}
+
+
+# -- faults -----------------------------------------------------------------------------------
+SLOW = dict(methods=["ft-all", "lora-all", "skip-lora"], impls=["numpy"], boards=["sbc-native"],
+            hidden=(96, 96), epochs=40)
+
+
+def test_session_killed_mid_job_is_retried_and_nothing_is_lost(lab, cache, tmp_path):
+    out = tmp_path / "run"
+    run = start("run", "-e", experiment(tmp_path, **SLOW), "-l", lab.path, "-o", out, "--no-report", cache=cache)
+    wait_for(lambda: runner_on(lab.work_root(WORK_ROOT)), what="a runner on sbc-native")
+    victim = runner_on(lab.work_root(WORK_ROOT))[0][0]
+    assert lab.ctl("drop", "sbc-native")["dropped"] >= 1
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 0, stdout + stderr
+    recs = records(out)
+    assert [r["status"] for r in recs] == ["ok"] * 3
+    assert len({(r["job_id"], r["board"], r["impl"], r["repetition"]) for r in recs}) == 3
+    assert max(r["attempts"] for r in recs) == 2
+    # The cut attempt's runner was killed before the retry, and nothing is left running.
+    assert not Path(f"/proc/{victim}/cmdline").exists() or not Path(f"/proc/{victim}/cmdline").read_bytes()
+    assert not runner_on(lab.work_root(WORK_ROOT))
+
+
+def test_sshd_stopped_mid_run_errors_then_resume_completes(lab, cache, tmp_path):
+    out = tmp_path / "run"
+    exp = experiment(tmp_path, **dict(SLOW, methods=["ft-all", "ft-last", "lora-all", "skip-lora"]))
+    run = start("run", "-e", exp, "-l", lab.path, "-o", out, "--no-report", cache=cache)
+    wait_for(lambda: (out / "records.jsonl").exists() and (out / "records.jsonl").read_text().count("\n") >= 1,
+             what="the first record")
+    lab.ctl("stop", "sbc-native")
+    try:
+        stdout, stderr = run.communicate(timeout=120)
+        recs = records(out)
+        assert recs[0]["status"] == "ok" and len(recs) == 4
+        errors = [r for r in recs if r["status"] == "error"]
+        assert errors and all("sbc-native" in r["error"] and "acc_after" not in r for r in errors)
+        assert any("Connection refused" in r["error"] or "lost" in r["error"] for r in errors)
+        assert not runner_on(lab.work_root(WORK_ROOT))
+    finally:
+        lab.ctl("start", "sbc-native")
+    skip2bench("run", "-e", exp, "-l", lab.path, "-o", out, "--resume", "--no-report", cache=cache)
+    final = {}
+    for r in records(out):
+        final[r["job_id"]] = r
+    assert [r["status"] for r in final.values()] == ["ok"] * 4
+
+
+def test_timeout_kills_the_runner_on_the_board(lab, cache, tmp_path):
+    text = lab.path.read_text().replace('/nonumpy"', '/nonumpy"\ntimeout_s = 0.5')
+    slow_lab = tmp_path / "lab.toml"
+    slow_lab.write_text(text)
+    out = tmp_path / "run"
+    exp = experiment(tmp_path, **dict(SLOW, methods=["ft-all"], impls=["c"], boards=["sbc-nonumpy"], epochs=3000))
+    skip2bench("run", "-e", exp, "-l", slow_lab, "-o", out, "--no-report", cache=cache)
+    (rec,) = records(out)
+    assert rec["status"] == "error" and "timed out after 0.5 s" in rec["error"] and "killed" in rec["error"]
+    assert not runner_on(lab.work_root("nonumpy"))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_leaves_no_runner_on_the_board(lab, cache, tmp_path, sig):
+    out = tmp_path / "run"
+    run = start("run", "-e", experiment(tmp_path, **dict(SLOW, epochs=3000)), "-l", lab.path, "-o", out,
+                "--no-report", cache=cache)
+    wait_for(lambda: runner_on(lab.work_root(WORK_ROOT)), what="a runner on sbc-native")
+    run.send_signal(sig)
+    stdout, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130 and "continue with --resume" in stderr
+    assert not runner_on(lab.work_root(WORK_ROOT))
+
+
+def test_a_second_run_on_a_locked_board_is_refused(lab, cache, tmp_path):
+    first = start("run", "-e", experiment(tmp_path, **dict(SLOW, methods=["ft-all"], epochs=400)), "-l", lab.path,
+                  "-o", tmp_path / "first", "--no-report", cache=cache)
+    wait_for(lambda: runner_on(lab.work_root(WORK_ROOT)), what="the first run's runner")
+    second = skip2bench("run", "-e", experiment(tmp_path, name="e2.toml", **dict(SLOW, methods=["ft-all"])),
+                        "-l", lab.path, "-o", tmp_path / "second", "--no-report", cache=cache)
+    (rec,) = records(tmp_path / "second")
+    assert rec["status"] == "error" and "is in use by run first" in rec["error"]
+    assert "sbc-native: unusable" in second.stdout
+    assert first.wait(timeout=120) == 0
+    assert [r["status"] for r in records(tmp_path / "first")] == ["ok"]
+
+
+def lab_with(tmp_path, lab, **fields) -> Path:
+    """The test lab's sbc-native board alone, with some fields replaced."""
+    text = lab.path.read_text()
+    native = text[text.index("[[boards]]"):text.index("[[boards]]", text.index("[[boards]]") + 1)]
+    for key, value in fields.items():
+        lines = [line for line in native.splitlines() if not line.startswith(f"{key} =")]
+        native = "\n".join([*lines, f"{key} = {json.dumps(value)}"]) + "\n"
+    native = native.replace("[boards.standin]\n", "")
+    path = tmp_path / "lab.toml"
+    path.write_text('name = "variant"\n' + native)
+    return path
+
+
+def test_unknown_host_key_is_refused_unless_the_lab_trusts_on_first_use(lab, cache, tmp_path):
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    proc = skip2bench("lab", "check", "--lab", lab_with(tmp_path, lab, known_hosts=str(empty)), cache=cache,
+                      check=False)
+    assert proc.returncode == 2 and "unknown host key" in proc.stdout and "SHA256:" in proc.stdout
+    assert "accept-new" in proc.stdout
+    skip2bench("lab", "check", "--lab", lab_with(tmp_path, lab, known_hosts=str(empty), host_key_policy="accept-new"),
+               cache=cache)
+    assert "ssh-ed25519" in empty.read_text()
+
+
+def test_wrong_host_key_is_refused_with_a_clear_error(lab, cache, tmp_path):
+    port = int(re.search(r"^port = (\d+)", lab_with(tmp_path, lab).read_text(), re.M).group(1))
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    known = tmp_path / "wrong_known_hosts"
+    known.write_text(f"[127.0.0.1]:{port} " + " ".join(Path(f"{other}.pub").read_text().split()[:2]) + "\n")
+    out = tmp_path / "run"
+    skip2bench("run", "-e", experiment(tmp_path, methods=["ft-all"], impls=["c"]), "-l",
+               lab_with(tmp_path, lab, known_hosts=str(known)), "-o", out, "--no-report", cache=cache)
+    (rec,) = records(out)
+    assert rec["status"] == "error" and "does not match" in rec["error"] and "ssh-keygen" in rec["error"]
+
+
+def test_closed_port_is_a_clear_error(lab, cache, tmp_path):
+    t0 = time.monotonic()
+    proc = skip2bench("lab", "check", "--lab", lab_with(tmp_path, lab, port=free_port(), retries=0),
+                      cache=cache, check=False)
+    assert proc.returncode == 2 and "Connection refused" in proc.stdout
+    assert time.monotonic() - t0 < 10
+
+
+def test_silent_port_times_out_within_the_configured_timeout(lab, cache, tmp_path):
+    with socket.socket() as silent:  # accepts, never says a word: a hung board
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        t0 = time.monotonic()
+        proc = skip2bench("lab", "check", "--lab", lab_with(tmp_path, lab, port=port, retries=0,
+                                                            connect_timeout_s=1.0), cache=cache, check=False)
+        elapsed = time.monotonic() - t0
+    assert proc.returncode == 2 and ("timed out" in proc.stdout or "banner" in proc.stdout), proc.stdout
+    assert elapsed < 8
+
+
+# -- the upload path, with an injected cut ---------------------------------------------------
+def test_an_upload_cut_in_the_middle_is_never_used(lab, cache, tmp_path, monkeypatch):
+    from harness.config import load_lab
+    from harness.targets import open_target
+    from harness.transports.ssh import SshShell
+
+    board = load_lab(lab_with(tmp_path, lab, work_root=f"{lab.token}/cut-upload")).boards[0]
+    payload = tmp_path / "model"
+    payload.mkdir()
+    (payload / "W0.npy").write_bytes(os.urandom(3 << 20))
+    real_put = SshShell.put
+
+    def cut_put(self, data, path):
+        """Fault injection: half of a model file arrives, then the connection drops."""
+        if path.endswith(".npy"):
+            real_put(self, data[: len(data) // 2], path)
+            self.client.get_transport().close()
+        real_put(self, data, path)
+
+    class Art:  # the part of Artifacts that prepare() reads
+        model_dir = data_dir = payload
+
+    monkeypatch.setattr(SshShell, "put", cut_put)
+    target = open_target(board, "cut", cache)
+    target.prepare([], [Art])
+    target.close()
+    assert target.down and "lost" in target.down
+    root = Path(lab.work_root("cut-upload"))
+    assert not (root / "models").exists()  # nothing half-uploaded was moved into place
+
+    monkeypatch.setattr(SshShell, "put", real_put)
+    target = open_target(board, "whole", cache)
+    target.prepare([], [Art])
+    target.close()
+    assert target.down is None
+    (deployed,) = (root / "models").iterdir()
+    assert (deployed / "W0.npy").read_bytes() == (payload / "W0.npy").read_bytes()
+    assert not list((root / "tmp").iterdir())  # the cut upload's leftovers are gone
+
+
+def test_a_damaged_upload_fails_its_hash_check(lab, cache, tmp_path, monkeypatch):
+    from harness.config import load_lab
+    from harness.targets import open_target
+    from harness.transports.ssh import SshShell
+
+    board = load_lab(lab_with(tmp_path, lab, work_root=f"{lab.token}/damaged-upload")).boards[0]
+    payload = tmp_path / "data"
+    payload.mkdir()
+    (payload / "x_ft.npy").write_bytes(b"\x93NUMPY" + bytes(1000))
+    real_put = SshShell.put
+    monkeypatch.setattr(SshShell, "put", lambda self, data, path: real_put(self, data[:-1] + b"!", path))
+
+    class Art:
+        model_dir = data_dir = payload
+
+    target = open_target(board, "damaged", cache)
+    target.prepare([], [Art])
+    target.close()
+    assert target.down and "failed its sha256 check" in target.down
+    assert not (Path(lab.work_root("damaged-upload")) / "models").exists()
+
+
+def test_lab_up_and_down_leave_nothing_running(lab):
+    from harness.config import load_lab
+    from harness.lab import serve
+    from rich.console import Console
+
+    path = lab.path.parent / "updown.toml"
+    state = lab.path.parent / "updown-state"
+    path.write_text('name = "updown"\n' + ssh_board("only", free_port(), state, f'work_root = "{lab.token}/updown"'))
+    spec = load_lab(path)
+    console = Console(file=open(os.devnull, "w"))
+    supervisor = serve.up(path, spec, console)
+    try:
+        status = serve.ask(spec, "status")
+        sshd = status["boards"]["only"]["pid"]
+        assert status["boards"]["only"]["running"] and Path(f"/proc/{sshd}").exists()
+    finally:
+        serve.down(spec, console)
+        supervisor.wait(timeout=30)
+    assert not processes_mentioning(str(state))
+    assert supervisor.returncode == 0
+
