@@ -1,10 +1,18 @@
 # skip2bench: `make demo` runs the built-in demo on the host, `make test` runs the tests,
 # `make bench` times the C core against NumPy and PyTorch on this host.
+# The emulated lab: `make lab-deps` (as root) installs what its stand-ins need, `make lab-up` /
+# `make lab-down` start and stop it (labs/emulated.toml).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 S2B := $(VENV)/bin/skip2bench
 
-.PHONY: setup bench-setup demo test bench paper clean-cache
+LAB ?= labs/emulated.toml
+# Debian packages of the emulated lab: OpenSSH stand-ins for SBCs, Debian's Python with NumPy on
+# them, the aarch64 cross-compiler and QEMU user mode for the cross-compiled board.
+LAB_PACKAGES = openssh-server openssh-client util-linux python3-venv python3-numpy \
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+
+.PHONY: setup bench-setup demo test bench paper clean-cache lab-deps lab-up lab-down lab-check
 
 setup: $(VENV)/.installed
 
@@ -37,3 +45,16 @@ paper: setup
 
 clean-cache:
 	rm -rf results/cache
+
+lab-deps:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(LAB_PACKAGES) >/dev/null
+
+lab-up: setup
+	$(S2B) lab up --lab $(LAB)
+
+lab-down: setup
+	$(S2B) lab down --lab $(LAB)
+
+lab-check: setup
+	$(S2B) lab check --lab $(LAB)

@@ -68,6 +68,19 @@ def bench(experiment, reps, out, lab_file, board, data_root):
     run_bench(experiment or DEFAULT_EXPERIMENT, reps, out, console, data_root, lab_file or DEFAULT_LAB, board)
 
 
+@cli.command()
+@click.option("--lab", "-l", "lab_file", type=EXISTING_FILE, required=True, help="Lab TOML.")
+@click.option("--board", "-b", default=None, help="Board of the lab to measure (default: its first).")
+@click.option("--reps", "-n", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Rounds of the demo's methods, each job on the host and the board in turn.")
+@click.option("--out", "-o", type=DIR, default=None, help="Output directory (default: results/runs/overhead-TIME).")
+@data_root_option
+def overhead(lab_file, board, reps, out, data_root):
+    """Measure what a lab board's transport adds per job against this host, and the bytes deployed."""
+    from harness.bench.overhead import run_overhead
+    run_overhead(lab_file, board, reps, out, console, data_root)
+
+
 @cli.group()
 def lab():
     """Check a lab's boards; start and stop the emulated lab."""

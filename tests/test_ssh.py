@@ -494,3 +494,13 @@ def test_lab_up_and_down_leave_nothing_running(lab):
     assert not processes_mentioning(str(state))
     assert supervisor.returncode == 0
 
+
+
+def test_overhead_benchmark_pairs_jobs_and_counts_bytes(lab, cache, tmp_path):
+    out = tmp_path / "overhead"
+    skip2bench("overhead", "--lab", lab.path, "--board", "sbc-nonumpy", "-n", "1", "-o", out, cache=cache)
+    result = json.loads((out / "overhead.json").read_text())
+    assert len(result["jobs"]) == 7 and all(j["host_wall_ms"] > 0 and j["board_wall_ms"] > 0 for j in result["jobs"])
+    sent = result["summary"]["bytes_sent"]
+    assert sum(sent["sbc-nonumpy/first"].values()) > 0 and sent["sbc-nonumpy/second"] == {}
+    assert "Median added per job" in (out / "overhead.md").read_text()
