@@ -29,8 +29,10 @@ TABLES = [
      "and count the same MACs; flag names what differs.", tables.agreement, False,
      "No job was scored on more than one implementation."),
     ("status", "Status",
-     "ok = finished; fail = the method diverged (a method result, scored); error = infrastructure "
-     "(runner crash, timeout, unreachable board), never scored: fix the cause and re-run.",
+     "ok = finished; fail = the method diverged (a method result, scored); unsupported = the board "
+     "cannot run the job (for example no NumPy), not scored and not retried until the board changes; "
+     "error = infrastructure (runner crash, timeout, unreachable board), never scored: fix the cause "
+     "and re-run.",
      tables.status, False, None),
 ]
 PLOTS = [
@@ -100,12 +102,22 @@ def _machine(manifest: dict, df) -> list:
         ("Python", host.get("python") or versions.get("python")),
         ("NumPy", versions.get("numpy")),
         ("Git", git.get("sha") and f"{git['sha']}{' (dirty)' if git.get('dirty') else ''}"),
-        ("Boards", ", ".join(sorted(df["board"].astype(str).unique()))),
+        ("Boards", "; ".join(_board(name, (manifest.get("boards") or {}).get(name))
+                             for name in sorted(df["board"].astype(str).unique()))),
         ("Records", f"{len(df)} ({', '.join(f'{n} {s}' for s, n in counts.items())})"
                     + (f"; {df.attrs['superseded']} earlier records replaced by retries"
                        if df.attrs.get("superseded") else "")),
     ]
     return ["## Machine", "", *[f"- **{k}:** {v}" for k, v in facts if v not in (None, "")]]
+
+
+def _board(name: str, entry) -> str:
+    """A board as the manifest saw it: what it is, and whether it is emulated."""
+    facts = (entry or {}).get("facts") if isinstance(entry, dict) else None
+    if not facts:
+        return name
+    shown = [facts.get("transport"), facts.get("machine"), facts.get("cpu"), facts.get("emulated")]
+    return f"{name} ({', '.join(str(v) for v in shown if v)})"
 
 
 def _summary(name: str, table) -> list:
