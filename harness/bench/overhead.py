@@ -62,6 +62,7 @@ def run_overhead(lab_file: Path, board_name: str | None, reps: int, out: Path | 
         targets = [_prepared(board, f"overhead-{stamp}", [art], cache) for board in (host, remote)]
         try:
             rows = _paired_jobs(targets, exp, task, seed, art, reps, console)
+            targets[1].discard()  # the fresh work root was only for this measurement
         finally:
             for target in targets:
                 target.close()

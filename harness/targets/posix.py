@@ -300,6 +300,11 @@ class PosixTarget:
             print(f"warning: could not stop the runner in {jobdir} on board {self.board.name}: {e}",
                   file=sys.stderr, flush=True)
 
+    def discard(self):
+        """Remove the whole work root (a throwaway one, such as a measurement's)."""
+        self._session()
+        self._run(f"rm -rf {quote(self.root)}")
+
     def close(self):
         if self._lock is not None:
             try:
