@@ -17,7 +17,8 @@ Impl = Literal["numpy", "c"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """No unknown fields, no coercion ("0.01" is not a number, true is not 1), every float finite."""
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class BoardBase(Strict):
@@ -60,9 +61,9 @@ class SshBoard(PosixBoard):
     host: str = Field(min_length=1)
     port: int = Field(default=22, ge=1, le=65535)
     user: str = Field(default_factory=getpass.getuser, min_length=1)
-    key_file: Optional[Path] = None
+    key_file: Annotated[Optional[Path], Field(strict=False)] = None  # TOML gives paths as strings
     use_agent: bool = False
-    known_hosts: Path = Path("~/.ssh/known_hosts")
+    known_hosts: Annotated[Path, Field(strict=False)] = Path("~/.ssh/known_hosts")
     # reject: unknown host keys are refused; accept-new: trusted on first use and saved.
     host_key_policy: Literal["reject", "accept-new"] = "reject"
     connect_timeout_s: float = Field(default=10.0, gt=0)

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, create_model, field_validator
 
 from harness.boards import IMPLS, Board, Impl, Strict
 from harness.errors import UserError
+from harness.limits import LIMITS
 from harness.methods import parse_variant, VARIANTS
 from harness.tasks import task_names
 
@@ -32,31 +33,43 @@ class Lab(Strict):
         return boards
 
 
-class ModelConfig(Strict):
-    hidden: list[int] = Field(default=[96, 96], min_length=1)
+MAX = LIMITS
+# Integer ranges every runner accepts (targets/c/core/skip2_limits.def), so no job the config
+# accepts is refused, wrapped or run differently by any runner.
+Seed = Annotated[int, Field(ge=0, le=MAX["MAX_SEED"])]
+Width = Annotated[int, Field(ge=1, le=MAX["MAX_WIDTH"])]
+Epochs = Annotated[int, Field(ge=1, le=MAX["MAX_EPOCHS"])]
+Batch = Annotated[int, Field(ge=1, le=MAX["MAX_BATCH"])]
+Rate = Annotated[float, Field(gt=0)]
 
-    @field_validator("hidden")
-    @classmethod
-    def _positive(cls, hidden):
-        if any(h <= 0 for h in hidden):
-            raise ValueError("hidden layer sizes must be positive integers, e.g. [96, 96]")
-        return hidden
+
+def _unique(values: list, what: str) -> list:
+    repeated = sorted({str(v) for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"{what} must not repeat; repeated: {', '.join(repeated)}")
+    return values
+
+
+class ModelConfig(Strict):
+    # Hidden widths; with the output layer at most MAX_LAYERS layers.
+    hidden: list[Width] = Field(default=[96, 96], min_length=1, max_length=MAX["MAX_LAYERS"] - 1)
 
 
 class PretrainConfig(Strict):
-    epochs: int = Field(default=40, gt=0)
-    batch_size: int = Field(default=32, gt=0)
-    lr: float = Field(default=0.05, gt=0)
+    epochs: Epochs = 40
+    batch_size: Batch = 32
+    lr: Rate = 0.05
 
 
 class FinetuneHP(Strict):
     """Hyper-parameters of fine-tuning; any field may be overridden per method."""
-    epochs: int = Field(default=20, gt=0)
-    batch_size: int = Field(default=20, gt=0)
-    lr: float = Field(default=0.01, gt=0)
-    rank: int = Field(default=4, gt=0)
-    scale: float = Field(default=1.0)
-    cache_budget_bytes: int = Field(default=-1, ge=-1, description="-1 = unlimited")
+    epochs: Epochs = 20
+    batch_size: Batch = 20
+    lr: Rate = 0.01
+    rank: Annotated[int, Field(ge=1, le=MAX["MAX_RANK"])] = 4
+    scale: float = 1.0
+    cache_budget_bytes: Annotated[int, Field(ge=-1, le=MAX["MAX_CACHE_BUDGET"],
+                                             description="-1 = unlimited")] = -1
 
 
 def _optional(field):
@@ -94,14 +107,19 @@ class Experiment(Strict):
     name: str = Field(min_length=1)
     tasks: list[str] = Field(min_length=1)
     methods: list[str] = Field(min_length=1)
-    seeds: list[int] = Field(default=[0], min_length=1)
+    seeds: list[Seed] = Field(default=[0], min_length=1)
     impls: list[Impl] = Field(default=["numpy"], min_length=1)
     # Board names or tags to run on; empty: every lab board that offers the impls.
     boards: list[Annotated[str, Field(min_length=1)]] = []
-    repetitions: int = Field(default=1, gt=0)
+    repetitions: int = Field(default=1, ge=1, le=1000)
     model: ModelConfig = ModelConfig()
     pretrain: PretrainConfig = PretrainConfig()
     finetune: Finetune = Finetune()
+
+    @field_validator("tasks", "methods", "seeds", "impls", "boards")
+    @classmethod
+    def _no_repeats(cls, values, info):
+        return _unique(values, info.field_name)
 
     @field_validator("tasks")
     @classmethod

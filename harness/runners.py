@@ -38,8 +38,12 @@ class RunnerSpec:
         return sha256_tree(self.files)
 
 
+LIMITS = C_DIR / "core" / "skip2_limits.def"
+
+
 def _python_files(*extra) -> dict:
     files = {p.name: p for p in sorted(NUMPY_RUNNER_DIR.glob("skip2_*.py"))}
+    files[LIMITS.name] = LIMITS  # the NumPy runner checks jobs against the same limits as C
     files.update({p.name: p for p in extra})
     return files
 
@@ -48,7 +52,7 @@ def c_sources() -> dict:
     files = {"Makefile": C_DIR / "Makefile"}
     for part in ("core", "sbc"):
         files.update({f"{part}/{p.name}": p for p in sorted((C_DIR / part).iterdir())
-                      if p.suffix in (".c", ".h", ".inc")})
+                      if p.suffix in (".c", ".h", ".inc", ".def")})
     return files
 
 

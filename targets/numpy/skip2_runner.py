@@ -16,14 +16,22 @@ import time
 
 import numpy as np
 
+import skip2_limits
 import skip2_methods as sm
 
 IMPL = "numpy"
 
 
+def refuse(workdir, problems):
+    """A job some runner would not run exactly as asked is refused, never aliased."""
+    if problems:
+        raise SystemExit(f"{workdir}/job.json: {'; '.join(problems)}")
+
+
 def load_job(workdir):
     with open(os.path.join(workdir, "job.json")) as f:
         job = json.load(f)
+    refuse(workdir, skip2_limits.job_problems(job, widths=()))
 
     def resolve(p):
         return p if os.path.isabs(p) else os.path.join(workdir, p)
@@ -76,8 +84,9 @@ def run(workdir):
     # skip2-lora always caches, skip-lora never (it is the cache-less counterpart); the others may.
     hp["cache"] = job["method"] == "skip2-lora" or (bool(job.get("cache")) and job["method"] in sm.CACHEABLE)
     hp["cache_budget_bytes"] = int(job.get("cache_budget_bytes", -1))
-    if hp["epochs"] < 1 or hp["batch_size"] < 1 or len(net.W) < 2:
-        raise SystemExit(f"{workdir}/job.json: needs epochs >= 1, batch_size >= 1 and n_layers >= 2")
+    widths = [net.W[0].shape[0], *(w.shape[1] for w in net.W)]
+    refuse(workdir, skip2_limits.job_problems(job, widths)
+           + (["n_layers must be at least 2"] if len(net.W) < 2 else []))
     (x_ft, y_ft), (x_test, y_test) = data["ft"], data["test"]
     meter = sm.Meter()
     method = sm.build(job["method"], net, hp, meter, x_ft)

@@ -35,8 +35,8 @@ const char *skip2_strerror(int status)
     switch (status) {
     case SKIP2_OK: return "ok";
     case SKIP2_ERR_METHOD: return "unknown method";
-    case SKIP2_ERR_LAYERS: return "n_layers must be 1..8 (ft-last needs at least 2)";
-    case SKIP2_ERR_DIMS: return "every layer width must be positive";
+    case SKIP2_ERR_LAYERS: return "n_layers must be 1..8 (SKIP2_MAX_LAYERS; ft-last needs at least 2)";
+    case SKIP2_ERR_DIMS: return "every layer width must be 1..65535 (SKIP2_MAX_WIDTH)";
     case SKIP2_ERR_EPOCHS: return "epochs must be at least 1";
     case SKIP2_ERR_BATCH: return "batch_size must be at least 1";
     case SKIP2_ERR_RANK: return "rank must be at least 1";
@@ -124,7 +124,7 @@ static int plan(skip2_ctx *c, const skip2_model *model, const skip2_job *job, ui
     if (L < 1 || L > SKIP2_MAX_LAYERS || (job->method == SKIP2_FT_LAST && L < 2))
         return SKIP2_ERR_LAYERS;
     for (int k = 0; k <= L; k++) {
-        if (model->dims[k] <= 0)
+        if (model->dims[k] <= 0 || model->dims[k] > SKIP2_MAX_WIDTH)
             return SKIP2_ERR_DIMS;
         if (k > 0 && model->dims[k] > c->widest)
             c->widest = model->dims[k];

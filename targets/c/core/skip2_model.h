@@ -5,7 +5,12 @@
 
 #include <stdint.h>
 
-#define SKIP2_MAX_LAYERS 8
+/* SKIP2_MAX_LAYERS, SKIP2_MAX_WIDTH, ...: the job limits every runner enforces. */
+enum {
+#define SKIP2_LIMIT(name, value) SKIP2_##name = value,
+#include "skip2_limits.def"
+#undef SKIP2_LIMIT
+};
 
 /* An MLP of n_layers dense layers: a[k] = x[k] W[k] + b[k], x[k+1] = ReLU(a[k]), logits a[L-1]. */
 typedef struct {

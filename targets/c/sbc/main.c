@@ -114,13 +114,13 @@ static void read_job(const char *workdir, skip2_job *job, int *n_layers, int *sa
         die(path, "'method' must be one of ft-all, ft-last, ft-bias, lora-all, lora-last, "
                   "skip-lora, skip2-lora; got '%s'", s);
     job->method = (skip2_method)method;
-    need(path, j, job_json_int(j, "seed", INT64_MIN, INT64_MAX, &v), "seed", 1);
-    job->seed = (uint64_t)v; /* two's complement, as Python's seed & (2^64 - 1) */
-    need(path, j, job_json_int(j, "epochs", 1, 1 << 24, &v), "epochs", 1);
+    need(path, j, job_json_int(j, "seed", 0, SKIP2_MAX_SEED, &v), "seed", 1);
+    job->seed = (uint64_t)v;
+    need(path, j, job_json_int(j, "epochs", 1, SKIP2_MAX_EPOCHS, &v), "epochs", 1);
     job->epochs = (int)v;
-    need(path, j, job_json_int(j, "batch_size", 1, 1 << 24, &v), "batch_size", 1);
+    need(path, j, job_json_int(j, "batch_size", 1, SKIP2_MAX_BATCH, &v), "batch_size", 1);
     job->batch_size = (int)v;
-    if (need(path, j, job_json_int(j, "rank", 0, 1 << 16, &v), "rank",
+    if (need(path, j, job_json_int(j, "rank", 1, SKIP2_MAX_RANK, &v), "rank",
              skip2_method_has_adapters(job->method)))
         job->rank = (int)v;
     need(path, j, job_json_number(j, "lr", &number), "lr", 1);
@@ -128,7 +128,7 @@ static void read_job(const char *workdir, skip2_job *job, int *n_layers, int *sa
     need(path, j, job_json_number(j, "scale", &number), "scale", 1);
     job->scale = (float)number;
     need(path, j, job_json_bool(j, "cache", &job->cache), "cache", 0);
-    if (need(path, j, job_json_int(j, "cache_budget_bytes", INT64_MIN, INT64_MAX, &v),
+    if (need(path, j, job_json_int(j, "cache_budget_bytes", -1, SKIP2_MAX_CACHE_BUDGET, &v),
              "cache_budget_bytes", 0))
         job->cache_budget_bytes = v;
     need(path, j, job_json_int(j, "n_layers", 1, SKIP2_MAX_LAYERS, &v), "n_layers", 1);
