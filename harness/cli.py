@@ -34,9 +34,13 @@ def cli():
 def run(experiment, lab, out, resume, report, data_root):
     """Run every job of EXPERIMENT on the boards of LAB; append records to OUT/records.jsonl."""
     from harness.run import run_experiment
-    out = run_experiment(experiment, lab, out, resume, data_root, console)
+    out, counts = run_experiment(experiment, lab, out, resume, data_root, console)
     if report:
         _write_report(out)
+    if counts["error"]:
+        errors.print(f"{counts['error']} jobs ended in error (infrastructure, not scored); fix the cause "
+                     f"and continue with: skip2bench run -e {experiment} -l {lab} -o {out} --resume")
+        sys.exit(1)
 
 
 @cli.command("report")
@@ -44,6 +48,18 @@ def run(experiment, lab, out, resume, report, data_root):
 def report_cmd(run_dir):
     """Write tables and plots of RUN_DIR into RUN_DIR/report/."""
     _write_report(run_dir)
+
+
+@cli.command()
+@click.argument("run_dir", type=DIR)
+def migrate(run_dir):
+    """Rewrite RUN_DIR/records.jsonl in the current record schema (older logs are read as they are)."""
+    from harness.records import RecordLog
+    from harness.schema import SCHEMA_VERSION
+    log = RecordLog(Path(run_dir) / "records.jsonl")
+    if not log.path.is_file():
+        raise UserError(f"no records file {log.path}; give a run directory")
+    console.print(f"{log.path}: {log.migrate()} records at schema version {SCHEMA_VERSION}")
 
 
 def _write_report(run_dir):
@@ -146,12 +162,14 @@ def data(data_root):
 
 
 def _terminated(signum, frame):
-    # SIGTERM (what CI and service managers send) stops a run the way Ctrl-C does.
+    # SIGTERM (what CI and service managers send) and SIGHUP (a closed terminal) stop a run the
+    # way Ctrl-C does: runners killed, records intact, the resume hint printed.
     raise KeyboardInterrupt
 
 
 def main():
-    signal.signal(signal.SIGTERM, _terminated)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminated)
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

@@ -9,7 +9,11 @@ import os
 import warnings
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from harness.atomic import write_atomically
 from harness.errors import UserError
+from harness.schema import Record, UnknownVersion, problem, upgrade
 
 FINISHED = ("ok", "fail")
 # What makes a record unique; a resumed run's retry of an error record shares the key.
@@ -29,11 +33,16 @@ class RecordLog:
         self.path = Path(path)
 
     def read(self) -> list[dict]:
-        """All complete records. Text after the last newline is a record a killed run was writing:
-        it is skipped with a warning. A malformed complete line is an error."""
+        """All complete records, each upgraded to the current schema and validated. Text after the
+        last newline is a record a killed run was writing: it is skipped with a warning. A complete
+        line that is not a valid record of a known version is an error naming file and line."""
         if not self.path.exists():
             return []
-        *complete, tail = self.path.read_text().split("\n")
+        try:
+            *complete, tail = self.path.read_text().split("\n")
+        except (OSError, UnicodeDecodeError) as e:
+            raise MalformedRecords(f"{self.path}: cannot read the record log ({e}); restore it from a "
+                                   f"backup or start a new --out") from None
         if tail.strip():
             warnings.warn(f"{self.path}:{len(complete) + 1}: skipping truncated last record")
         records = []
@@ -41,13 +50,18 @@ class RecordLog:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                record = e.msg
-            if not isinstance(record, dict):
-                raise MalformedRecords(f"{self.path}:{number}: malformed record ({record}); "
+                raw = json.loads(line)
+                if not isinstance(raw, dict):
+                    raise ValueError("not a JSON object")
+                records.append(Record.model_validate(upgrade(raw)).model_dump())
+            except UnknownVersion as e:
+                raise MalformedRecords(f"{self.path}:{number}: {e}") from None
+            except ValidationError as e:
+                raise MalformedRecords(f"{self.path}:{number}: not a valid record ({problem(e)}); "
                                        f"fix or delete that line") from None
-            records.append(record)
+            except ValueError as e:  # JSONDecodeError included
+                raise MalformedRecords(f"{self.path}:{number}: malformed record ({e}); "
+                                       f"fix or delete that line") from None
         return records
 
     def finished_keys(self, fingerprints: dict) -> set:
@@ -65,8 +79,26 @@ class RecordLog:
             with open(self.path, "r+b") as f:
                 f.truncate(keep)
 
+    def migrate(self) -> int:
+        """Rewrite the log at the current schema version (atomically); the number of records."""
+        records = self.read()
+        write_atomically(self.path, lambda f: f.write("".join(
+            Record.model_validate(r).model_dump_json() + "\n" for r in records).encode()))
+        return len(records)
+
     def append(self, record: dict):
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        """Validate and append one record, flushed and fsynced; a write that fails (disk full,
+        read-only) is a one-line error and leaves every earlier record intact."""
+        line = Record.model_validate(record).model_dump_json() + "\n"
+        try:
+            with open(self.path, "a") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            try:  # a partly written line would be cut by --resume anyway; cut it now if we can
+                self.drop_incomplete_tail()
+            except OSError:
+                pass
+            raise UserError(f"cannot write to {self.path}: {e.strerror or e}; the records before this one "
+                            f"are intact: free space or fix permissions, then continue with --resume") from None

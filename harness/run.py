@@ -16,6 +16,7 @@ from harness.errors import TargetError, UserError
 from harness.plan import expand, job_id, runner_job
 from harness.provenance import git_state, host_facts, library_versions, shown_path
 from harness.records import RecordLog, record_key
+from harness.schema import SCHEMA_VERSION, flatten
 from harness.targets import open_target
 from harness.tasks import load_task
 
@@ -42,12 +43,6 @@ def _write_manifest(path: Path, manifest: dict):
     write_atomically(path, lambda f: f.write(json.dumps(manifest, indent=2, default=str).encode()))
 
 
-def _flatten(result: dict) -> dict:
-    flat = {k: v for k, v in result.items() if k not in ("mem", "impl", "method")}
-    flat.update({f"mem_{k}": v for k, v in result.get("mem", {}).items()})
-    return flat
-
-
 def _job_line(i, n, job, rec) -> str:
     head = f"[{i:>{len(str(n))}}/{n}] {job.task:<12} {job.variant:<14} {job.impl:<5} {job.board:<8} seed {job.seed}"
     if rec["status"] == "error":
@@ -60,7 +55,8 @@ def _job_line(i, n, job, rec) -> str:
 
 def _identity(run_id, job, exp, art, hp) -> dict:
     """What a record is about: the job, where it ran, its settings and its inputs' hashes."""
-    return {"run_id": run_id, "job_id": job_id(art.model_key, job.variant, hp), "task": job.task,
+    return {"schema_version": SCHEMA_VERSION, "run_id": run_id,
+            "job_id": job_id(art.model_key, job.variant, hp), "task": job.task,
             "method": job.method, "variant": job.variant, "impl": job.impl, "board": job.board,
             "seed": job.seed, "repetition": job.repetition, **hp.model_dump(), "cache": job.cache,
             "hidden": "-".join(map(str, exp.model.hidden)), "model_key": art.model_key,
@@ -74,7 +70,7 @@ def _execute(target, job, hp, art, rec) -> dict:
     try:
         result = target.run_job(runner_job(job, hp), job.impl, art,
                                 f"{rec['job_id']}-{job.board}-{job.impl}-r{job.repetition}")
-        return {"error": None, "stderr_tail": None, **_flatten(result)}
+        return {"error": None, "stderr_tail": None, **flatten(result)}
     except TargetError as e:
         return {"status": "error", "error": str(e), "stderr_tail": e.stderr_tail}
 
@@ -108,7 +104,7 @@ def _run_jobs(jobs, exp, artifacts, targets, log, run_id, console) -> dict:
 
 
 def run_experiment(experiment: Path, lab_file: Path, out: Path | None, resume: bool,
-                   data_root: Path | None, console: Console) -> Path:
+                   data_root: Path | None, console: Console) -> tuple[Path, dict]:
     exp, lab = load_experiment(experiment), load_lab(lab_file)
     jobs = expand(exp, lab)
     cache = paths.cache_dir()
@@ -155,7 +151,7 @@ def run_experiment(experiment: Path, lab_file: Path, out: Path | None, resume: b
     _write_manifest(manifest_path, manifest)
     console.print(", ".join(f"{n} {k}" for k, n in counts.items() if k != "skipped")
                   + f", {counts['skipped']} already done; records: {log.path}")
-    return out
+    return out, counts
 
 
 def _prepare_board(target, jobs, artifacts, console):

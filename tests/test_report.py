@@ -8,7 +8,12 @@ import pytest
 
 from harness.report import ReportError, write_report
 from harness.report import tables
-from harness.report.load import RESULTS, load_records
+from harness.report.load import load_records
+from harness.schema import SCHEMA_VERSION, Result
+
+# Fields a record has only when a runner returned a result.
+RESULT_FIELDS = [f for f in Result.model_fields if f not in ("impl", "method", "status", "reason", "mem")] + [
+    "mem_weights_bytes", "mem_grads_bytes", "mem_optimizer_bytes", "mem_activations_bytes", "mem_cache_bytes"]
 
 TASKS = {"fan-damage1": (512, 2), "har": (64, 6), "synthetic": (256, 2)}
 METHODS = ["ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora"]
@@ -62,17 +67,23 @@ def make_record(task, method, variant, cache, impl, seed, board="local", repetit
     after = round(N_TEST * min(0.99, before + 0.15 + 0.02 * job_rng.standard_normal())) / N_TEST
     hits = N_TRAIN * (EPOCHS - 1) if cache else None
     return {
-        "run_id": "run-test", "job_id": f"{task}/{variant}/s{seed}", "task": task, "method": method,
+        "schema_version": SCHEMA_VERSION, "run_id": "run-test", "job_id": f"{task}/{variant}/s{seed}",
+        "task": task, "method": method,
         "variant": variant, "impl": impl, "board": board, "seed": seed, "repetition": repetition,
         "epochs": EPOCHS, "batch_size": BATCH, "lr": 0.01, "rank": RANK, "scale": 1.0, "cache": cache,
-        "cache_budget_bytes": 1 << 20 if cache else None, "hidden": "96-96",
-        "status": "ok", "error": None, "stderr_tail": None,
+        "cache_budget_bytes": 1 << 20 if cache else -1, "hidden": "96-96",
+        "model_key": f"{task}-{seed}", "weights_sha256": "0" * 64, "data_sha256": "1" * 64,
+        "board_fingerprint": "f" * 16, "started_at": "2025-01-01T00:00:00+00:00",
+        "runner_sha256": "2" * 64, "attempts": 1, "time_kind": "device",
+        "n_ft": N_TRAIN, "n_test": N_TEST, "cache_capacity_samples": N_TRAIN if cache else 0,
+        "runtime": {"machine": "x86_64"},
+        "status": "ok", "reason": None, "error": None, "stderr_tail": None,
         "acc_before": before, "acc_after": after, "ft_time_s": ft,
         "fwd_time_s": 0.45 * ft, "bwd_time_s": 0.35 * ft, "upd_time_s": 0.1 * ft,
         "cache_time_s": 0.02 * ft if cache else 0.0, "epoch_times_s": epoch_times,
         "epoch_loss": [0.6 / (e + 1) for e in range(EPOCHS)], "ft_macs": ft_macs,
         "trainable_params": trainable(method, n_in, n_out),
-        "cache_hits": hits, "cache_misses": N_TRAIN if cache else None,
+        "cache_hits": hits or 0, "cache_misses": N_TRAIN if cache else 0,
         "cache_hit_rate": hits / (hits + N_TRAIN) if cache else None,
         "peak_rss_bytes": int(60e6 + rng.integers(0, 1e6)), "mem_weights_bytes": 4 * (n_in * 96 + 96 * 96),
         "mem_grads_bytes": 4 * trainable(method, n_in, n_out), "mem_optimizer_bytes": 0,
@@ -90,8 +101,8 @@ def make_records(tasks=tuple(TASKS), impls=("numpy", "c"), seeds=(0, 1, 2)):
             # As the NumPy runner reports a divergence: no accuracy after, the reason apart from errors.
             r.update(status="fail", acc_after=None, reason="loss became non-finite in epoch 4")
         if r["task"] == "har" and r["variant"] == "skip-lora" and r["seed"] == 2 and r["impl"] == impls[-1]:
-            r.update(dict.fromkeys(RESULTS))
-            r.update(status="error", error="runner timed out after 600 s",
+            r.update(dict.fromkeys(RESULT_FIELDS))
+            r.update(status="error", wall_s=600.0, error="runner timed out after 600 s",
                      stderr_tail="epoch 3/10\nTraceback (most recent call last):\nTimeoutError: job")
     return records
 

@@ -300,10 +300,11 @@ def test_sshd_stopped_mid_run_errors_then_resume_completes(lab, cache, tmp_path)
     lab.ctl("stop", "sbc-native")
     try:
         stdout, stderr = run.communicate(timeout=120)
+        assert run.returncode == 1 and "ended in error" in stderr
         recs = records(out)
         assert recs[0]["status"] == "ok" and len(recs) == 4
         errors = [r for r in recs if r["status"] == "error"]
-        assert errors and all("sbc-native" in r["error"] and "acc_after" not in r for r in errors)
+        assert errors and all("sbc-native" in r["error"] and r["acc_after"] is None for r in errors)
         assert any("Connection refused" in r["error"] or "lost" in r["error"] for r in errors)
         assert not runner_on(lab.work_root(WORK_ROOT))
     finally:
@@ -321,7 +322,7 @@ def test_timeout_kills_the_runner_on_the_board(lab, cache, tmp_path):
     slow_lab.write_text(text)
     out = tmp_path / "run"
     exp = experiment(tmp_path, **dict(SLOW, methods=["ft-all"], impls=["c"], boards=["sbc-nonumpy"], epochs=3000))
-    skip2bench("run", "-e", exp, "-l", slow_lab, "-o", out, "--no-report", cache=cache)
+    assert skip2bench("run", "-e", exp, "-l", slow_lab, "-o", out, "--no-report", cache=cache, check=False).returncode == 1
     (rec,) = records(out)
     assert rec["status"] == "error" and "timed out after 0.5 s" in rec["error"] and "killed" in rec["error"]
     assert not runner_on(lab.work_root("nonumpy"))
@@ -344,7 +345,8 @@ def test_a_second_run_on_a_locked_board_is_refused(lab, cache, tmp_path):
                   "-o", tmp_path / "first", "--no-report", cache=cache)
     wait_for(lambda: runner_on(lab.work_root(WORK_ROOT)), what="the first run's runner")
     second = skip2bench("run", "-e", experiment(tmp_path, name="e2.toml", **dict(SLOW, methods=["ft-all"])),
-                        "-l", lab.path, "-o", tmp_path / "second", "--no-report", cache=cache)
+                        "-l", lab.path, "-o", tmp_path / "second", "--no-report", cache=cache, check=False)
+    assert second.returncode == 1
     (rec,) = records(tmp_path / "second")
     assert rec["status"] == "error" and "is in use by run first" in rec["error"]
     assert "sbc-native: unusable" in second.stdout
@@ -384,8 +386,10 @@ def test_wrong_host_key_is_refused_with_a_clear_error(lab, cache, tmp_path):
     known = tmp_path / "wrong_known_hosts"
     known.write_text(f"[127.0.0.1]:{port} " + " ".join(Path(f"{other}.pub").read_text().split()[:2]) + "\n")
     out = tmp_path / "run"
-    skip2bench("run", "-e", experiment(tmp_path, methods=["ft-all"], impls=["c"]), "-l",
-               lab_with(tmp_path, lab, known_hosts=str(known)), "-o", out, "--no-report", cache=cache)
+    proc = skip2bench("run", "-e", experiment(tmp_path, methods=["ft-all"], impls=["c"]), "-l",
+                      lab_with(tmp_path, lab, known_hosts=str(known)), "-o", out, "--no-report", cache=cache,
+                      check=False)
+    assert proc.returncode == 1
     (rec,) = records(out)
     assert rec["status"] == "error" and "does not match" in rec["error"] and "ssh-keygen" in rec["error"]
 

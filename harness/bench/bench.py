@@ -111,7 +111,7 @@ def _time_runners(target, exp, groups, impls, reps, console) -> list:
                     except TargetError as e:
                         raise UserError(f"{impl} runner on {task} {variant}: {e}") from None
                     samples.append({"task": task, "seed": seed, "variant": variant, "model": model,
-                                    "rep": rep, **result})
+                                    "rep": rep, **result.model_dump()})
                     console.print(_progress(len(samples), total, samples[-1], reps), highlight=False)
     return samples
 

@@ -80,7 +80,7 @@ def _paired_jobs(targets, exp, task, seed, art, reps, console) -> list:
             for target in targets:
                 t0 = time.perf_counter()
                 result = target.run_job(job, "c", art, f"{variant}-r{rep}")
-                walls.append((time.perf_counter() - t0, result["ft_time_s"]))
+                walls.append((time.perf_counter() - t0, result.ft_time_s))
             (host_wall, host_ft), (board_wall, board_ft) = walls
             rows.append({"rep": rep, "variant": variant, "host_wall_ms": 1e3 * host_wall,
                          "board_wall_ms": 1e3 * board_wall, "added_ms": 1e3 * (board_wall - host_wall),

@@ -7,7 +7,10 @@ as an infrastructure error.
 """
 import json
 
+from pydantic import ValidationError
+
 from harness.errors import TargetError
+from harness.schema import Result, problem
 
 STDERR_TAIL_CHARS = 2000
 
@@ -16,8 +19,9 @@ def tail(text: str) -> str:
     return text[-STDERR_TAIL_CHARS:] if text else ""
 
 
-def parse_result(stdout: str, stderr: str, returncode: int, what: str) -> dict:
-    """The runner's one JSON object, or TargetError naming what went wrong."""
+def parse_result(stdout: str, stderr: str, returncode: int, what: str, **added) -> Result:
+    """The runner's one JSON object, validated against the schema with the target's `added`
+    fields (runner hash, attempts, time kind), or TargetError naming what went wrong."""
     if returncode != 0:
         last = stderr.strip().splitlines()[-1] if stderr.strip() else "no stderr"
         raise TargetError(f"{what} exited with code {returncode}: {last}", tail(stderr))
@@ -26,9 +30,12 @@ def parse_result(stdout: str, stderr: str, returncode: int, what: str) -> dict:
         result = json.loads(lines[-1])
     except (IndexError, json.JSONDecodeError):
         raise TargetError(f"{what} printed no JSON result", tail(stderr) or tail(stdout)) from None
-    if not isinstance(result, dict) or result.get("status") not in ("ok", "fail"):
-        raise TargetError(f"{what} printed a result without status ok/fail", tail(stdout))
-    return result
+    if not isinstance(result, dict):
+        raise TargetError(f"{what} printed a result that is not a JSON object", tail(stdout))
+    try:
+        return Result.model_validate({**result, **added})
+    except ValidationError as e:
+        raise TargetError(f"{what} printed an invalid result ({problem(e)})", tail(stdout)) from None
 
 
 def open_shell(board):

@@ -24,6 +24,7 @@ from harness import runners
 from harness.errors import TargetError
 from harness.hashing import sha256_file, sha256_text, sha256_tree
 from harness.targets import facts as board_facts
+from harness.schema import Result
 from harness.targets import parse_result, tail
 from harness.transports import CommandTimeout, LinkDown, quote
 from harness.transports.ssh import HostKeyRefused
@@ -237,7 +238,7 @@ class PosixTarget:
         return f"{final}/skip2run"
 
     # -- jobs ---------------------------------------------------------------------------------
-    def run_job(self, job: dict, impl: str, artifacts, name: str) -> dict:
+    def run_job(self, job: dict, impl: str, artifacts, name: str) -> Result:
         """Stage job.json, run the runner, return its result with the runner's hash.
 
         A connection dropped mid-job is re-made and the job re-run (after killing what the cut
@@ -272,10 +273,9 @@ class PosixTarget:
                 raise
         else:
             raise TargetError(f"{what}: {lost}; gave up after {self.retries + 1} attempts")
-        result = parse_result(done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace"),
-                              done.returncode, what)
-        result.update(runner_sha256=self.runner_sha256[impl], attempts=attempt + 1)
-        return result
+        return parse_result(done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace"),
+                            done.returncode, what, runner_sha256=self.runner_sha256[impl], attempts=attempt + 1,
+                            time_kind="device")
 
     def run_script(self, impl: str, script: str, *args, timeout: float = COMMAND_TIMEOUT_S) -> str:
         """Run another program deployed with a Python runner (the sgemm peak probe); its stdout."""

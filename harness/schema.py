@@ -1,0 +1,187 @@
+"""The record schema: what a runner's result holds, and what one line of records.jsonl holds.
+
+Defined once here (docs/records.md). A runner's result is validated when it arrives, a record
+before it is written and whenever a log is read; `harness.records` is the only reader and writer
+of logs, and everything else (report, resume, later compare and history) reads through it.
+
+Versions: 1 is the log of skip2bench before records carried `schema_version` (no board
+fingerprint, the C binary's hash inside `runtime`); 2 is this one. Every later version ships a
+migration from the one before and a test that reads a committed log of the old version.
+"""
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+
+SCHEMA_VERSION = 2
+STATUSES = ("ok", "fail", "unsupported", "error")
+# What clock a time came from: the board's own (a runner timing itself; the host is a board too),
+# the host's wall clock around the job, or an estimate from an emulator's instruction count.
+TIME_KINDS = ("device", "host", "emulated")
+
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Seconds = Annotated[float, Field(ge=0)]
+Count = Annotated[int, Field(ge=0)]
+# Runners of the speed benchmark that only time themselves (no phase split, no counted work).
+COMPARATORS = ("torch",)
+
+
+class _Model(BaseModel):
+    # Unknown fields are errors: a typo or a runner out of step with the schema shows at once.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Memory(_Model):
+    weights_bytes: Count
+    grads_bytes: Count
+    optimizer_bytes: Count
+    activations_bytes: Count
+    cache_bytes: Count
+
+
+class Result(_Model):
+    """What a runner prints (docs/runner-contract.md), plus what the target adds."""
+    impl: str
+    method: str
+    status: Literal["ok", "fail"]
+    reason: Optional[str]
+    acc_before: Fraction
+    acc_after: Optional[Fraction]
+    ft_time_s: Seconds
+    # The phase split, counted work and memory: from the reference runners always (checked
+    # below); the benchmark's comparators only time themselves.
+    fwd_time_s: Optional[Seconds] = None
+    bwd_time_s: Optional[Seconds] = None
+    upd_time_s: Optional[Seconds] = None
+    cache_time_s: Optional[Seconds] = None
+    epoch_times_s: list[Seconds]
+    epoch_loss: list[Optional[float]]
+    n_ft: Annotated[int, Field(ge=1)]
+    n_test: Annotated[int, Field(ge=1)]
+    ft_macs: Optional[Count] = None
+    trainable_params: Count
+    cache_capacity_samples: Count
+    cache_hits: Count
+    cache_misses: Count
+    cache_hit_rate: Optional[Fraction]
+    mem: Optional[Memory] = None
+    peak_rss_bytes: Optional[Count]
+    runtime: dict[str, Any]
+    # Added by the target that ran it.
+    runner_sha256: Optional[str] = None
+    attempts: Annotated[int, Field(ge=1)] = 1
+    time_kind: Literal[TIME_KINDS] = "device"
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.impl not in COMPARATORS and None in (self.fwd_time_s, self.bwd_time_s, self.upd_time_s,
+                                                      self.cache_time_s, self.ft_macs, self.mem):
+            raise ValueError(f"a {self.impl} result reports the phase times, ft_macs and mem")
+        if (self.status == "fail") != (self.acc_after is None) or (self.status == "fail") != bool(self.reason):
+            raise ValueError("a fail has a reason and no acc_after; an ok has acc_after and no reason")
+        return self
+
+
+def _optional(field):
+    kind = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    return Optional[kind], None
+
+
+# A record's result fields: every Result field but the ones a record holds otherwise, each
+# empty (None) on records without a result (error, unsupported); memory flattened to mem_*.
+_RESULT_FIELDS = {name: _optional(f) for name, f in Result.model_fields.items()
+                  if name not in ("impl", "method", "status", "reason", "mem")}
+_MEMORY_FIELDS = {f"mem_{name}": _optional(f) for name, f in Memory.model_fields.items()}
+
+_RecordResult = create_model("_RecordResult", __base__=_Model, **_RESULT_FIELDS, **_MEMORY_FIELDS)
+
+
+class Record(_RecordResult):
+    """One line of records.jsonl: one job x board x implementation x repetition."""
+    schema_version: Literal[SCHEMA_VERSION]
+    # identity
+    run_id: str
+    job_id: str
+    task: str
+    method: str
+    variant: str
+    impl: str
+    board: str
+    seed: int
+    repetition: int
+    epochs: int
+    batch_size: int
+    lr: float
+    rank: int
+    scale: float
+    cache_budget_bytes: int
+    cache: bool
+    hidden: str
+    model_key: str
+    weights_sha256: str
+    data_sha256: str
+    board_fingerprint: Optional[str]
+    # outcome
+    status: Literal[STATUSES]
+    reason: Optional[str] = None
+    error: Optional[str] = None
+    stderr_tail: Optional[str] = None
+    started_at: str
+    wall_s: Seconds
+
+    @model_validator(mode="after")
+    def _outcome(self):
+        has_result = self.acc_before is not None
+        if self.status in ("ok", "fail") and not has_result:
+            raise ValueError(f"a record with status {self.status} needs the runner's result")
+        if self.status in ("error", "unsupported") and has_result:
+            raise ValueError(f"a record with status {self.status} carries no result")
+        if self.status == "error" and not self.error:
+            raise ValueError("an error record says what went wrong in 'error'")
+        if self.status == "unsupported" and not self.reason:
+            raise ValueError("an unsupported record says why in 'reason'")
+        return self
+
+
+def flatten(result: Result) -> dict:
+    """A validated result as record fields: the mem object flattened to mem_* fields."""
+    flat = result.model_dump(exclude={"impl", "method", "mem"})
+    flat.update({f"mem_{k}": v for k, v in (result.mem.model_dump() if result.mem else {}).items()})
+    return flat
+
+
+def problem(err: ValidationError) -> str:
+    """The first problem of a validation error as `field: message`."""
+    e = err.errors()[0]
+    where = ".".join(str(p) for p in e["loc"]) or "(record)"
+    return f"{where}: {e['msg'].removeprefix('Value error, ')}"
+
+
+# -- migrations: each takes a record of version N and returns one of version N + 1 ----------
+def _v1_to_v2(rec: dict) -> dict:
+    runtime = rec.get("runtime")
+    has_result = rec.get("status") in ("ok", "fail")
+    rec = dict(rec, schema_version=2, board_fingerprint=rec.get("board_fingerprint"))
+    if has_result:
+        rec.setdefault("runner_sha256", (runtime or {}).pop("binary_sha256", None))
+        rec.setdefault("attempts", 1)
+        rec.setdefault("time_kind", "device")
+    return rec
+
+
+MIGRATIONS = {1: _v1_to_v2}
+
+
+class UnknownVersion(ValueError):
+    pass
+
+
+def upgrade(rec: dict) -> dict:
+    """A record of any known version as a record of this version (unvalidated)."""
+    version = rec.get("schema_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= SCHEMA_VERSION:
+        raise UnknownVersion(f"schema_version {version!r} is not one this skip2bench reads "
+                             f"(1..{SCHEMA_VERSION}); read it with the skip2bench that wrote it, or upgrade")
+    while version < SCHEMA_VERSION:
+        rec = MIGRATIONS[version](rec)
+        version += 1
+    return rec

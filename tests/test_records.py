@@ -1,0 +1,80 @@
+"""The versioned record schema: validation on arrival and on reading, migrations, refusals."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness.errors import TargetError
+from harness.records import MalformedRecords, RecordLog
+from harness.schema import SCHEMA_VERSION
+from harness.targets import parse_result
+
+V1_LOG = Path(__file__).parent / "data" / "records-v1.jsonl"
+
+
+def v1_lines():
+    return V1_LOG.read_text().splitlines()
+
+
+def test_a_committed_v1_log_is_read_as_the_current_version():
+    ok_numpy, ok_c, error = RecordLog(V1_LOG).read()
+    assert {r["schema_version"] for r in (ok_numpy, ok_c, error)} == {SCHEMA_VERSION}
+    raw_c = json.loads(v1_lines()[1])
+    # v1 kept the C binary's hash inside runtime; v2 has runner_sha256 beside the results.
+    assert ok_c["runner_sha256"] == raw_c["runtime"]["binary_sha256"] and "binary_sha256" not in ok_c["runtime"]
+    assert ok_c["attempts"] == 1 and ok_c["time_kind"] == "device" and ok_c["board_fingerprint"] is None
+    assert ok_c["acc_after"] == raw_c["acc_after"] and ok_c["ft_macs"] == raw_c["ft_macs"]
+    assert error["status"] == "error" and error["acc_before"] is None and error["runner_sha256"] is None
+
+
+def test_migrate_rewrites_a_v1_log_and_keeps_every_value(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(V1_LOG, run / "records.jsonl")
+    before = RecordLog(run / "records.jsonl").read()
+    assert RecordLog(run / "records.jsonl").migrate() == 3
+    lines = (run / "records.jsonl").read_text().splitlines()
+    assert all(json.loads(line)["schema_version"] == SCHEMA_VERSION for line in lines)
+    assert RecordLog(run / "records.jsonl").read() == before
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"schema_version": 99}, "schema_version 99 is not one this skip2bench reads"),
+    ({"schema_version": "2"}, "schema_version '2' is not one"),
+    ({"acc_after": 1.5}, "acc_after: Input should be less than or equal to 1"),
+    ({"status": "maybe"}, "status: Input should be"),
+    ({"ft_macs": -3}, "ft_macs: Input should be greater than or equal to 0"),
+    ({"colour": "blue"}, "colour: Extra inputs are not permitted"),
+    ({"acc_before": None}, "needs the runner's result"),
+])
+def test_an_invalid_or_unknown_record_is_refused_naming_file_line_and_field(tmp_path, change, message):
+    lines = v1_lines()
+    bad = dict(json.loads(lines[1]), **change)
+    path = tmp_path / "records.jsonl"
+    path.write_text("\n".join([lines[0], json.dumps(bad), lines[2]]) + "\n")
+    with pytest.raises(MalformedRecords) as err:
+        RecordLog(path).read()
+    assert f"{path}:2: " in str(err.value) and message in str(err.value) and "\n" not in str(err.value)
+
+
+def _runner_output(**change):
+    result = {k: v for k, v in json.loads(v1_lines()[1]).items()
+              if k in ("status", "reason", "acc_before", "acc_after", "ft_time_s", "fwd_time_s", "bwd_time_s",
+                       "upd_time_s", "cache_time_s", "epoch_times_s", "epoch_loss", "n_ft", "n_test", "ft_macs",
+                       "trainable_params", "cache_capacity_samples", "cache_hits", "cache_misses",
+                       "cache_hit_rate", "peak_rss_bytes", "runtime")}
+    result.update(impl="c", method="skip2-lora", mem={"weights_bytes": 1, "grads_bytes": 1, "optimizer_bytes": 0,
+                                                       "activations_bytes": 1, "cache_bytes": 1})
+    result.update(change)
+    return json.dumps(result)
+
+
+def test_a_runner_result_is_validated_when_it_arrives():
+    assert parse_result(_runner_output(), "", 0, "c runner", attempts=1).acc_after is not None
+    with pytest.raises(TargetError, match=r"printed an invalid result \(acc_before: Input should be a valid number"):
+        parse_result(_runner_output(acc_before="high"), "", 0, "c runner")
+    with pytest.raises(TargetError, match="reports the phase times, ft_macs and mem"):
+        parse_result(_runner_output(ft_macs=None), "", 0, "c runner")
+    with pytest.raises(TargetError, match="a fail has a reason and no acc_after"):
+        parse_result(_runner_output(status="fail"), "", 0, "c runner")
