@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import UserError
-from harness.hashing import sha256_files
+from harness.hashing import sha256_file, sha256_files
 from harness.paths import import_runner_modules
 
 import_runner_modules()
@@ -24,6 +24,8 @@ import skip2_prng as prng  # noqa: E402
 
 # Bump when pre-training changes its results, so stale cached models are not reused.
 PRETRAIN_VERSION = 1
+# Every cache entry lists its files' sha256 here, checked whenever the entry is used.
+MANIFEST = "files.json"
 
 
 @dataclass(frozen=True)
@@ -37,19 +39,64 @@ class Artifacts:
     weights_sha256: str
     data_sha256: str
     pretrain_acc: float
+    repaired: tuple = ()  # what was found damaged in the cache and made again
 
 
 def _publish(final: Path, write):
     """Create `final` atomically: fill a temporary sibling, then rename it into place."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".tmp-"))
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".tmp-"))
+    except OSError as e:
+        raise _unwritable(final, e) from None
     try:
         write(tmp)
+        (tmp / MANIFEST).write_text(json.dumps({name: sha256_file(tmp / name) for name in _files(tmp)}))
         os.replace(tmp, final)
-    except OSError:
+    except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        if not final.is_dir():
-            raise
+        if not final.is_dir():  # else another run published the same entry first
+            raise _unwritable(final, e) from None
+
+
+def _unwritable(entry: Path, e: OSError) -> UserError:
+    return UserError(f"cannot write the cache entry {entry}: {e.strerror or e}; free space, or set "
+                     f"SKIP2BENCH_CACHE to a writable folder")
+
+
+def _files(entry: Path) -> list:
+    return sorted(p.name for p in entry.iterdir() if p.name != MANIFEST)
+
+
+def _damage(entry: Path) -> str | None:
+    """Why a cache entry cannot be trusted, or None: its files must match the hashes it was made with."""
+    try:
+        expected = json.loads((entry / MANIFEST).read_text())
+        found = {name: sha256_file(entry / name) for name in _files(entry)}
+    except FileNotFoundError:
+        return f"no {MANIFEST}: made by an older skip2bench, or cut short"
+    except (OSError, ValueError) as e:
+        return f"unreadable ({e})"
+    if found != expected:
+        changed = sorted(set(found) ^ set(expected) | {n for n in found if found[n] != expected.get(n)})
+        return f"{', '.join(changed)} changed since it was made"
+    return None
+
+
+def _entry(entry: Path, write, repaired: list) -> Path:
+    """A verified cache entry: made if missing, made again (and said so) if damaged."""
+    if entry.is_dir():
+        damage = _damage(entry)
+        if damage is None:
+            return entry
+        try:
+            shutil.rmtree(entry)
+        except OSError as e:
+            raise UserError(f"cache entry {entry} is damaged ({damage}) and cannot be removed: "
+                            f"{e.strerror or e}; delete it by hand") from None
+        repaired.append(f"cache entry {entry} was damaged ({damage}); made again")
+    _publish(entry, write)
+    return entry
 
 
 def scaling(x_pre):
@@ -86,32 +133,30 @@ def _write_data(task_data, d: Path):
 
 
 def prepare(task_data, seed, model_cfg, pretrain_cfg, cache_root: Path) -> Artifacts:
-    """Model and data directories for (task, seed), from the cache or made now."""
+    """Model and data directories for (task, seed), from the cache (verified) or made now."""
+    repaired = []
     data_sha = task_data.sha256()
-    data_dir = cache_root / "data" / data_sha[:16]
-    if not data_dir.is_dir():
-        _publish(data_dir, lambda d: _write_data(task_data, d))
+    data_dir = _entry(cache_root / "data" / data_sha[:16], lambda d: _write_data(task_data, d), repaired)
 
     key_src = json.dumps({"data": data_sha, "hidden": list(model_cfg.hidden),
                           "pretrain": pretrain_cfg.model_dump(), "seed": seed,
                           "version": PRETRAIN_VERSION}, sort_keys=True)
     model_key = hashlib.sha256(key_src.encode()).hexdigest()
-    model_dir = cache_root / "models" / model_key[:16]
-    if not model_dir.is_dir():
-        def write_model(d):
-            W, b, mean, std, acc = pretrain(task_data.x_pre, task_data.y_pre, len(task_data.classes),
-                                            model_cfg.hidden, pretrain_cfg, seed)
-            for k, (w, v) in enumerate(zip(W, b)):
-                np.save(d / f"W{k}.npy", w)
-                np.save(d / f"b{k}.npy", v)
-            np.save(d / "mean.npy", mean)
-            np.save(d / "std.npy", std)
-            (d / "meta.json").write_text(json.dumps({"key": json.loads(key_src), "pretrain_acc": acc}))
-        _publish(model_dir, write_model)
 
+    def write_model(d):
+        W, b, mean, std, acc = pretrain(task_data.x_pre, task_data.y_pre, len(task_data.classes),
+                                        model_cfg.hidden, pretrain_cfg, seed)
+        for k, (w, v) in enumerate(zip(W, b)):
+            np.save(d / f"W{k}.npy", w)
+            np.save(d / f"b{k}.npy", v)
+        np.save(d / "mean.npy", mean)
+        np.save(d / "std.npy", std)
+        (d / "meta.json").write_text(json.dumps({"key": json.loads(key_src), "pretrain_acc": acc}))
+
+    model_dir = _entry(cache_root / "models" / model_key[:16], write_model, repaired)
     meta = json.loads((model_dir / "meta.json").read_text())
     return Artifacts(
         task=task_data.name, seed=seed, model_dir=model_dir, data_dir=data_dir,
         n_layers=len(model_cfg.hidden) + 1, model_key=model_key,
         weights_sha256=sha256_files(list(model_dir.glob("*.npy"))),
-        data_sha256=data_sha, pretrain_acc=meta["pretrain_acc"])
+        data_sha256=data_sha, pretrain_acc=meta["pretrain_acc"], repaired=tuple(repaired))

@@ -1,7 +1,5 @@
 """`skip2bench run`: expand the job matrix, ship matched jobs to every board, append records."""
-import json
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.console import Console
@@ -9,38 +7,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from harness import paths
 from harness.artifacts import prepare
-from harness.atomic import write_atomically
 from harness.boards import public
 from harness.config import load_experiment, load_lab
 from harness.errors import TargetError, UserError
 from harness.plan import expand, job_id, runner_job
 from harness.provenance import git_state, host_facts, library_versions, shown_path
 from harness.records import RecordLog, record_key
+from harness.rundir import RunLock, check_resume, new_dir, now, prepare_out_dir, read_manifest, write_manifest
 from harness.schema import SCHEMA_VERSION, flatten
 from harness.targets import open_target
 from harness.tasks import load_task
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def prepare_out_dir(out: Path, resume: bool) -> Path:
-    """A writable run directory; refuses to mix a new run into old records unless resuming."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise UserError(f"cannot write to output directory {out}: {e.strerror or e}; choose another --out") from None
-    if (out / "records.jsonl").exists() and not resume:
-        raise UserError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
-    return out
-
-
-def _write_manifest(path: Path, manifest: dict):
-    write_atomically(path, lambda f: f.write(json.dumps(manifest, indent=2, default=str).encode()))
 
 
 def _job_line(i, n, job, rec) -> str:
@@ -92,7 +68,7 @@ def _run_jobs(jobs, exp, artifacts, targets, log, run_id, console) -> dict:
                 progress.advance(bar)
                 continue
             target = targets[job.board]
-            rec.update(started_at=_now(), board_fingerprint=target.fingerprint)
+            rec.update(started_at=now(), board_fingerprint=target.fingerprint)
             t0 = time.perf_counter()
             rec.update(_execute(target, job, hp, art, rec))
             rec["wall_s"] = time.perf_counter() - t0
@@ -110,12 +86,21 @@ def run_experiment(experiment: Path, lab_file: Path, out: Path | None, resume: b
     cache = paths.cache_dir()
     # Every data set is found before anything is written, so bad input leaves no trace.
     datasets = {task: load_task(task, data_root=data_root, cache_dir=cache) for task in exp.tasks}
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    out = prepare_out_dir(Path(out) if out else paths.REPO / "results" / "runs" / f"{exp.name}-{stamp}", resume)
+    out = prepare_out_dir(Path(out), resume) if out else new_dir(exp.name)
+    lock = RunLock(out, f"skip2bench run -e {shown_path(experiment)} -l {shown_path(lab_file)}")
+    try:
+        return _run_locked(exp, lab, jobs, datasets, experiment, lab_file, out, resume, cache, console)
+    finally:
+        lock.release()
+
+
+def _run_locked(exp, lab, jobs, datasets, experiment, lab_file, out, resume, cache, console):
+    lab_shown = {"name": lab.name, "boards": [public(b) for b in lab.boards]}
+    old = read_manifest(out) if resume else {}
+    if resume:
+        check_resume(out, old, exp.model_dump(mode="json"), lab_shown)
     log = RecordLog(out / "records.jsonl")
     log.drop_incomplete_tail()
-    manifest_path = out / "manifest.json"
-    old = json.loads(manifest_path.read_text()) if resume and manifest_path.exists() else {}
     run_id = old.get("run_id", out.name)
 
     artifacts = {}
@@ -124,6 +109,8 @@ def run_experiment(experiment: Path, lab_file: Path, out: Path | None, resume: b
             t0 = time.perf_counter()
             art = prepare(data, seed, exp.model, exp.pretrain, cache)
             artifacts[task, seed] = art
+            for note in art.repaired:
+                console.print(f"[yellow]{note}[/]")
             console.print(f"backbone {task} seed {seed}: {art.weights_sha256[:12]}  source accuracy "
                           f"{100 * art.pretrain_acc:.1f}%  ({time.perf_counter() - t0:.1f} s)")
 
@@ -133,22 +120,22 @@ def run_experiment(experiment: Path, lab_file: Path, out: Path | None, resume: b
         for name, target in targets.items():
             _prepare_board(target, jobs, artifacts, console)
         manifest = {
-            "run_id": run_id, "created": old.get("created", _now()), "updated": _now(),
+            "run_id": run_id, "created": old.get("created", now()), "updated": now(),
             "command": {"experiment": shown_path(experiment), "lab": shown_path(lab_file), "resume": resume},
             "git": git_state(), "host": host_facts(), "versions": library_versions(),
-            "experiment": exp.model_dump(), "lab": {"name": lab.name, "boards": [public(b) for b in lab.boards]},
+            "experiment": exp.model_dump(mode="json"), "lab": lab_shown,
             "boards": {name: _board_manifest(t) for name, t in targets.items()},
             "data": {t: artifacts[t, exp.seeds[0]].data_sha256 for t in exp.tasks},
             "models": {f"{t}/{s}": a.weights_sha256 for (t, s), a in artifacts.items()},
             "pretrain_acc": {f"{t}/{s}": a.pretrain_acc for (t, s), a in artifacts.items()},
         }
-        _write_manifest(manifest_path, manifest)
+        write_manifest(out, manifest)
         counts = _run_jobs(jobs, exp, artifacts, targets, log, run_id, console)
     finally:
         for t in targets.values():
             t.close()
-    manifest.update(updated=_now(), counts=counts)
-    _write_manifest(manifest_path, manifest)
+    manifest.update(updated=now(), counts=counts)
+    write_manifest(out, manifest)
     console.print(", ".join(f"{n} {k}" for k, n in counts.items() if k != "skipped")
                   + f", {counts['skipped']} already done; records: {log.path}")
     return out, counts
@@ -169,6 +156,8 @@ def _prepare_board(target, jobs, artifacts, console):
     console.print(f"board {name}: ready in {time.perf_counter() - t0:.1f} s ({facts.get('machine')}, "
                   f"{facts.get('cores')} cores{', ' + facts['emulated'] if facts.get('emulated') else ''}); "
                   f"sent {sent}")
+    for note in target.repaired:
+        console.print(f"board {name}: [yellow]{note}[/]")
     for impl, why in target.unsupported.items():
         console.print(f"board {name}: [yellow]{impl} unsupported[/]: {why}")
 

@@ -18,7 +18,7 @@ from harness.config import load_experiment, load_lab
 from harness.errors import TargetError, UserError
 from harness.paths import import_runner_modules
 from harness.plan import Job, runner_job
-from harness.run import prepare_out_dir
+from harness.rundir import prepare_out_dir
 from harness.targets import open_target
 from harness.tasks import load_task
 

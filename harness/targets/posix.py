@@ -71,6 +71,7 @@ class PosixTarget:
         self.commands, self.runner_sha256, self.folders = {}, {}, {}
         self.remote_dirs = {}        # local model/data folder -> its folder on the board
         self.sent = Counter()        # bytes of file content put on the board, by kind
+        self.repaired = []           # what was found damaged on the board and sent again
         self.retries = getattr(board, "retries", 0)
         self._lock, self._lock_generation = None, None
 
@@ -202,8 +203,15 @@ class PosixTarget:
         so a cut connection never leaves a damaged folder that a later run would trust."""
         digest = sha256_tree(files)
         final = f"{self.root}/{kind}/{digest[:16]}"
-        if self._run(f"test -d {quote(final)}", check=False).returncode == 0:
+        sums = "".join(f"{sha256_file(p)}  {n}\n" for n, p in files.items()).encode()
+        # Verified on every use: a folder damaged on the board since is removed and sent again.
+        found = self._run(f"if [ -d {quote(final)} ]; then cd {quote(final)} && sha256sum -c - >/dev/null 2>&1 "
+                          f"&& echo ok || {{ rm -rf {quote(final)}; echo damaged; }}; else echo missing; fi",
+                          stdin=sums).stdout.decode().strip()
+        if found == "ok":
             return final
+        if found == "damaged":
+            self.repaired.append(f"{kind} folder {final} was damaged on the board; sent again")
         tmp = f"{self.root}/tmp/{digest[:16]}-{secrets.token_hex(4)}"
         subdirs = sorted({f"{tmp}/{os.path.dirname(n)}" for n in files if "/" in n})
         self._run(f"mkdir -p {quote(tmp, *subdirs)}")
@@ -211,7 +219,6 @@ class PosixTarget:
         for name, path in files.items():
             self._put(Path(path).read_bytes(), f"{tmp}/{name}")
         self.sent[kind.split("/")[-1]] += self.shell.bytes_sent - before
-        sums = "".join(f"{sha256_file(p)}  {n}\n" for n, p in files.items()).encode()
         chmod = f" && chmod +x {quote(*executable)}" if executable else ""
         done = self._run(f"cd {quote(tmp)} && sha256sum -c - >/dev/null{chmod} && mkdir -p {quote(os.path.dirname(final))}"
                          f" && {{ [ -e {quote(final)} ] || mv {quote(tmp)} {quote(final)}; }}; s=$?; "

@@ -138,23 +138,28 @@ def read_zip(path: Path) -> np.ndarray:
 
 
 def _cached_spectra(path: Path, digest: str, cache_dir: Path | None) -> np.ndarray:
+    """The recording's spectra from the cache when the cached file still has the hash it was
+    written with (kept beside it), else parsed from the zip and cached again."""
     if cache_dir is None:
         return read_zip(path)
     cached = Path(cache_dir) / "cooling-fan" / f"{digest}.v{_CACHE_VERSION}.npy"
+    stamp = cached.with_suffix(".sha256")
     try:
-        spectra = np.load(cached)
-        if spectra.dtype == np.float32 and spectra.ndim == 2 and spectra.shape[1] == N_BINS:
-            return spectra
+        if stamp.read_text().strip() == sha256_file(cached):
+            spectra = np.load(cached)
+            if spectra.dtype == np.float32 and spectra.ndim == 2 and spectra.shape[1] == N_BINS:
+                return spectra
     except (OSError, ValueError):  # not cached yet, or unreadable: parse again
         pass
     spectra = read_zip(path)
-    _save_atomically(cached, spectra)
+    _save_atomically(cached, stamp, spectra)
     return spectra
 
 
-def _save_atomically(path: Path, array: np.ndarray) -> None:
+def _save_atomically(path: Path, stamp: Path, array: np.ndarray) -> None:
     """Concurrent jobs share the cache; a cache that cannot be written only costs time."""
     try:
         write_atomically(path, lambda f: np.save(f, array))
+        write_atomically(stamp, lambda f: f.write(sha256_file(path).encode()))
     except OSError:
         pass
