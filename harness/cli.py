@@ -175,11 +175,20 @@ def main():
     except click.exceptions.Abort:
         errors.print("interrupted; records written so far are kept (continue with --resume)")
         sys.exit(130)
-    except click.ClickException as e:
-        e.show()
+    except click.ClickException as e:  # a usage error: one line too, with where to look
+        command = e.ctx.command_path if getattr(e, "ctx", None) else "skip2bench"
+        errors.print(f"[red]error:[/] {e.format_message()} (see `{command} --help`)")
         sys.exit(e.exit_code)
     except UserError as e:
         errors.print(f"[red]error:[/] {e}")
+        sys.exit(2)
+    except MemoryError:
+        errors.print("[red]error:[/] out of memory; run a smaller model or data set, or free memory "
+                     "(records written so far are intact; continue with --resume)")
+        sys.exit(2)
+    except OSError as e:  # the last net: a file or resource no narrower handler named
+        errors.print(f"[red]error:[/] {e.filename or 'a file'}: {e.strerror or e}; check that it exists, that it "
+                     f"can be read and written, and that its disk has space (records written so far are intact)")
         sys.exit(2)
     except KeyboardInterrupt:
         errors.print("interrupted; records written so far are kept (continue with --resume)")

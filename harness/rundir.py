@@ -103,6 +103,8 @@ def differences(old, new, where="") -> list:
     if isinstance(old, dict) and isinstance(new, dict):
         return [d for key in sorted(set(old) | set(new), key=str)
                 for d in differences(old.get(key), new.get(key), f"{where}.{key}" if where else str(key))]
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [d for i, (a, b) in enumerate(zip(old, new)) for d in differences(a, b, f"{where}.{i}")]
     if old != new:
         return [f"{where or '(all)'}: {json.dumps(old)} -> {json.dumps(new)}"]
     return []

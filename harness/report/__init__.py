@@ -49,7 +49,16 @@ def write_report(run_dir: Path) -> Path:
     df = load_records(run_dir)
     manifest = read_manifest(run_dir)
     out = run_dir / "report"
-    out.mkdir(exist_ok=True)
+    try:
+        out.mkdir(exist_ok=True)
+        _write(df, manifest, run_dir, out)
+    except OSError as e:
+        raise ReportError(f"cannot write the report into {out}: {e.strerror or e}; free space or fix "
+                          f"permissions and run `skip2bench report {run_dir}` again") from None
+    return out
+
+
+def _write(df, manifest, run_dir: Path, out: Path):
 
     lines = [f"# skip2bench report — run {_run_id(manifest, df, run_dir)}", "", *_machine(manifest, df)]
     for name, heading, how, build, merge, empty in TABLES:
@@ -74,7 +83,6 @@ def write_report(run_dir: Path) -> Path:
             _remove(out / filename)
         lines += ["", f"![{caption}]({filename})" if drawn else f"*{caption}: no scored records to plot.*"]
     (out / "report.md").write_text("\n".join(lines) + "\n")
-    return out
 
 
 def _remove(*paths: Path):

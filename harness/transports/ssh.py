@@ -169,9 +169,14 @@ class SshShell:
         out, err = bytearray(), bytearray()
         deadline = time.monotonic() + timeout
         try:
-            if stdin:
-                channel.sendall(stdin)
-            channel.shutdown_write()
+            try:
+                if stdin:
+                    channel.sendall(stdin)
+                channel.shutdown_write()
+            except OSError:
+                if not self._alive():
+                    raise
+                # The command ended without reading all its input (as `head` may): not an error.
             while True:
                 while channel.recv_ready():
                     out += channel.recv(1 << 16)

@@ -1,0 +1,394 @@
+"""The bad-input and fault corpus: every case ends in one line that names the file or resource and
+the fix (never a traceback), and loses no record already written.
+
+Cases: experiment files, lab files, data files, the cache, the run directory, the record log,
+signals and resource limits. Faults the real parts cannot produce on demand are made with real
+kernel limits (RLIMIT_FSIZE for a full disk, RLIMIT_AS for memory) or real signals.
+"""
+import fcntl
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from harness.records import RecordLog
+
+EXPERIMENT = """name = "tiny"
+tasks = ["synthetic"]
+methods = ["ft-all", "skip2-lora"]
+seeds = [0, 1]
+impls = ["numpy"]
+[model]
+hidden = [8]
+[pretrain]
+epochs = 1
+[finetune]
+epochs = 1
+"""
+LAB = """name = "test"
+[[boards]]
+name = "host"
+transport = "local"
+impls = ["numpy"]
+"""
+SLOW = EXPERIMENT.replace("hidden = [8]", "hidden = [96, 96]").replace(
+    "[finetune]\nepochs = 1", "[finetune]\nepochs = 400").replace('["ft-all", "skip2-lora"]',
+                                                                 '["ft-all", "lora-all", "ft-bias", "skip-lora"]')
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+def cli(*args, cache, cwd=ROOT, limit=None, env=None):
+    """`skip2bench ARGS` in a child; `limit` = (resource, bytes) set in the child only."""
+    def apply_limit():
+        resource.setrlimit(limit[0], (limit[1], limit[1]))
+    full_env = dict(os.environ, SKIP2BENCH_CACHE=str(cache), COLUMNS="250", **(env or {}))
+    return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=full_env, preexec_fn=apply_limit if limit else None, timeout=300)
+
+
+def one_line_error(proc, needle, code=2):
+    out = proc.stdout + proc.stderr
+    assert "Traceback" not in out, out
+    assert proc.returncode == code, out
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def write(path: Path, text) -> Path:
+    path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory, cache):
+    """A finished run of the tiny experiment, copied by the cases that need one."""
+    root = tmp_path_factory.mktemp("base")
+    exp, lab = write(root / "exp.toml", EXPERIMENT), write(root / "lab.toml", LAB)
+    proc = cli("run", "-e", exp, "-l", lab, "-o", root / "run", "--no-report", cache=cache)
+    assert proc.returncode == 0, proc.stderr
+    return root
+
+
+@pytest.fixture
+def run_copy(base_run, tmp_path):
+    """(experiment, lab, run dir, the records' bytes before the case)."""
+    shutil.copytree(base_run / "run", tmp_path / "run")
+    exp, lab = shutil.copy(base_run / "exp.toml", tmp_path), shutil.copy(base_run / "lab.toml", tmp_path)
+    return Path(exp), Path(lab), tmp_path / "run", (tmp_path / "run" / "records.jsonl").read_bytes()
+
+
+def intact(run: Path, before: bytes):
+    """Every record written before the case is still there, unchanged, and the log still reads."""
+    now = (run / "records.jsonl").read_bytes()
+    assert now.startswith(before)
+    assert len(RecordLog(run / "records.jsonl").read()) >= before.count(b"\n")
+
+
+# -- experiment files ----------------------------------------------------------------------------
+BAD_EXPERIMENTS = [
+    ('name = "x"\ntasks = ["synthetic"\n', "malformed TOML"),
+    (EXPERIMENT + "colour = 3\n", "colour: unknown field"),
+    (EXPERIMENT.replace('name = "tiny"\n', ""), "name: missing required field"),
+    (EXPERIMENT.replace('"synthetic"', '"mnist"'), "unknown task 'mnist'"),
+    (EXPERIMENT.replace('"ft-all"', '"ft-al"'), "unknown method 'ft-al'"),
+    (EXPERIMENT.replace('"ft-all"', '"ft-all+cache"'), "unknown method 'ft-all+cache'"),
+    (EXPERIMENT + "[finetune.method.lora-all]\nlr = '0.1'\n", "finetune.method.lora-all.lr: Input should be a valid number"),
+    (EXPERIMENT.replace("[finetune]\nepochs = 1", "[finetune]\nepochs = true"), "finetune.epochs: Input should be a valid integer"),
+    (EXPERIMENT.replace("[finetune]\nepochs = 1", "[finetune]\nepochs = 1\nlr = inf"), "finetune.lr: Input should be a finite number"),
+    (EXPERIMENT.replace("[finetune]\nepochs = 1", "[finetune]\nepochs = 1\nscale = nan"), "finetune.scale: Input should be a finite number"),
+    (EXPERIMENT.replace("seeds = [0, 1]", "seeds = [18446744073709551616]"), "seeds.0: Input should be less than or equal to 2147483647"),
+    (EXPERIMENT.replace("seeds = [0, 1]", "seeds = [-1]"), "seeds.0: Input should be greater than or equal to 0"),
+    (EXPERIMENT.replace("seeds = [0, 1]", "seeds = [0, 1, 0]"), "seeds must not repeat; repeated: 0"),
+    (EXPERIMENT.replace("hidden = [8]", "hidden = [0]"), "model.hidden.0: Input should be greater than or equal to 1"),
+    (EXPERIMENT.replace("hidden = [8]", "hidden = [8, 8, 8, 8, 8, 8, 8, 8]"), "model.hidden: List should have at most 7 items"),
+    (EXPERIMENT.replace("hidden = [8]", "hidden = [70000]"), "model.hidden.0: Input should be less than or equal to 65535"),
+    (EXPERIMENT.replace("[finetune]\nepochs = 1", "[finetune]\nepochs = 1\nrank = 65536"), "finetune.rank: Input should be less than or equal to 65535"),
+    (EXPERIMENT.replace("[finetune]\nepochs = 1", "[finetune]\nepochs = 1\nbatch_size = 2000000"), "finetune.batch_size: Input should be less than or equal to 1000000"),
+    (EXPERIMENT.replace("[finetune]\nepochs = 1", "[finetune]\nepochs = 1\ncache_budget_bytes = -2"), "finetune.cache_budget_bytes: Input should be greater than or equal to -1"),
+    (EXPERIMENT.replace('impls = ["numpy"]', 'impls = ["fortran"]'), "impls.0: Input should be 'numpy' or 'c'"),
+    (EXPERIMENT.replace('impls = ["numpy"]', 'impls = ["numpy"]\nboards = ["nowhere"]'), "match no board name or tag"),
+    (EXPERIMENT.replace('impls = ["numpy"]', 'impls = ["c"]'), "no selected board of lab 'test' runs impls ['c']"),
+    (b"name = \"x\"\n\xff\xfe\x00", "malformed TOML"),
+]
+
+
+@pytest.mark.parametrize("text, needle", BAD_EXPERIMENTS)
+def test_bad_experiment_file(tmp_path, cache, text, needle):
+    exp, lab = write(tmp_path / "exp.toml", text), write(tmp_path / "lab.toml", LAB)
+    proc = cli("run", "-e", exp, "-l", lab, "-o", tmp_path / "out", cache=cache)
+    line = one_line_error(proc, needle)
+    assert str(exp) in line or "lab 'test'" in line
+    assert not (tmp_path / "out").exists()  # bad input leaves no trace
+
+
+def test_missing_experiment_file(tmp_path, cache):
+    proc = cli("run", "-e", tmp_path / "nope.toml", "-l", write(tmp_path / "lab.toml", LAB), cache=cache)
+    one_line_error(proc, "experiment file not found")
+
+
+# -- lab files ---------------------------------------------------------------------------------
+SSH = '[[boards]]\nname = "pi"\ntransport = "ssh"\nhost = "pi.local"\n'
+BAD_LABS = [
+    ('name = "x"\n[[boards]\n', "malformed TOML"),
+    ('name = "x"\n[[boards]]\nname = "b"\ntransport = "telepathy"\n', "boards.0.transport: unknown transport 'telepathy'"),
+    (LAB + LAB.replace('name = "test"\n', ""), "board names must be unique; repeated: host"),
+    ('name = "x"\n[[boards]]\nname = "pi"\ntransport = "ssh"\n', "boards.0.ssh.host: missing required field"),
+    ('name = "x"\n' + SSH + "port = 70000\n", "boards.0.ssh.port: Input should be less than or equal to 65535"),
+    (LAB + "timeout_s = -5\n", "boards.0.local.timeout_s: Input should be greater than 0"),
+    ('name = "x"\n' + SSH + 'host_key_policy = "yes"\n', "boards.0.ssh.host_key_policy: Input should be 'reject' or 'accept-new'"),
+    (LAB.replace('name = "host"', 'name = "a/b"'), "boards.0.local.name: String should match pattern"),
+    (LAB.replace('impls = ["numpy"]', "impls = []"), "boards.0.local.impls: List should have at least 1 item"),
+    ('name = "x"\nboards = []\n', "boards: List should have at least 1 item"),
+]
+
+
+@pytest.mark.parametrize("text, needle", BAD_LABS)
+def test_bad_lab_file(tmp_path, cache, text, needle):
+    exp, lab = write(tmp_path / "exp.toml", EXPERIMENT), write(tmp_path / "lab.toml", text)
+    line = one_line_error(cli("run", "-e", exp, "-l", lab, "-o", tmp_path / "out", cache=cache), needle)
+    assert str(lab) in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_lab_file(tmp_path, cache):
+    proc = cli("run", "-e", write(tmp_path / "exp.toml", EXPERIMENT), "-l", tmp_path / "nope.toml", cache=cache)
+    one_line_error(proc, "lab file not found")
+
+
+# -- data files ----------------------------------------------------------------------------------
+def _data_root(tmp_path, damage=None):
+    """A data root holding a copy of the real data sets, optionally with one file damaged."""
+    shared = Path(ROOT).parent / "shared" / "datasets"
+    root = tmp_path / "data"
+    (root / "cooling-fan").mkdir(parents=True)
+    (root / "cooling-fan" / "DATA").symlink_to(shared / "cooling-fan" / "DATA")
+    (root / "hapt").mkdir()
+    shutil.copy(shared / "hapt" / "hapt_raw.npz", root / "hapt")
+    if damage:
+        damage(root)
+    return root
+
+
+def _truncate_har(root):
+    path = root / "hapt" / "hapt_raw.npz"
+    path.write_bytes(path.read_bytes()[:5000])
+
+
+def _bad_fan_zip(root):
+    data = root / "cooling-fan" / "DATA"
+    data.unlink()
+    data.mkdir()
+    for zip_path in (Path(ROOT).parent / "shared" / "datasets" / "cooling-fan" / "DATA").glob("*.zip"):
+        (data / zip_path.name).symlink_to(zip_path)
+    (data / "12cm_hmlo_normal_noisy_1.zip").unlink()
+    (data / "12cm_hmlo_normal_noisy_1.zip").write_bytes(b"PK\x03\x04 this is not a zip")
+
+
+@pytest.mark.parametrize("task, damage, needle", [
+    ("fan-damage1", lambda root: shutil.rmtree(root / "cooling-fan"), "cooling-fan data not found"),
+    ("har", lambda root: (root / "hapt" / "hapt_raw.npz").unlink(), "HAPT data not found"),
+    ("har", _truncate_har, "har: cannot read its data set"),
+    ("fan-damage1", _bad_fan_zip, "fan-damage1: cannot read its data set"),
+])
+def test_bad_data_files(tmp_path, cache, task, damage, needle):
+    exp = write(tmp_path / "exp.toml", EXPERIMENT.replace('"synthetic"', f'"{task}"'))
+    proc = cli("run", "-e", exp, "-l", write(tmp_path / "lab.toml", LAB), "-o", tmp_path / "out",
+               "--data-root", _data_root(tmp_path, damage), cache=tmp_path / "fresh-cache")
+    line = one_line_error(proc, needle)
+    assert "--data-root" in line or "restore" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_data_root_that_is_a_file(tmp_path, cache):
+    exp = write(tmp_path / "exp.toml", EXPERIMENT.replace('"synthetic"', '"har"'))
+    proc = cli("run", "-e", exp, "-l", write(tmp_path / "lab.toml", LAB), "--data-root",
+               write(tmp_path / "file", "x"), cache=cache)
+    one_line_error(proc, "Invalid value for '--data-root'")
+
+
+# -- the cache -------------------------------------------------------------------------------------
+def test_damaged_cache_entry_is_made_again(run_copy, tmp_path, cache):
+    exp, lab, _, _ = run_copy
+    model = next((cache / "models").iterdir())
+    w0 = model / "W0.npy"
+    np.save(w0, np.load(w0) * 2)  # a valid array with other weights: only the hash tells
+    proc = cli("run", "-e", exp, "-l", lab, "-o", tmp_path / "again", "--no-report", cache=cache)
+    assert proc.returncode == 0 and f"cache entry {model} was damaged (W0.npy changed" in proc.stdout
+    assert [r["acc_after"] for r in RecordLog(tmp_path / "again" / "records.jsonl").read()] == \
+        [r["acc_after"] for r in RecordLog(run_copy[2] / "records.jsonl").read()]
+
+
+def test_cache_that_cannot_be_created(tmp_path, cache):
+    exp, lab = write(tmp_path / "exp.toml", EXPERIMENT), write(tmp_path / "lab.toml", LAB)
+    proc = cli("run", "-e", exp, "-l", lab, "-o", tmp_path / "out", cache=write(tmp_path / "a-file", "x") / "cache")
+    one_line_error(proc, "SKIP2BENCH_CACHE")
+
+
+def test_cache_on_a_full_disk(tmp_path):
+    exp, lab = write(tmp_path / "exp.toml", EXPERIMENT), write(tmp_path / "lab.toml", LAB)
+    # A file size limit stands in for a full disk: writing a model file fails with EFBIG.
+    proc = cli("run", "-e", exp, "-l", lab, "-o", tmp_path / "out", cache=tmp_path / "cache",
+               limit=(resource.RLIMIT_FSIZE, 8000))
+    one_line_error(proc, "cannot write the cache entry")
+
+
+# -- the run directory -----------------------------------------------------------------------------
+def test_out_is_a_file(tmp_path, cache):
+    exp, lab = write(tmp_path / "exp.toml", EXPERIMENT), write(tmp_path / "lab.toml", LAB)
+    one_line_error(cli("run", "-e", exp, "-l", lab, "-o", write(tmp_path / "f", "x"), cache=cache),
+                   "Invalid value for '--out' / '-o'")
+
+
+def test_out_under_a_file(tmp_path, cache):
+    exp, lab = write(tmp_path / "exp.toml", EXPERIMENT), write(tmp_path / "lab.toml", LAB)
+    write(tmp_path / "f", "x")
+    one_line_error(cli("run", "-e", exp, "-l", lab, "-o", tmp_path / "f" / "run", cache=cache), "choose another --out")
+
+
+def test_existing_run_without_resume(run_copy, cache):
+    exp, lab, run, before = run_copy
+    one_line_error(cli("run", "-e", exp, "-l", lab, "-o", run, cache=cache), "pass --resume")
+    intact(run, before)
+
+
+def test_resume_with_another_experiment(run_copy, cache):
+    exp, lab, run, before = run_copy
+    manifest = (run / "manifest.json").read_bytes()
+    write(exp, EXPERIMENT.replace("[finetune]\nepochs = 1", "[finetune]\nepochs = 2"))
+    one_line_error(cli("run", "-e", exp, "-l", lab, "-o", run, "--resume", cache=cache),
+                   "different experiment: finetune.epochs: 1 -> 2")
+    intact(run, before)
+    assert (run / "manifest.json").read_bytes() == manifest  # refused before writing anything
+
+
+def test_resume_with_another_lab(run_copy, cache):
+    exp, lab, run, before = run_copy
+    write(lab, LAB + "timeout_s = 5\n")
+    one_line_error(cli("run", "-e", exp, "-l", lab, "-o", run, "--resume", cache=cache),
+                   "different lab: boards.0.timeout_s: 600.0 -> 5.0")
+    intact(run, before)
+
+
+def test_resume_with_a_damaged_manifest(run_copy, cache):
+    exp, lab, run, before = run_copy
+    write(run / "manifest.json", '{"run_id": "tr')
+    one_line_error(cli("run", "-e", exp, "-l", lab, "-o", run, "--resume", cache=cache), "manifest.json is damaged")
+    intact(run, before)
+
+
+def test_resume_without_a_manifest(run_copy, cache):
+    exp, lab, run, before = run_copy
+    (run / "manifest.json").unlink()
+    one_line_error(cli("run", "-e", exp, "-l", lab, "-o", run, "--resume", cache=cache), "no manifest.json")
+    intact(run, before)
+
+
+def test_run_directory_in_use(run_copy, cache):
+    exp, lab, run, before = run_copy
+    with open(run / ".lock", "a+") as held:  # another run holds the directory
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.truncate(0)
+        held.write("pid 4242 on elsewhere since today (skip2bench run)")
+        held.flush()
+        one_line_error(cli("run", "-e", exp, "-l", lab, "-o", run, "--resume", cache=cache),
+                       "is in use by pid 4242 on elsewhere")
+    intact(run, before)
+
+
+def test_disk_full_while_appending_records(run_copy, cache):
+    exp, lab, run, before = run_copy
+    records = RecordLog(run / "records.jsonl").read()
+    # Drop the last record, then allow the log to grow by less than one record: the re-run
+    # job's append fails with EFBIG, as on a full disk.
+    lines = before.splitlines(keepends=True)
+    (run / "records.jsonl").write_bytes(b"".join(lines[:-1]))
+    limit = len(before) - len(lines[-1]) + 100
+    assert limit > (run / "manifest.json").stat().st_size + 500  # only the log outgrows the limit
+    proc = cli("run", "-e", exp, "-l", lab, "-o", run, "--resume", "--no-report", cache=cache,
+               limit=(resource.RLIMIT_FSIZE, limit))
+    one_line_error(proc, f"cannot write to {run / 'records.jsonl'}")
+    assert "--resume" in proc.stderr
+    intact(run, b"".join(lines[:-1]))
+    assert len(RecordLog(run / "records.jsonl").read()) == len(records) - 1
+
+
+def test_report_into_an_unwritable_place(run_copy, cache):
+    _, _, run, before = run_copy
+    write(run / "report", "a file where the report folder belongs")
+    one_line_error(cli("report", run, cache=cache), "cannot write the report into")
+    intact(run, before)
+
+
+def test_report_of_a_missing_directory(tmp_path, cache):
+    one_line_error(cli("report", tmp_path / "nope", cache=cache), "no records file")
+
+
+# -- the record log --------------------------------------------------------------------------------
+@pytest.mark.parametrize("damage, needle", [
+    (lambda lines: [lines[0], b"{not json\n", *lines[1:]], "records.jsonl:2: malformed record"),
+    (lambda lines: [lines[0].replace(b'"schema_version":2', b'"schema_version":9'), *lines[1:]],
+     "records.jsonl:1: schema_version 9 is not one this skip2bench reads"),
+    (lambda lines: [lines[0].replace(b'"status":"ok"', b'"status":"done"'), *lines[1:]],
+     "records.jsonl:1: not a valid record (status"),
+])
+@pytest.mark.parametrize("command", ["report", "resume"])
+def test_damaged_record_log(run_copy, cache, damage, needle, command):
+    exp, lab, run, before = run_copy
+    damaged = b"".join(damage(before.splitlines(keepends=True)))
+    (run / "records.jsonl").write_bytes(damaged)
+    args = ("report", run) if command == "report" else ("run", "-e", exp, "-l", lab, "-o", run, "--resume")
+    one_line_error(cli(*args, cache=cache), needle)
+    assert (run / "records.jsonl").read_bytes() == damaged  # nothing rewritten
+
+
+def test_truncated_last_record_is_cut_and_run_again(run_copy, cache):
+    exp, lab, run, before = run_copy
+    lines = before.splitlines(keepends=True)
+    (run / "records.jsonl").write_bytes(b"".join(lines[:-1]) + lines[-1][:30])
+    proc = cli("run", "-e", exp, "-l", lab, "-o", run, "--resume", "--no-report", cache=cache)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr
+    intact(run, b"".join(lines[:-1]))
+    assert len(RecordLog(run / "records.jsonl").read()) == len(lines)
+
+
+# -- signals and memory ------------------------------------------------------------------------------
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_signal_mid_run_keeps_every_record(tmp_path, cache, sig):
+    exp, lab = write(tmp_path / "exp.toml", SLOW), write(tmp_path / "lab.toml", LAB)
+    out = tmp_path / "run"
+    run = subprocess.Popen([sys.executable, "-m", "harness", "run", "-e", exp, "-l", lab, "-o", out],
+                           cwd=ROOT, env=dict(os.environ, SKIP2BENCH_CACHE=str(cache)),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not ((out / "records.jsonl").exists() and (out / "records.jsonl").read_bytes().count(b"\n") >= 1):
+        assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+        time.sleep(0.02)
+    run.send_signal(sig)
+    stdout, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith("interrupted; records written so far are kept")
+    records = RecordLog(out / "records.jsonl").read()
+    assert 1 <= len(records) < 8 and all(r["status"] == "ok" for r in records)
+
+
+def test_out_of_memory_is_one_line(tmp_path, cache):
+    # Pre-training a 65535-wide pair of layers needs 17 GB; a 3 GB address-space limit refuses it.
+    exp = write(tmp_path / "exp.toml", EXPERIMENT.replace("hidden = [8]", "hidden = [65535, 65535]"))
+    proc = cli("run", "-e", exp, "-l", write(tmp_path / "lab.toml", LAB), "-o", tmp_path / "out",
+               cache=cache, limit=(resource.RLIMIT_AS, 3 << 30))
+    one_line_error(proc, "out of memory")
+
