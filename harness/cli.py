@@ -154,11 +154,14 @@ def lab_ctl(lab_file, command):
 
 
 @cli.command()
+@click.option("--experiment", "-e", type=EXISTING_FILE, default=None,
+              help="List this experiment's tasks, split as it says (default: the built-in tasks).")
 @data_root_option
-def data(data_root):
+def data(experiment, data_root):
     """List the data tasks with their shapes and class balance."""
+    from harness.config import load_experiment
     from harness.tasks_info import describe_tasks
-    describe_tasks(data_root, console)
+    describe_tasks(data_root, console, load_experiment(experiment) if experiment else None)
 
 
 def _terminated(signum, frame):

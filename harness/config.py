@@ -6,13 +6,13 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-from pydantic import Field, ValidationError, create_model, field_validator
+from pydantic import Field, ValidationError, create_model, field_validator, model_validator
 
 from harness.boards import IMPLS, Board, Impl, Strict
 from harness.errors import UserError
 from harness.limits import LIMITS
 from harness.methods import parse_variant, VARIANTS
-from harness.tasks import task_names
+from harness.tasks import TASKS, specs, task_names
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -112,22 +112,40 @@ class Experiment(Strict):
     # Board names or tags to run on; empty: every lab board that offers the impls.
     boards: list[Annotated[str, Field(min_length=1)]] = []
     repetitions: int = Field(default=1, ge=1, le=1000)
+    # Tasks with a split of the user's choosing, or the user's own data (docs/config.md).
+    task: dict[str, specs.TaskSpec] = {}
     model: ModelConfig = ModelConfig()
     pretrain: PretrainConfig = PretrainConfig()
     finetune: Finetune = Finetune()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _builtin_kinds(cls, raw):
+        """[task.har] without a kind changes the built-in har's split."""
+        if isinstance(raw, dict) and isinstance(raw.get("task"), dict):
+            raw = dict(raw, task={name: dict(t, kind=name) if isinstance(t, dict) and "kind" not in t
+                                  and name in TASKS else t for name, t in raw["task"].items()})
+        return raw
+
+    @model_validator(mode="after")
+    def _tasks_defined(self):
+        for name in self.tasks:
+            if name not in TASKS and name not in self.task:
+                raise ValueError(f"unknown task '{name}'; known tasks: {', '.join(task_names())}, or define "
+                                 f"it in a [task.{name}] table")
+        unused = sorted(set(self.task) - set(self.tasks))
+        if unused:
+            raise ValueError(f"[task.{unused[0]}] is defined but not in tasks; add it to tasks or remove the table")
+        return self
+
+    def task_spec(self, name: str):
+        """How task `name` is split: its [task.NAME] table, else the built-in default."""
+        return self.task.get(name) or TASKS[name].spec
 
     @field_validator("tasks", "methods", "seeds", "impls", "boards")
     @classmethod
     def _no_repeats(cls, values, info):
         return _unique(values, info.field_name)
-
-    @field_validator("tasks")
-    @classmethod
-    def _known_tasks(cls, tasks):
-        for t in tasks:
-            if t not in task_names():
-                raise ValueError(f"unknown task '{t}'; known tasks: {', '.join(task_names())}")
-        return tasks
 
     @field_validator("methods")
     @classmethod

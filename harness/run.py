@@ -85,7 +85,8 @@ def run_experiment(experiment: Path, lab_file: Path, out: Path | None, resume: b
     jobs = expand(exp, lab)
     cache = paths.cache_dir()
     # Every data set is found before anything is written, so bad input leaves no trace.
-    datasets = {task: load_task(task, data_root=data_root, cache_dir=cache) for task in exp.tasks}
+    datasets = {task: load_task(task, data_root=data_root, cache_dir=cache, spec=exp.task_spec(task))
+                for task in exp.tasks}
     out = prepare_out_dir(Path(out), resume) if out else new_dir(exp.name)
     lock = RunLock(out, f"skip2bench run -e {shown_path(experiment)} -l {shown_path(lab_file)}")
     try:

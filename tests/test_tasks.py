@@ -230,3 +230,92 @@ def test_an_edited_fan_cache_file_is_not_trusted(tasks, tmp_path):
     # A valid array of the right shape, but not what the zip holds: only its hash gives it away.
     np.save(cached, np.zeros_like(np.load(cached)))
     assert load_task("fan-damage1", cache_dir=tmp_path).sha256() == data.sha256()
+
+
+# -- tasks the user shapes ---------------------------------------------------------------------
+def _experiment(tmp_path, text):
+    from harness.config import load_experiment
+    path = tmp_path / "exp.toml"
+    path.write_text('name = "x"\nmethods = ["ft-all"]\n' + text)
+    return load_experiment(path)
+
+
+def test_fan_split_from_the_experiment_file(tasks, tmp_path):
+    exp = _experiment(tmp_path, 'tasks = ["fan-damage1", "one-room"]\n[task.one-room]\nkind = "fan-damage1"\n'
+                                'pretrain = ["silentA_1", "silentA_2"]\n')
+    default, one_room = (load_task(n, spec=exp.task_spec(n)) for n in exp.tasks)
+    assert default.sha256() == tasks("fan-damage1").sha256()  # the built-in split is the default
+    assert len(one_room.y_pre) < len(default.y_pre) and one_room.name == "one-room"
+    np.testing.assert_array_equal(one_room.x_ft, default.x_ft)
+    assert one_room.sources["split"].startswith("12 cm fan, hmlo recordings; pre-train = silentA_1, silentA_2")
+
+
+def test_har_subjects_and_stratified_split(tasks, tmp_path):
+    exp = _experiment(tmp_path, 'tasks = ["har"]\n[task.har]\npretrain_subjects = [1, 2, 3]\n'
+                                'target_subjects = [26, 27]\nsplit = "stratified"\nfinetune_fraction = 0.25\n')
+    d = load_task("har", spec=exp.task_spec("har"))
+    for c in range(len(d.classes)):  # a quarter of each class fine-tunes, stratified
+        ft, test = (d.y_ft == c).sum(), (d.y_test == c).sum()
+        assert abs(ft / (ft + test) - 0.25) < 0.02
+    assert load_task("har", spec=exp.task_spec("har")).sha256() == d.sha256()  # a fixed draw
+    assert len(d.y_pre) < len(tasks("har").y_pre)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('tasks = ["t"]\n[task.t]\nkind = "fan-damage1"\nfinetune = ["noisy_1"]\ntest = ["noisy_1"]\n',
+     "finetune and test share ['noisy_1']: a sample would be in both"),
+    ('tasks = ["t"]\n[task.t]\nkind = "fan-damage1"\npretrain = ["silentC_1"]\n', "Input should be 'silentA_1'"),
+    ('tasks = ["har"]\n[task.har]\ntarget_subjects = [31]\n', "less than or equal to 30"),
+    ('tasks = ["har"]\n[task.har]\npretrain_subjects = [1, 2]\ntarget_subjects = [2, 3]\n', "share [2]"),
+    ('tasks = ["synthetic"]\n[task.other]\nkind = "synthetic"\n', "[task.other] is defined but not in tasks"),
+    ('tasks = ["mine"]\n', "unknown task 'mine'; known tasks: synthetic, fan-damage1, fan-damage2, har, or define it"),
+    ('tasks = ["mine"]\n[task.mine]\nkind = "parquet"\n', "task.mine.kind: unknown kind 'parquet'"),
+])
+def test_bad_task_tables_are_one_line_errors(tmp_path, text, message):
+    from harness.errors import UserError
+    with pytest.raises(UserError) as err:
+        _experiment(tmp_path, text)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def _own_data(rng, n, d=6, classes=3):
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    y = rng.integers(0, classes, n)
+    x[:, 0] += y  # learnable
+    return x, y
+
+
+def test_npz_task_reads_a_users_arrays(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("pre", 60), ("ft", 30), ("test", 20)):
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = _own_data(rng, n)
+    (tmp_path / "data").mkdir()
+    np.savez(tmp_path / "data" / "mine.npz", classes=np.array(["a", "b", "c"]), **arrays)
+    exp = _experiment(tmp_path, 'tasks = ["mine"]\n[task.mine]\nkind = "npz"\npath = "data/mine.npz"\n')
+    d = load_task("mine", spec=exp.task_spec("mine"))
+    assert d.classes == ("a", "b", "c") and d.x_pre.shape == (60, 6) and d.y_test.dtype == np.int32
+    np.testing.assert_array_equal(d.y_ft, arrays["y_ft"])
+    np.savez(tmp_path / "data" / "mine.npz", x_pre=arrays["x_pre"])
+    with pytest.raises(DataError, match=r"mine: cannot read its data set .*arrays \['x_ft'"):
+        load_task("mine", spec=exp.task_spec("mine"))
+
+
+def test_csv_task_reads_a_folder_with_named_labels(tmp_path):
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "csvdata"
+    folder.mkdir()
+    names = np.array(["idle", "run", "walk"])
+    for split, n in (("pretrain", 40), ("finetune", 20), ("test", 20)):
+        x, y = _own_data(rng, n)
+        rows = ["f0,f1,f2,f3,f4,f5,label"] + [",".join(map(str, row)) + f",{names[c]}" for row, c in zip(x, y)]
+        (folder / f"{split}.csv").write_text("\n".join(rows) + "\n")
+    exp = _experiment(tmp_path, 'tasks = ["mine"]\n[task.mine]\nkind = "csv"\nfolder = "csvdata"\n')
+    d = load_task("mine", spec=exp.task_spec("mine"))
+    assert d.classes == ("idle", "run", "walk") and d.x_pre.shape == (40, 6) and len(d.y_test) == 20
+    (folder / "test.csv").write_text("1,2,idle\n1,2,3,run\n")
+    with pytest.raises(DataError, match="row 2 has 4 columns, expected 3"):
+        load_task("mine", spec=exp.task_spec("mine"))
+    (folder / "test.csv").unlink()
+    with pytest.raises(DataMissingError, match=r"mine: .*test.csv not found; fix the path in the experiment's \[task.mine\]"):
+        load_task("mine", spec=exp.task_spec("mine"))

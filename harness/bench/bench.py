@@ -62,7 +62,7 @@ def run_bench(experiment: Path = DEFAULT_EXPERIMENT, reps: int = 5, out: Path | 
     cache = paths.cache_dir()
     groups = []
     for task in exp.tasks:
-        data = load_task(task, data_root=data_root, cache_dir=cache)
+        data = load_task(task, data_root=data_root, cache_dir=cache, spec=exp.task_spec(task))
         sizes = [data.n_features, *exp.model.hidden, len(data.classes)]
         for seed in exp.seeds:
             art = prepare(data, seed, exp.model, exp.pretrain, cache)

@@ -48,7 +48,8 @@ def run_overhead(lab_file: Path, board_name: str | None, reps: int, out: Path | 
     remote = remote.model_copy(update={"work_root": f"{remote.work_root or 'skip2bench'}-overhead-{stamp}"})
     cache = paths.cache_dir()
     task, seed = exp.tasks[0], exp.seeds[0]
-    art = prepare(load_task(task, data_root=data_root, cache_dir=cache), seed, exp.model, exp.pretrain, cache)
+    data = load_task(task, data_root=data_root, cache_dir=cache, spec=exp.task_spec(task))
+    art = prepare(data, seed, exp.model, exp.pretrain, cache)
     out = prepare_out_dir(Path(out) if out else paths.REPO / "results" / "runs" / f"overhead-{stamp}", resume=False)
 
     with tempfile.TemporaryDirectory(prefix="skip2bench-overhead-") as host_root:

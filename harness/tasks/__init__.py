@@ -15,13 +15,12 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
 import numpy as np
 
 from harness.errors import UserError
 
-from harness.tasks import fan, har, synthetic
+from harness.limits import LIMITS
+from harness.tasks import fan, files, har, specs, synthetic
 
 __all__ = [
     "TASKS",
@@ -29,6 +28,7 @@ __all__ = [
     "DataMissingError",
     "TaskData",
     "TaskInfo",
+    "specs",
     "default_data_root",
     "expected_location",
     "load_task",
@@ -62,6 +62,11 @@ class TaskData:
                 raise ValueError(f"{self.name}: y_{split} must be int32 ({len(x)},), got {y.dtype} {y.shape}")
             if len(y) and (y.min() < 0 or y.max() >= len(self.classes)):
                 raise ValueError(f"{self.name}: y_{split} has labels outside 0..{len(self.classes) - 1}")
+            if not len(y):
+                raise ValueError(f"{self.name}: the {split} split is empty")
+        for what, n in (("features", d), ("classes", len(self.classes))):
+            if not 1 <= n <= LIMITS["MAX_WIDTH"]:
+                raise ValueError(f"{self.name}: {n} {what}; the runners take 1..{LIMITS['MAX_WIDTH']}")
 
     @property
     def n_features(self) -> int:
@@ -89,57 +94,38 @@ class DataMissingError(DataError):
 class TaskInfo:
     name: str
     description: str
-    needs_files: bool
-    loader: Callable[[Path, Path | None], TaskData]
+    spec: object  # its split: the kind's spec with the defaults (harness/tasks/specs.py)
 
-
-def _fan_loader(damage: str) -> Callable[[Path, Path | None], TaskData]:
-    name = f"fan-{damage}"
-
-    def load(data_root: Path, cache_dir: Path | None) -> TaskData:
-        data_dir = _require(name, data_root, fan.zip_names(damage))
-        return TaskData(name=name, **fan.load(data_dir, damage, cache_dir))
-
-    return load
-
-
-def _load_har(data_root: Path, cache_dir: Path | None) -> TaskData:
-    return TaskData(name="har", **har.load(_require("har", data_root)))
-
-
-def _load_synthetic(data_root: Path, cache_dir: Path | None) -> TaskData:
-    return TaskData(name="synthetic", **synthetic.load())
+    @property
+    def needs_files(self) -> bool:
+        return self.spec.kind != "synthetic"
 
 
 TASKS: dict[str, TaskInfo] = {
     "synthetic": TaskInfo(
         "synthetic",
         "built-in fan spectra, normal vs damaged; target room: weaker gain, noise floor, ventilation peak",
-        needs_files=False,
-        loader=_load_synthetic,
+        specs.SyntheticSpec(kind="synthetic"),
     ),
     "fan-damage1": TaskInfo(
         "fan-damage1",
         "cooling-fan spectra, 12 cm fan normal vs damage1 (holes); silent rooms -> noisy room",
-        needs_files=True,
-        loader=_fan_loader("damage1"),
+        specs.FanSpec(kind="fan-damage1"),
     ),
     "fan-damage2": TaskInfo(
         "fan-damage2",
         "cooling-fan spectra, 12 cm fan normal vs damage2 (chipped blade); silent rooms -> noisy room",
-        needs_files=True,
-        loader=_fan_loader("damage2"),
+        specs.FanSpec(kind="fan-damage2"),
     ),
     "har": TaskInfo(
         "har",
         "HAPT smartphone activity windows, 6 classes; subjects 1-5 -> unseen subjects 21-25",
-        needs_files=True,
-        loader=_load_har,
+        specs.HarSpec(kind="har"),
     ),
 }
 
-# What each file-backed data set is called in messages, where it lives under the data root, and
-# what the user should find there.
+# What each file-backed kind of data set is called in messages, where it lives under the data
+# root, and what the user should find there.
 _LOCATIONS = {
     "fan-damage1": ("cooling-fan", fan.DATA_DIR, "the original zips, e.g. 12cm_hmlo_normal_noisy_1.zip"),
     "fan-damage2": ("cooling-fan", fan.DATA_DIR, "the original zips, e.g. 12cm_hmlo_normal_noisy_1.zip"),
@@ -160,25 +146,43 @@ def default_data_root() -> Path:
     return repo.parent / "shared" / "datasets"
 
 
-def expected_location(name: str, data_root: Path | None = None) -> Path | None:
-    """Where task `name` expects its data set under `data_root`; None for a built-in task."""
-    _info(name)
-    if name not in _LOCATIONS:
+def expected_location(name: str, data_root: Path | None = None, spec=None) -> Path | None:
+    """Where task `name` expects its data set under `data_root` (a file task: its own path);
+    None for a built-in task."""
+    spec = spec or _info(name).spec
+    if spec.kind == "npz":
+        return spec.path
+    if spec.kind == "csv":
+        return spec.folder
+    if spec.kind not in _LOCATIONS:
         return None
     root = default_data_root() if data_root is None else Path(data_root)
-    return root / _LOCATIONS[name][1]
+    return root / _LOCATIONS[spec.kind][1]
 
 
-def load_task(name: str, data_root: Path | None = None, cache_dir: Path | None = None) -> TaskData:
-    """Load task `name`; `cache_dir` (optional) keeps parsed data sets between runs."""
-    info = _info(name)
+def load_task(name: str, data_root: Path | None = None, cache_dir: Path | None = None, spec=None) -> TaskData:
+    """Load task `name`, split as `spec` says (default: the built-in task's split); `cache_dir`
+    (optional) keeps parsed data sets between runs."""
+    spec = spec or _info(name).spec
     root = default_data_root() if data_root is None else Path(data_root)
     try:
-        return info.loader(root, None if cache_dir is None else Path(cache_dir))
+        return TaskData(name=name, **_load(name, spec, root, None if cache_dir is None else Path(cache_dir)))
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-        where = expected_location(name, root)
+        where = expected_location(name, root, spec)
         raise DataError(f"{name}: cannot read its data set under {where}: {e}; "
                         f"restore the original files or pass --data-root DIR") from None
+
+
+def _load(name: str, spec, root: Path, cache_dir: Path | None) -> dict:
+    if spec.kind == "synthetic":
+        return synthetic.load()
+    if spec.kind == "npz":
+        return files.load_npz(_require(name, spec, root))
+    if spec.kind == "csv":
+        return files.load_csv(_require(name, spec, root, [f"{s}.csv" for s in files.SPLITS.values()]))
+    if spec.kind == "har":
+        return har.load(_require(name, spec, root), spec)
+    return fan.load(_require(name, spec, root, fan.zip_names(spec)), spec, cache_dir)
 
 
 def _info(name: str) -> TaskInfo:
@@ -187,14 +191,15 @@ def _info(name: str) -> TaskInfo:
     return TASKS[name]
 
 
-def _require(name: str, data_root: Path, members: list[str] | tuple[str, ...] = ()) -> Path:
-    """The task's data location under `data_root`, after checking that it and its `members` exist."""
-    location = expected_location(name, data_root)
+def _require(name: str, spec, data_root: Path, members: list[str] | tuple[str, ...] = ()) -> Path:
+    """The task's data location, after checking that it and its `members` exist."""
+    location = expected_location(name, data_root, spec)
     for path in (location, *(location / m for m in members)):
         if not path.exists():
-            what, _, hint = _LOCATIONS[name]
-            raise DataMissingError(
-                f"{name}: {what} data not found at {path} (expected {hint}); "
-                "pass --data-root DIR or set SKIP2BENCH_DATA"
-            )
+            if spec.kind in _LOCATIONS:
+                what, _, hint = _LOCATIONS[spec.kind]
+                raise DataMissingError(f"{name}: {what} data not found at {path} (expected {hint}); "
+                                       "pass --data-root DIR or set SKIP2BENCH_DATA")
+            raise DataMissingError(f"{name}: {path} not found; fix the path in the experiment's [task.{name}] "
+                                   f"(relative paths are relative to the experiment file)")
     return location

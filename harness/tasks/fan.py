@@ -4,7 +4,8 @@ Data: github.com/matutani/cooling-fan (Sunaga, Kondo, Matsutani, IEEE Micro 43(6
 `<size>_<speed>_<type>_<environment>[_run].zip` holds one folder of CSVs named by timestamp, each a
 512-bin vibration spectrum as rows `bin, value`. The zips are read in place.
 
-Split (the same for both tasks, `<damage>` = damage1 or damage2):
+Split (the same for both tasks, `<damage>` = damage1 or damage2), the default of FanSpec
+(harness/tasks/specs.py), which an experiment's `[task.NAME]` table may change:
 - classes: normal (0), damaged (1); only the 12 cm `hmlo` recordings are used because they exist
   for normal and both damages in every room, which keeps the classes balanced (the constant-speed
   recordings exist for the normal fan only);
@@ -27,10 +28,12 @@ in between.
 Sizes: pre-train 1425 (fan-damage1) / 1428 (fan-damage2), fine-tune 355 / 355, test 356 / 358;
 the classes are balanced to within 1 % in each split.
 
-Drift measured with a 512-96-96-2 MLP (ReLU, plain SGD, inputs scaled with pre-training mean/std;
-40 epochs pre-training, lr 0.01, batch 20; then all layers fine-tuned 20 epochs, lr 0.01, batch 20),
-test accuracy before -> after fine-tuning, mean (range) of 5 seeds:
-fan-damage1 59.5 % (50-67) -> 95.5 % (94-97); fan-damage2 64.0 % (52-77) -> 84.3 % (80-91).
+Drift, measured by `skip2bench run -e experiments/drift.toml -l labs/local.toml` (512-96-96-2
+MLP, default settings: pre-training 40 epochs, batch 32, lr 0.05; then ft-all 20 epochs, batch 20,
+lr 0.01; C runner), test accuracy before -> after fine-tuning, mean (range) of 5 seeds:
+fan-damage1 57.3 % (52-68) -> 95.7 % (92-99); fan-damage2 65.1 % (58-74) -> 79.3 % (73-84).
+Pre-training in silentA alone (`experiments/fan-one-room.toml`): fan-damage1 60.4 % (54-64) ->
+96.5 % (95-97).
 """
 
 from __future__ import annotations
@@ -46,39 +49,35 @@ from harness.hashing import sha256_file
 DATA_DIR = Path("cooling-fan") / "DATA"
 N_BINS = 512
 DAMAGES = ("damage1", "damage2")
-_PRE_ROOMS = ("silentA", "silentB")
 _FLOOR_PERCENTILE = 10
 _FLOOR_FACTOR = 1.5
 # Bump when the parsed layout of a cached file changes, so old cache files are not reused.
 _CACHE_VERSION = 1
 
 
-def split_zips(damage: str) -> dict[str, list[str]]:
-    """Zip names per split, normal recordings first, then the damaged ones."""
-    if damage not in DAMAGES:
-        raise ValueError(f"unknown fan damage {damage!r}; known: {', '.join(DAMAGES)}")
-    kinds = classes_of(damage)
-    return {
-        "pre": [f"12cm_hmlo_{k}_{room}_{run}.zip" for k in kinds for room in _PRE_ROOMS for run in (1, 2)],
-        "ft": [f"12cm_hmlo_{k}_noisy_1.zip" for k in kinds],
-        "test": [f"12cm_hmlo_{k}_noisy_2.zip" for k in kinds],
-    }
+def split_zips(spec) -> dict[str, list[str]]:
+    """Zip names per split (a FanSpec says which recordings), normal recordings first, then the damaged."""
+    kinds = classes_of(spec.kind.removeprefix("fan-"))
+    return {split: [f"12cm_hmlo_{k}_{recording}.zip" for k in kinds for recording in recordings]
+            for split, recordings in (("pre", spec.pretrain), ("ft", spec.finetune), ("test", spec.test))}
 
 
 def classes_of(damage: str) -> tuple[str, str]:
+    if damage not in DAMAGES:
+        raise ValueError(f"unknown fan damage {damage!r}; known: {', '.join(DAMAGES)}")
     return ("normal", damage)
 
 
-def zip_names(damage: str) -> list[str]:
-    return [z for zips in split_zips(damage).values() for z in zips]
+def zip_names(spec) -> list[str]:
+    return [z for zips in split_zips(spec).values() for z in zips]
 
 
-def load(data_dir: Path, damage: str, cache_dir: Path | None = None) -> dict:
-    """Arrays, classes and sources of task fan-<damage>; fields as in TaskData (without name)."""
-    classes = classes_of(damage)
+def load(data_dir: Path, spec, cache_dir: Path | None = None) -> dict:
+    """Arrays, classes and sources of a fan task split as `spec` says; fields as in TaskData (without name)."""
+    classes = classes_of(spec.kind.removeprefix("fan-"))
     fields: dict = {"classes": classes}
     files: dict[str, dict] = {}
-    for split, zips in split_zips(damage).items():
+    for split, zips in split_zips(spec).items():
         xs, ys = [], []
         for zip_name in zips:
             path = data_dir / zip_name
@@ -99,12 +98,9 @@ def load(data_dir: Path, damage: str, cache_dir: Path | None = None) -> dict:
         fields[f"y_{split}"] = np.concatenate(ys)
     fields["sources"] = {
         "dataset": "cooling-fan (github.com/matutani/cooling-fan)",
-        "data_dir": str(data_dir),
+        "data_dir": str(DATA_DIR),
         "files": files,
-        "split": (
-            "12 cm fan, hmlo recordings; pre-train = silentA+silentB runs 1 and 2, "
-            "fine-tune = noisy run 1, test = noisy run 2"
-        ),
+        "split": spec.describe(),
         "filter": (
             f"dropped 0-rpm spectra: total energy < {_FLOOR_FACTOR} x the recording's "
             f"{_FLOOR_PERCENTILE}th-percentile total energy"
