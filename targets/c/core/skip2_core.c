@@ -37,9 +37,11 @@ const char *skip2_strerror(int status)
     case SKIP2_ERR_METHOD: return "unknown method";
     case SKIP2_ERR_LAYERS: return "n_layers must be 1..8 (SKIP2_MAX_LAYERS; ft-last needs at least 2)";
     case SKIP2_ERR_DIMS: return "every layer width must be 1..65535 (SKIP2_MAX_WIDTH)";
-    case SKIP2_ERR_EPOCHS: return "epochs must be at least 1";
-    case SKIP2_ERR_BATCH: return "batch_size must be at least 1";
-    case SKIP2_ERR_RANK: return "rank must be at least 1";
+    case SKIP2_ERR_SEED: return "seed must be 0..2147483647 (SKIP2_MAX_SEED)";
+    case SKIP2_ERR_EPOCHS: return "epochs must be 1..1000000 (SKIP2_MAX_EPOCHS)";
+    case SKIP2_ERR_BATCH: return "batch_size must be 1..1000000 (SKIP2_MAX_BATCH)";
+    case SKIP2_ERR_RANK: return "rank must be 1..65535 (SKIP2_MAX_RANK)";
+    case SKIP2_ERR_BUDGET: return "cache_budget_bytes must be -1..2147483647 (SKIP2_MAX_CACHE_BUDGET)";
     case SKIP2_ERR_HYPER: return "lr and scale must be finite";
     case SKIP2_ERR_EMPTY: return "the data set has no samples";
     case SKIP2_ERR_LABEL: return "a label is not a class index of the model's output layer";
@@ -129,12 +131,16 @@ static int plan(skip2_ctx *c, const skip2_model *model, const skip2_job *job, ui
         if (k > 0 && model->dims[k] > c->widest)
             c->widest = model->dims[k];
     }
-    if (job->epochs < 1)
+    if (job->seed > SKIP2_MAX_SEED)
+        return SKIP2_ERR_SEED;
+    if (job->epochs < 1 || job->epochs > SKIP2_MAX_EPOCHS)
         return SKIP2_ERR_EPOCHS;
-    if (job->batch_size < 1)
+    if (job->batch_size < 1 || job->batch_size > SKIP2_MAX_BATCH)
         return SKIP2_ERR_BATCH;
-    if (skip2_method_has_adapters(job->method) && job->rank < 1)
+    if (skip2_method_has_adapters(job->method) && (job->rank < 1 || job->rank > SKIP2_MAX_RANK))
         return SKIP2_ERR_RANK;
+    if (job->cache_budget_bytes < -1 || job->cache_budget_bytes > SKIP2_MAX_CACHE_BUDGET)
+        return SKIP2_ERR_BUDGET;
     if (!isfinite(job->lr) || !isfinite(job->scale))
         return SKIP2_ERR_HYPER;
     if (n_train == 0)
@@ -170,9 +176,10 @@ static void layout(skip2_ctx *c, void *base)
 
     c->theta = take(&a, c->n_theta, f);
     c->gtheta = take(&a, c->n_theta, f);
-    /* Batch inputs: gathered for full backprop, for the frozen forward without a cache, and
-     * for an adapter on x[0]; evaluation reads its inputs in place. */
-    if (c->kind == SKIP2_FULL || c->prefix.capacity == 0 || c->need_x0)
+    /* Batch inputs: gathered for full backprop, for the frozen forward without a cache, for an
+     * adapter on x[0], and for every batch of streamed data; evaluation of data in memory reads
+     * its inputs in place. */
+    if (c->kind == SKIP2_FULL || c->prefix.capacity == 0 || c->need_x0 || c->train.x == NULL)
         c->xb = take(&a, bs * D, f);
     if (c->kind == SKIP2_FULL) {
         for (int k = 0; k < L; k++)
@@ -211,6 +218,7 @@ static void layout(skip2_ctx *c, void *base)
         p->store = take(&a, (size_t)p->capacity * p->row, f);
         p->slot = take(&a, n, sizeof *p->slot);
         p->miss = take(&a, bs, sizeof *p->miss);
+        p->miss_idx = take(&a, bs, sizeof *p->miss_idx);
         p->x_miss = take(&a, bs * D, f);
         p->rows_miss = take(&a, bs * p->row, f);
     }
@@ -221,14 +229,14 @@ static void layout(skip2_ctx *c, void *base)
     c->arena_used = a.used;
 }
 
-int skip2_arena_bytes(const skip2_model *model, const skip2_job *job, uint32_t n_train,
+int skip2_arena_bytes(const skip2_model *model, const skip2_job *job, const skip2_data *train,
                       size_t *bytes)
 {
     skip2_ctx c;
-    int status = plan(&c, model, job, n_train);
+    int status = plan(&c, model, job, train->n);
     if (status != SKIP2_OK)
         return status;
-    c.train.n = n_train;
+    c.train = *train;
     layout(&c, NULL);
     *bytes = c.arena_used + 63; /* room to align an arbitrary base */
     return SKIP2_OK;
@@ -487,10 +495,10 @@ static float train_step(skip2_ctx *c, const uint32_t *idx, int nb)
     const float *z;
     if (c->kind == SKIP2_FULL) {
         skip2_meter_phase(m, SKIP2_FWD);
-        skip2_gather_rows(nb, c->net.dims[0], c->train.x, idx, c->xb);
+        skip2_data_rows(&c->train, c->net.dims[0], idx, (uint32_t)nb, c->xb);
         z = full_forward(c, c->xb, nb, &m->macs);
     } else {
-        skip2_prefix_get(&c->prefix, &c->net, c->train.x, idx, nb, c->need_x0, c->xb, c->rows, m);
+        skip2_prefix_get(&c->prefix, &c->net, &c->train, idx, nb, c->need_x0, c->xb, c->rows, m);
         z = head_forward(c, c->xb, nb, &m->macs);
     }
     float loss = softmax_xent(nb, C, z, c->train.y, idx, c->grad);
@@ -540,18 +548,47 @@ static int argmax(int n, const float *v)
     return best;
 }
 
-double skip2_accuracy(skip2_ctx *c, const skip2_data *data)
+uint32_t skip2_correct(skip2_ctx *c, const skip2_data *data)
 {
     int D = c->net.dims[0], C = c->net.dims[c->net.n_layers];
     uint32_t bs = (uint32_t)c->job.batch_size, correct = 0;
     uint64_t uncounted = 0; /* evaluation is not fine-tuning work */
     for (uint32_t s = 0; s < data->n; s += bs) {
-        int nb = (int)(data->n - s < bs ? data->n - s : bs);
-        const float *z = logits(c, data->x + (size_t)s * D, nb, &uncounted);
-        for (int i = 0; i < nb; i++)
+        uint32_t nb = data->n - s < bs ? data->n - s : bs;
+        const float *x = skip2_data_block(data, D, s, nb, c->xb);
+        const float *z = logits(c, x, (int)nb, &uncounted);
+        for (uint32_t i = 0; i < nb; i++)
             correct += argmax(C, z + (size_t)i * C) == data->y[s + i];
     }
-    return data->n ? (double)correct / data->n : 0.0;
+    return correct;
+}
+
+int skip2_run(skip2_ctx *c, const skip2_model *model, const skip2_job *job, const skip2_data *train,
+              const skip2_data *test, void *arena, size_t arena_bytes, skip2_result *r)
+{
+    *r = (skip2_result){ .n_ft = train->n, .n_test = test->n };
+    r->status = skip2_check_labels(model, test);
+    if (r->status == SKIP2_OK)
+        r->status = skip2_init(c, model, job, train, arena, arena_bytes);
+    if (r->status != SKIP2_OK)
+        return r->status;
+    r->correct_before = skip2_correct(c, test);
+    skip2_finetune(c);
+    r->diverged = c->diverged;
+    r->correct_after = c->diverged ? 0 : skip2_correct(c, test);
+    r->epochs_run = c->epochs_run;
+    r->epoch_ticks = c->epoch_ticks;
+    r->epoch_loss = c->epoch_loss;
+    r->ft_ticks = c->ft_ticks;
+    memcpy(r->phase_ticks, c->meter.ticks, sizeof r->phase_ticks);
+    r->ft_macs = c->meter.macs;
+    r->trainable_params = skip2_trainable_params(c);
+    r->cache_capacity = c->prefix.capacity;
+    r->cache_hits = c->prefix.hits;
+    r->cache_misses = c->prefix.misses;
+    r->arena_bytes = c->arena_used;
+    skip2_memory_bytes(c, &r->mem);
+    return SKIP2_OK;
 }
 
 /* ---- reports ----------------------------------------------------------------------------- */

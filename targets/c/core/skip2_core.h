@@ -8,11 +8,9 @@
  * model is only read: the tensors a method trains are copied into the arena first.
  *
  * Use:
- *     size_t bytes;  skip2_arena_bytes(&model, &job, train.n, &bytes);
- *     skip2_ctx ctx; skip2_init(&ctx, &model, &job, &train, arena, bytes);
- *     double before = skip2_accuracy(&ctx, &test);
- *     skip2_finetune(&ctx);                     // results: ctx.meter, ctx.epoch_*, ctx.prefix
- *     double after = skip2_accuracy(&ctx, &test);
+ *     size_t bytes;  skip2_arena_bytes(&model, &job, &train, &bytes);   // checks the job
+ *     skip2_ctx ctx; skip2_result r;
+ *     skip2_run(&ctx, &model, &job, &train, &test, arena, bytes, &r);  // the whole job
  *     for (i < ctx.n_params) save ctx.params[i] // trained tensors by their NumPy names
  */
 #ifndef SKIP2_CORE_H
@@ -48,9 +46,9 @@ typedef struct {
 } skip2_job;
 
 typedef enum {
-    SKIP2_OK, SKIP2_ERR_METHOD, SKIP2_ERR_LAYERS, SKIP2_ERR_DIMS, SKIP2_ERR_EPOCHS,
-    SKIP2_ERR_BATCH, SKIP2_ERR_RANK, SKIP2_ERR_HYPER, SKIP2_ERR_EMPTY, SKIP2_ERR_LABEL,
-    SKIP2_ERR_ARENA
+    SKIP2_OK, SKIP2_ERR_METHOD, SKIP2_ERR_LAYERS, SKIP2_ERR_DIMS, SKIP2_ERR_SEED, SKIP2_ERR_EPOCHS,
+    SKIP2_ERR_BATCH, SKIP2_ERR_RANK, SKIP2_ERR_BUDGET, SKIP2_ERR_HYPER, SKIP2_ERR_EMPTY,
+    SKIP2_ERR_LABEL, SKIP2_ERR_ARENA
 } skip2_status;
 
 const char *skip2_strerror(int status);
@@ -119,8 +117,9 @@ typedef struct {
     skip2_sort_key *sort_keys;
 } skip2_ctx;
 
-/* Arena bytes the job needs with n_train training samples (includes alignment slack). */
-int skip2_arena_bytes(const skip2_model *model, const skip2_job *job, uint32_t n_train,
+/* Arena bytes the job needs for this training data (its size, and whether it is streamed;
+ * includes alignment slack). Checks the job against every limit (skip2_limits.def). */
+int skip2_arena_bytes(const skip2_model *model, const skip2_job *job, const skip2_data *train,
                       size_t *bytes);
 
 /* Checks the job, lays out the arena and initialises the trained tensors. The model's and
@@ -132,12 +131,33 @@ int skip2_init(skip2_ctx *ctx, const skip2_model *model, const skip2_job *job,
 /* SKIP2_OK when every label of data is a class index of the model, else SKIP2_ERR_LABEL. */
 int skip2_check_labels(const skip2_model *model, const skip2_data *data);
 
-/* Fraction of data whose arg-max logit (first maximum wins) equals the label; 0 when empty. */
-double skip2_accuracy(skip2_ctx *ctx, const skip2_data *data);
+/* Samples of data whose arg-max logit (first maximum wins) equals the label. Streamed data needs
+ * streamed training data in skip2_init (its batch buffer holds the fetched rows). */
+uint32_t skip2_correct(skip2_ctx *ctx, const skip2_data *data);
 
 /* Mini-batch SGD for job.epochs epochs, stopping after an epoch whose loss is non-finite
  * (then ctx->diverged is set). */
 void skip2_finetune(skip2_ctx *ctx);
+
+/* Everything a runner reports of one job, assembled here once for every binding (the SBC
+ * runner's JSON, the firmware's result frame). The epoch arrays live in the arena. */
+typedef struct {
+    int status;                 /* SKIP2_OK, or why the job was refused */
+    int diverged, epochs_run;
+    uint32_t n_ft, n_test, correct_before, correct_after;
+    uint64_t ft_macs, trainable_params, arena_bytes;
+    uint64_t ft_ticks, phase_ticks[SKIP2_N_PHASES];
+    uint32_t cache_capacity;
+    uint64_t cache_hits, cache_misses;
+    skip2_memory mem;
+    const uint64_t *epoch_ticks;
+    const double *epoch_loss;
+} skip2_result;
+
+/* The whole job: check the test labels, init, count correct before, fine-tune, count after. */
+int skip2_run(skip2_ctx *ctx, const skip2_model *model, const skip2_job *job,
+              const skip2_data *train, const skip2_data *test, void *arena, size_t arena_bytes,
+              skip2_result *result);
 
 uint64_t skip2_trainable_params(const skip2_ctx *ctx);
 void skip2_memory_bytes(const skip2_ctx *ctx, skip2_memory *mem);

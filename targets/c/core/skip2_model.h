@@ -20,11 +20,23 @@ typedef struct {
     const float *b[SKIP2_MAX_LAYERS]; /* dims[k+1] */
 } skip2_model;
 
-/* n samples: x is n x D row-major (already scaled), y the class indices. */
-typedef struct {
+/* n samples: x is n x D row-major (already scaled), y the class indices. When x is NULL the rows
+ * live elsewhere (an MCU streams them from the host): fetch copies rows idx[0..m-1], or rows
+ * first..first+m-1 when idx is NULL, scaled, into out (m x D). */
+typedef struct skip2_data {
     const float *x;
     const int32_t *y;
     uint32_t n;
+    void (*fetch)(const struct skip2_data *data, const uint32_t *idx, uint32_t first, uint32_t m,
+                  float *out);
+    void *user;
 } skip2_data;
+
+/* The rows idx[0..m-1] of data, copied into out (m x D): gathered, or fetched. */
+void skip2_data_rows(const skip2_data *data, int D, const uint32_t *idx, uint32_t m, float *out);
+
+/* Rows first..first+m-1 of data: in place when data is in memory, else fetched into scratch. */
+const float *skip2_data_block(const skip2_data *data, int D, uint32_t first, uint32_t m,
+                              float *scratch);
 
 #endif

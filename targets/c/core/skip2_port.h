@@ -11,9 +11,6 @@
 uint64_t skip2_port_ticks(void);
 uint64_t skip2_port_ticks_per_second(void);
 
-/* Writes text to the board's result channel (stdout on an SBC, the serial link on an MCU). */
-void skip2_port_write(const char *text);
-
 /* Peak memory in use by the program in bytes (peak RSS, or a RAM high-water mark); 0 if unknown. */
 uint64_t skip2_port_mem_high_water(void);
 

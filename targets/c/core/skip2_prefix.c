@@ -38,7 +38,7 @@ void skip2_prefix_compute(const skip2_prefix *p, const skip2_model *model, int m
                      model->b[L - 1], rows + p->off[L], p->row);
 }
 
-void skip2_prefix_get(skip2_prefix *p, const skip2_model *model, const float *x_train,
+void skip2_prefix_get(skip2_prefix *p, const skip2_model *model, const skip2_data *train,
                       const uint32_t *idx, int nb, int need_x0, float *xb, float *rows,
                       skip2_meter *meter)
 {
@@ -46,7 +46,7 @@ void skip2_prefix_get(skip2_prefix *p, const skip2_model *model, const float *x_
     size_t row_size = (size_t)p->row * sizeof(float);
     if (p->capacity == 0) {
         skip2_meter_phase(meter, SKIP2_FWD);
-        skip2_gather_rows(nb, D, x_train, idx, xb);
+        skip2_data_rows(train, D, idx, (uint32_t)nb, xb);
         skip2_prefix_compute(p, model, nb, xb, D, rows, &meter->macs);
         return;
     }
@@ -64,8 +64,8 @@ void skip2_prefix_get(skip2_prefix *p, const skip2_model *model, const float *x_
     if (n_miss > 0) {
         skip2_meter_phase(meter, SKIP2_FWD);
         for (uint32_t j = 0; j < n_miss; j++)
-            memcpy(p->x_miss + (size_t)j * D, x_train + (size_t)idx[p->miss[j]] * D,
-                   (size_t)D * sizeof(float));
+            p->miss_idx[j] = idx[p->miss[j]];
+        skip2_data_rows(train, D, p->miss_idx, n_miss, p->x_miss);
         skip2_prefix_compute(p, model, (int)n_miss, p->x_miss, D, p->rows_miss, &meter->macs);
         skip2_meter_phase(meter, SKIP2_CACHE);
         for (uint32_t j = 0; j < n_miss; j++) {
@@ -79,5 +79,5 @@ void skip2_prefix_get(skip2_prefix *p, const skip2_model *model, const float *x_
     }
     skip2_meter_phase(meter, SKIP2_FWD);
     if (need_x0)
-        skip2_gather_rows(nb, D, x_train, idx, xb);
+        skip2_data_rows(train, D, idx, (uint32_t)nb, xb);
 }

@@ -21,7 +21,7 @@ typedef struct {
     /* Arena buffers, present when capacity > 0. */
     float *store;                   /* capacity x row */
     int32_t *slot;                  /* per training sample: its store row, or -1 */
-    uint32_t *miss;                 /* batch positions of the misses */
+    uint32_t *miss, *miss_idx;      /* batch positions of the misses, and their sample indices */
     float *x_miss, *rows_miss;      /* inputs and computed rows of the misses */
 } skip2_prefix;
 
@@ -36,7 +36,7 @@ void skip2_prefix_compute(const skip2_prefix *p, const skip2_model *model, int m
 /* The rows of training samples idx[0..nb-1], from the cache or computed (and stored). Without
  * a cache, or when need_x0 is set, also gathers their inputs into xb (nb x D). Leaves the
  * meter in phase fwd. */
-void skip2_prefix_get(skip2_prefix *p, const skip2_model *model, const float *x_train,
+void skip2_prefix_get(skip2_prefix *p, const skip2_model *model, const skip2_data *train,
                       const uint32_t *idx, int nb, int need_x0, float *xb, float *rows,
                       skip2_meter *meter);
 

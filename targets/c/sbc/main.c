@@ -114,13 +114,14 @@ static void read_job(const char *workdir, skip2_job *job, int *n_layers, int *sa
         die(path, "'method' must be one of ft-all, ft-last, ft-bias, lora-all, lora-last, "
                   "skip-lora, skip2-lora; got '%s'", s);
     job->method = (skip2_method)method;
-    need(path, j, job_json_int(j, "seed", 0, SKIP2_MAX_SEED, &v), "seed", 1);
+    /* Integers are read as far as their C type reaches; their limits are checked by the core. */
+    need(path, j, job_json_int(j, "seed", 0, INT64_MAX, &v), "seed", 1);
     job->seed = (uint64_t)v;
-    need(path, j, job_json_int(j, "epochs", 1, SKIP2_MAX_EPOCHS, &v), "epochs", 1);
+    need(path, j, job_json_int(j, "epochs", INT32_MIN, INT32_MAX, &v), "epochs", 1);
     job->epochs = (int)v;
-    need(path, j, job_json_int(j, "batch_size", 1, SKIP2_MAX_BATCH, &v), "batch_size", 1);
+    need(path, j, job_json_int(j, "batch_size", INT32_MIN, INT32_MAX, &v), "batch_size", 1);
     job->batch_size = (int)v;
-    if (need(path, j, job_json_int(j, "rank", 1, SKIP2_MAX_RANK, &v), "rank",
+    if (need(path, j, job_json_int(j, "rank", INT32_MIN, INT32_MAX, &v), "rank",
              skip2_method_has_adapters(job->method)))
         job->rank = (int)v;
     need(path, j, job_json_number(j, "lr", &number), "lr", 1);
@@ -128,7 +129,7 @@ static void read_job(const char *workdir, skip2_job *job, int *n_layers, int *sa
     need(path, j, job_json_number(j, "scale", &number), "scale", 1);
     job->scale = (float)number;
     need(path, j, job_json_bool(j, "cache", &job->cache), "cache", 0);
-    if (need(path, j, job_json_int(j, "cache_budget_bytes", -1, SKIP2_MAX_CACHE_BUDGET, &v),
+    if (need(path, j, job_json_int(j, "cache_budget_bytes", INT64_MIN, INT64_MAX, &v),
              "cache_budget_bytes", 0))
         job->cache_budget_bytes = v;
     need(path, j, job_json_int(j, "n_layers", 1, SKIP2_MAX_LAYERS, &v), "n_layers", 1);
@@ -190,7 +191,7 @@ static void load_inputs(int n_layers, skip2_model *model, skip2_data data[2])
         load(run.data_dir, name, &run.x[i], 0, 2, 0, D);
         snprintf(name, sizeof name, "y_%s.npy", parts[i]);
         load(run.data_dir, name, &run.y[i], 1, 1, run.x[i].shape[0], 0);
-        data[i] = (skip2_data){ run.x[i].f32, run.y[i].i32, run.x[i].shape[0] };
+        data[i] = (skip2_data){ .x = run.x[i].f32, .y = run.y[i].i32, .n = run.x[i].shape[0] };
         if (skip2_check_labels(model, &data[i]) != SKIP2_OK) {
             char *path = join(run.data_dir, name);
             die(path, "labels must be class indices 0..%d", model->dims[n_layers] - 1);
@@ -229,12 +230,13 @@ static void print_json(json_out *o)
 {
     if (o->failed)
         die("stdout", "out of memory while writing the result");
-    skip2_port_write(o->buf);
-    skip2_port_write("\n");
+    fputs(o->buf, stdout);
+    fputc('\n', stdout);
+    if (fflush(stdout) != 0)
+        die("stdout", "%s", strerror(errno));
 }
 
-static void emit_result(const skip2_ctx *c, double acc_before, double acc_after, uint32_t n_test,
-                        size_t arena_bytes)
+static void emit_result(const skip2_job *job, const skip2_result *r)
 {
     static const char *const phase_keys[SKIP2_N_PHASES] = {
         [SKIP2_FWD] = "fwd_time_s", [SKIP2_BWD] = "bwd_time_s", [SKIP2_UPD] = "upd_time_s",
@@ -243,59 +245,56 @@ static void emit_result(const skip2_ctx *c, double acc_before, double acc_after,
     double tps = (double)skip2_port_ticks_per_second();
     json_out *o = &run.out;
     char reason[64];
-    skip2_memory mem;
-    const skip2_prefix *p = &c->prefix;
-    uint64_t lookups = p->hits + p->misses;
+    uint64_t lookups = r->cache_hits + r->cache_misses;
 
     jo_open(o, NULL, '{');
     jo_str(o, "impl", "c");
-    jo_str(o, "method", skip2_method_name(c->job.method));
-    jo_str(o, "status", c->diverged ? "fail" : "ok");
-    if (c->diverged) {
-        snprintf(reason, sizeof reason, "loss became non-finite in epoch %d", c->epochs_run);
+    jo_str(o, "method", skip2_method_name(job->method));
+    jo_str(o, "status", r->diverged ? "fail" : "ok");
+    if (r->diverged) {
+        snprintf(reason, sizeof reason, "loss became non-finite in epoch %d", r->epochs_run);
         jo_str(o, "reason", reason);
     } else {
         jo_null(o, "reason");
     }
-    jo_double(o, "acc_before", acc_before);
-    if (c->diverged)
+    jo_double(o, "acc_before", (double)r->correct_before / r->n_test);
+    if (r->diverged)
         jo_null(o, "acc_after");
     else
-        jo_double(o, "acc_after", acc_after);
-    jo_double(o, "ft_time_s", (double)c->ft_ticks / tps);
+        jo_double(o, "acc_after", (double)r->correct_after / r->n_test);
+    jo_double(o, "ft_time_s", (double)r->ft_ticks / tps);
     for (int ph = 0; ph < SKIP2_N_PHASES; ph++)
-        jo_double(o, phase_keys[ph], (double)c->meter.ticks[ph] / tps);
+        jo_double(o, phase_keys[ph], (double)r->phase_ticks[ph] / tps);
     jo_open(o, "epoch_times_s", '[');
-    for (int e = 0; e < c->epochs_run; e++)
-        jo_double(o, NULL, (double)c->epoch_ticks[e] / tps);
+    for (int e = 0; e < r->epochs_run; e++)
+        jo_double(o, NULL, (double)r->epoch_ticks[e] / tps);
     jo_close(o, ']');
     jo_open(o, "epoch_loss", '[');
-    for (int e = 0; e < c->epochs_run; e++)
-        jo_double(o, NULL, c->epoch_loss[e]);
+    for (int e = 0; e < r->epochs_run; e++)
+        jo_double(o, NULL, r->epoch_loss[e]);
     jo_close(o, ']');
-    jo_uint(o, "n_ft", c->train.n);
-    jo_uint(o, "n_test", n_test);
-    jo_uint(o, "ft_macs", c->meter.macs);
-    jo_uint(o, "trainable_params", skip2_trainable_params(c));
-    jo_uint(o, "cache_capacity_samples", p->capacity);
-    jo_uint(o, "cache_hits", p->hits);
-    jo_uint(o, "cache_misses", p->misses);
-    if (lookups && p->capacity)
-        jo_double(o, "cache_hit_rate", (double)p->hits / (double)lookups);
+    jo_uint(o, "n_ft", r->n_ft);
+    jo_uint(o, "n_test", r->n_test);
+    jo_uint(o, "ft_macs", r->ft_macs);
+    jo_uint(o, "trainable_params", r->trainable_params);
+    jo_uint(o, "cache_capacity_samples", r->cache_capacity);
+    jo_uint(o, "cache_hits", r->cache_hits);
+    jo_uint(o, "cache_misses", r->cache_misses);
+    if (lookups && r->cache_capacity)
+        jo_double(o, "cache_hit_rate", (double)r->cache_hits / (double)lookups);
     else
         jo_null(o, "cache_hit_rate");
-    skip2_memory_bytes(c, &mem);
     jo_open(o, "mem", '{');
-    jo_uint(o, "weights_bytes", mem.weights);
-    jo_uint(o, "grads_bytes", mem.grads);
-    jo_uint(o, "optimizer_bytes", mem.optimizer);
-    jo_uint(o, "activations_bytes", mem.activations);
-    jo_uint(o, "cache_bytes", mem.cache);
+    jo_uint(o, "weights_bytes", r->mem.weights);
+    jo_uint(o, "grads_bytes", r->mem.grads);
+    jo_uint(o, "optimizer_bytes", r->mem.optimizer);
+    jo_uint(o, "activations_bytes", r->mem.activations);
+    jo_uint(o, "cache_bytes", r->mem.cache);
     jo_close(o, '}');
     jo_uint(o, "peak_rss_bytes", skip2_port_mem_high_water());
     jo_open(o, "runtime", '{');
     runtime_fields(o);
-    jo_uint(o, "arena_bytes", arena_bytes);
+    jo_uint(o, "arena_bytes", r->arena_bytes);
     jo_close(o, '}');
     jo_close(o, '}');
     print_json(o);
@@ -335,20 +334,18 @@ int main(int argc, char **argv)
 
     char *job_path = join(workdir, "job.json");
     size_t bytes;
-    int status = skip2_arena_bytes(&model, &job, data[0].n, &bytes);
+    int status = skip2_arena_bytes(&model, &job, &data[0], &bytes);
     if (status == SKIP2_OK) {
         run.arena = malloc(bytes);
         if (!run.arena)
             die(job_path, "cannot allocate the %zu-byte arena", bytes);
         skip2_ctx ctx;
-        status = skip2_init(&ctx, &model, &job, &data[0], run.arena, bytes);
+        skip2_result result;
+        status = skip2_run(&ctx, &model, &job, &data[0], &data[1], run.arena, bytes, &result);
         if (status == SKIP2_OK) {
-            double before = skip2_accuracy(&ctx, &data[1]);
-            skip2_finetune(&ctx);
-            double after = ctx.diverged ? 0.0 : skip2_accuracy(&ctx, &data[1]);
             if (save)
                 save_params(workdir, &ctx);
-            emit_result(&ctx, before, after, data[1].n, bytes);
+            emit_result(&job, &result);
         }
     }
     if (status != SKIP2_OK)

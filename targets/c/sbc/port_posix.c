@@ -19,12 +19,6 @@ uint64_t skip2_port_ticks_per_second(void)
     return 1000000000u;
 }
 
-void skip2_port_write(const char *text)
-{
-    fputs(text, stdout);
-    fflush(stdout);
-}
-
 /* This process's own peak RSS. On Linux, getrusage keeps the high-water mark of the parent that
  * forked us (it survives exec), so the kernel's VmHWM is read instead where it exists. */
 uint64_t skip2_port_mem_high_water(void)
