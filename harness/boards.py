@@ -83,7 +83,33 @@ class SshBoard(PosixBoard):
         return path if path.is_absolute() or base is None else Path(base) / path
 
 
-Board = Annotated[Union[LocalBoard, SshBoard], Field(discriminator="transport")]
+class McuStandin(Strict):
+    """How `skip2bench lab serve` emulates an MCU board: QEMU running the real firmware."""
+    machine: Literal["mps2-an386", "netduinoplus2"]
+    # Where QEMU's UART listens on 127.0.0.1 when the board is reached through ser2net
+    # (an rfc2217:// port); a socket:// board's own port is QEMU's.
+    qemu_port: Optional[Annotated[int, Field(ge=1, le=65535)]] = None
+
+
+class SerialBoard(BoardBase):
+    """A microcontroller board running the firmware (targets/c/mcu), behind the serial protocol."""
+    transport: Literal["serial"]
+    impls: list[Literal["c"]] = Field(default=["c"], min_length=1)  # the firmware runs the C core
+    # A device path (/dev/ttyACM0), socket://host:port, or rfc2217://host:port (ser2net).
+    port: str = Field(min_length=1)
+    baudrate: int = Field(default=115200, ge=1200)
+    firmware: Literal["mps2-an386", "stm32f405"]
+    # silicon: the real chip's memory map; qemu: the same region sizes where QEMU's model has them.
+    layout: Literal["qemu", "silicon"] = "silicon"
+    # How to flash a real board: {firmware} (ELF), {model} (model image), {model_address}.
+    flash_command: Optional[str] = Field(default=None, min_length=1)
+    # Per request: wait this long for an answer, then send again, at most link_tries times.
+    link_timeout_s: float = Field(default=0.4, gt=0)
+    link_tries: int = Field(default=10, ge=1, le=100)
+    standin: Optional[McuStandin] = None
+
+
+Board = Annotated[Union[LocalBoard, SshBoard, SerialBoard], Field(discriminator="transport")]
 
 
 def public(board) -> dict:
@@ -92,7 +118,8 @@ def public(board) -> dict:
     for key in ("key_file", "known_hosts"):
         if shown.get(key):
             shown[key] = Path(shown[key]).name
-    shown["python"] = _repo_relative(shown["python"])
+    if "python" in shown:
+        shown["python"] = _repo_relative(shown["python"])
     return shown
 
 
@@ -104,4 +131,5 @@ def _repo_relative(command: str) -> str:
     return f"{head} {rest}".strip()
 
 
-__all__ = ["Board", "BoardBase", "LocalBoard", "SshBoard", "Standin", "IMPLS", "public"]
+__all__ = ["Board", "BoardBase", "LocalBoard", "SerialBoard", "SshBoard", "Standin", "McuStandin", "IMPLS",
+           "public"]

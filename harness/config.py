@@ -22,6 +22,14 @@ else:  # pragma: no cover
 class Lab(Strict):
     name: str = Field(min_length=1)
     boards: list[Board] = Field(min_length=1)
+    # Where `skip2bench lab serve` keeps the stand-ins' state (relative to the lab file).
+    standin_dir: Annotated[Path, Field(strict=False, validate_default=True)] = Path(".emulated")
+
+    @field_validator("standin_dir")
+    @classmethod
+    def _relative_to_lab_file(cls, path, info):
+        base = (info.context or {}).get("lab_dir")
+        return path if path.is_absolute() or base is None else Path(base) / path
 
     @field_validator("boards")
     @classmethod

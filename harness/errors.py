@@ -11,3 +11,7 @@ class TargetError(Exception):
     def __init__(self, message, stderr_tail=None):
         super().__init__(message)
         self.stderr_tail = stderr_tail
+
+
+class JobUnsupported(Exception):
+    """The board cannot run this one job (it does not fit its RAM): recorded as "unsupported"."""

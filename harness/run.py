@@ -9,7 +9,7 @@ from harness import paths
 from harness.artifacts import prepare
 from harness.boards import public
 from harness.config import load_experiment, load_lab
-from harness.errors import TargetError, UserError
+from harness.errors import JobUnsupported, TargetError, UserError
 from harness.plan import expand, job_id, runner_job
 from harness.provenance import git_state, host_facts, library_versions, shown_path
 from harness.records import RecordLog, record_key
@@ -47,6 +47,8 @@ def _execute(target, job, hp, art, rec) -> dict:
         result = target.run_job(runner_job(job, hp), job.impl, art,
                                 f"{rec['job_id']}-{job.board}-{job.impl}-r{job.repetition}")
         return {"error": None, "stderr_tail": None, **flatten(result)}
+    except JobUnsupported as e:
+        return {"status": "unsupported", "reason": str(e), "error": None}
     except TargetError as e:
         return {"status": "error", "error": str(e), "stderr_tail": e.stderr_tail}
 
@@ -116,7 +118,7 @@ def _run_locked(exp, lab, jobs, datasets, experiment, lab_file, out, resume, cac
                           f"{100 * art.pretrain_acc:.1f}%  ({time.perf_counter() - t0:.1f} s)")
 
     boards = {b.name: b for b in lab.boards}
-    targets = {name: open_target(boards[name], run_id, cache) for name in dict.fromkeys(j.board for j in jobs)}
+    targets = {name: open_target(boards[name], run_id, cache, lab) for name in dict.fromkeys(j.board for j in jobs)}
     try:
         for name, target in targets.items():
             _prepare_board(target, jobs, artifacts, console)
@@ -153,14 +155,18 @@ def _prepare_board(target, jobs, artifacts, console):
         console.print(f"board {name}: [red]unusable[/]: {target.down}")
         return
     sent = ", ".join(f"{kind} {n / 1e3:.1f} kB" for kind, n in sorted(target.sent.items())) or "nothing new"
-    facts = target.facts
-    console.print(f"board {name}: ready in {time.perf_counter() - t0:.1f} s ({facts.get('machine')}, "
-                  f"{facts.get('cores')} cores{', ' + facts['emulated'] if facts.get('emulated') else ''}); "
-                  f"sent {sent}")
+    console.print(f"board {name}: ready in {time.perf_counter() - t0:.1f} s ({_what(target.facts)}); sent {sent}")
     for note in target.repaired:
         console.print(f"board {name}: [yellow]{note}[/]")
     for impl, why in target.unsupported.items():
         console.print(f"board {name}: [yellow]{impl} unsupported[/]: {why}")
+
+
+def _what(facts: dict) -> str:
+    """A board in a few words: an SBC by machine and cores, an MCU by board and clock."""
+    kind = (f"{facts.get('board')}, {facts['clock_hz'] / 1e6:g} MHz" if "clock_hz" in facts
+            else f"{facts.get('machine')}, {facts.get('cores')} cores")
+    return kind + (f", {facts['emulated']}" if facts.get("emulated") else "")
 
 
 def _board_manifest(target) -> dict:

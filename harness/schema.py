@@ -66,6 +66,13 @@ class Result(_Model):
     mem: Optional[Memory] = None
     peak_rss_bytes: Optional[Count]
     runtime: dict[str, Any]
+    # Instructions of fine-tuning and of each phase, where the board counts them (an emulated
+    # MCU under QEMU -icount: exact and repeatable).
+    ft_instructions: Optional[Count] = None
+    fwd_instructions: Optional[Count] = None
+    bwd_instructions: Optional[Count] = None
+    upd_instructions: Optional[Count] = None
+    cache_instructions: Optional[Count] = None
     # Added by the target that ran it.
     runner_sha256: Optional[str] = None
     attempts: Annotated[int, Field(ge=1)] = 1

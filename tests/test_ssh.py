@@ -484,7 +484,8 @@ def test_lab_up_and_down_leave_nothing_running(lab):
 
     path = lab.path.parent / "updown.toml"
     state = lab.path.parent / "updown-state"
-    path.write_text('name = "updown"\n' + ssh_board("only", free_port(), state, f'work_root = "{lab.token}/updown"'))
+    path.write_text(f'name = "updown"\nstandin_dir = "{state}"\n'
+                    + ssh_board("only", free_port(), state, f'work_root = "{lab.token}/updown"'))
     spec = load_lab(path)
     console = Console(file=open(os.devnull, "w"))
     supervisor = serve.up(path, spec, console)

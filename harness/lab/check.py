@@ -1,5 +1,6 @@
 """`skip2bench lab check`: reach every board, print its facts and what it can run."""
 import shutil
+import struct
 import time
 
 from rich.table import Table
@@ -18,8 +19,33 @@ def _c_column(board, found: dict, reasons: dict) -> str:
     return found.get("cc") or f"[red]{reasons.get('cc', 'no compiler')}[/]"
 
 
+def probe_serial(board) -> dict:
+    """An MCU board's row: its HELLO (board, clock, RAM regions, firmware)."""
+    from harness.mcu import firmware, messages
+    from harness.targets.mcu import check_hello
+    from harness.transports.serial_link import PROTOCOL, ProtocolError, SerialLink
+    t0 = time.perf_counter()
+    try:
+        link = SerialLink(board.port, board.link_timeout_s, board.link_tries, board.baudrate)
+        try:
+            hello = check_hello(link.request(messages.HELLO, struct.pack("<H", PROTOCOL)), board.name)
+        finally:
+            link.close()
+    except (LinkDown, ProtocolError) as e:
+        return {"board": board.name, "ok": False, "why": str(e)}
+    current = firmware.source_hash()
+    ram = ", ".join(f"{name} {size // 1024} KB" for name, _, size, _ in hello.regions)
+    return {"board": board.name, "ok": True, "ms": 1000 * (time.perf_counter() - t0), "machine": hello.board,
+            "cpu": f"Cortex-M4F, {hello.clock_hz / 1e6:g} MHz", "mem": ram, "python": "-", "numpy": "-",
+            "c": f"firmware {hello.firmware_hash[:12]}" + ("" if hello.firmware_hash == current else
+                                                        " [yellow](another build: flashed by the next run)[/]"),
+            "why": ""}
+
+
 def probe(board) -> dict:
     """One row: reachable or why not, facts, and per capability the version or the reason."""
+    if board.transport == "serial":
+        return probe_serial(board)
     shell, t0 = open_shell(board), time.perf_counter()
     try:
         shell.connect()

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from harness.errors import UserError
+from harness.lab.qemu import QemuStandin
 from harness.lab.standins import SshdStandin, children
 
 UP_TIMEOUT_S = 60
@@ -35,13 +36,9 @@ def standin_boards(lab) -> list:
     return boards
 
 
-def state_dir(lab) -> Path:
-    return standin_boards(lab)[0].key_file.parent
-
-
 def address(lab) -> str:
     """The control socket: an abstract Unix socket named after the lab's state folder."""
-    digest = hashlib.sha256(str(state_dir(lab).resolve()).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(str(lab.standin_dir.resolve()).encode()).hexdigest()[:16]
     return f"\0skip2bench-lab-{digest}"
 
 
@@ -69,12 +66,13 @@ def ask(lab, command: str, timeout: float = 30) -> dict:
 class Supervisor:
     def __init__(self, lab):
         self.lab = lab
-        self.standins = {b.name: SshdStandin(b) for b in standin_boards(lab)}
+        self.standins = {b.name: QemuStandin(b, lab.standin_dir) if b.transport == "serial" else SshdStandin(b)
+                         for b in standin_boards(lab)}
         self.stopping = False
 
     def status(self) -> dict:
         return {"pid": os.getpid(), "boards": {
-            name: {"port": s.board.port, "running": s.running(), "pid": s.proc.pid if s.running() else None}
+            name: {"address": s.address, "running": s.running(), "pid": s.proc.pid if s.running() else None}
             for name, s in self.standins.items()}}
 
     def handle(self, line: str) -> dict:
@@ -84,6 +82,13 @@ class Supervisor:
         if verb == "shutdown":
             self.stopping = True
             return {"shutdown": True}
+        if verb == "flash":  # flash BOARD FIRMWARE [MODEL ADDRESS]: restart an MCU board with them
+            name, fw, *model = name.split(" ")
+            standin = self.standins.get(name)
+            if not isinstance(standin, QemuStandin):
+                return {"error": f"no emulated MCU board named {name!r} in lab '{self.lab.name}'"}
+            standin.flash(fw, model[0] if model else None, int(model[1], 0) if model else None)
+            return self.status()["boards"][name]
         if verb in ("stop", "start", "restart", "drop"):
             standin = self.standins.get(name)
             if standin is None:
@@ -94,7 +99,8 @@ class Supervisor:
                 standin.start()
             dropped = standin.drop_sessions() if verb == "drop" else 0
             return {**self.status()["boards"][name], "dropped": dropped}
-        return {"error": f"unknown command {verb!r}; commands: status, stop|start|restart|drop BOARD, shutdown"}
+        return {"error": f"unknown command {verb!r}; commands: status, stop|start|restart|drop BOARD, "
+                         f"flash BOARD FIRMWARE [MODEL ADDRESS], shutdown"}
 
     def reap_orphans(self):
         """Wait for exited processes re-parented to us (not the stand-ins we hold as Popen)."""
@@ -121,8 +127,7 @@ class Supervisor:
             for standin in self.standins.values():
                 standin.setup()
                 standin.start()
-                console.print(f"stand-in {standin.board.name}: sshd on 127.0.0.1:{standin.board.port} "
-                              f"(pid {standin.proc.pid}, user {standin.user.pw_name})")
+                console.print(f"stand-in {standin.board.name} on {standin.address} (pid {standin.proc.pid})")
             console.print("lab ready")
             sys.stdout.flush()
             while not self.stopping:
@@ -149,7 +154,7 @@ class Supervisor:
 
 def up(lab_file: Path, lab, console) -> subprocess.Popen:
     """Start `lab serve` in the background; return it once every stand-in answers."""
-    log = state_dir(lab) / "serve.log"
+    log = lab.standin_dir / "serve.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "harness", "lab", "serve", "--lab", str(lab_file)],
@@ -163,7 +168,7 @@ def up(lab_file: Path, lab, console) -> subprocess.Popen:
             status = ask(lab, "status", timeout=5)["boards"]
             if all(s["running"] for s in status.values()):
                 for name, s in status.items():
-                    console.print(f"{name}: 127.0.0.1:{s['port']} (sshd pid {s['pid']})")
+                    console.print(f"{name}: {s['address']} (pid {s['pid']})")
                 console.print(f"lab up (supervisor pid {proc.pid}, log {log}); stop it with `make lab-down`")
                 return proc
         except UserError:
@@ -194,4 +199,4 @@ def down(lab, console):
             console.print("lab down")
             return
         time.sleep(0.1)
-    raise UserError(f"the lab supervisor did not stop within {UP_TIMEOUT_S} s; see {state_dir(lab) / 'serve.log'}")
+    raise UserError(f"the lab supervisor did not stop within {UP_TIMEOUT_S} s; see {lab.standin_dir / 'serve.log'}")

@@ -167,6 +167,10 @@ class SshdStandin:
                                 f"see {self.dir / 'sshd.log'}")
             time.sleep(0.01)
 
+    @property
+    def address(self) -> str:
+        return f"ssh://127.0.0.1:{self.board.port}"
+
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 

@@ -32,10 +32,15 @@ def parse_result(stdout: str, stderr: str, returncode: int, what: str, **added) 
         raise TargetError(f"{what} printed no JSON result", tail(stderr) or tail(stdout)) from None
     if not isinstance(result, dict):
         raise TargetError(f"{what} printed a result that is not a JSON object", tail(stdout))
+    return validated({**result, **added}, what, tail(stdout))
+
+
+def validated(result: dict, what: str, context: str = "") -> Result:
+    """A runner's result checked against the schema, or TargetError naming the first problem."""
     try:
-        return Result.model_validate({**result, **added})
+        return Result.model_validate(result)
     except ValidationError as e:
-        raise TargetError(f"{what} printed an invalid result ({problem(e)})", tail(stdout)) from None
+        raise TargetError(f"{what} printed an invalid result ({problem(e)})", context) from None
 
 
 def open_shell(board):
@@ -49,7 +54,11 @@ def open_shell(board):
     raise ValueError(f"board '{board.name}': unsupported transport '{board.transport}'")
 
 
-def open_target(board, run_id: str, cache_dir):
-    """The target of a lab board for one run; call prepare() before any run_job()."""
+def open_target(board, run_id: str, cache_dir, lab=None):
+    """The target of a lab board for one run; call prepare() before any run_job(). `lab` is the
+    board's lab, whose supervisor flashes its emulated MCU boards."""
+    if board.transport == "serial":
+        from harness.targets.mcu import SerialTarget
+        return SerialTarget(board, run_id, cache_dir, lab)
     from harness.targets.posix import PosixTarget
     return PosixTarget(board, open_shell(board), run_id, cache_dir)

@@ -1,0 +1,1 @@
+"""The MCU path: the firmware build, the model image, and the serial protocol's messages."""

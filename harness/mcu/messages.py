@@ -1,0 +1,99 @@
+"""The serial protocol's messages (docs/serial-protocol.md): packing the host's, reading the board's."""
+import struct
+from dataclasses import dataclass
+
+HELLO, STATUS, DATA_BEGIN, DATA_CHUNK, DATA_END, RUN = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
+ROWS, PROGRESS, DONE = 0x10, 0x11, 0x12
+METHODS = ("ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora")
+PHASES = ("fwd", "bwd", "upd", "cache")
+RUN_STATUS = {0: "started", 1: "does not fit", 2: "invalid job", 3: "model not flashed", 4: "data not loaded"}
+
+
+def _text(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("ascii", errors="replace")
+
+
+@dataclass(frozen=True)
+class Hello:
+    protocol: int
+    firmware_version: int
+    board: str
+    clock_hz: int
+    ticks_per_second: int
+    flash_bytes: int
+    model_slot: int
+    model_slot_bytes: int
+    firmware_hash: str
+    model_hash: bytes
+    data_hash: bytes
+    regions: tuple  # (name, base, size, free)
+
+    @classmethod
+    def parse(cls, p: bytes) -> "Hello":
+        protocol, version = struct.unpack_from("<HH", p)
+        board = _text(p[4:20])
+        clock, tps, flash, slot, slot_bytes = struct.unpack_from("<5I", p, 20)
+        fw_hash = _text(p[40:104])
+        model_hash, data_hash = p[104:136], p[136:168]
+        regions, at = [], 169
+        for _ in range(p[168]):
+            name = _text(p[at:at + 8])
+            base, size, free = struct.unpack_from("<3I", p, at + 8)
+            regions.append((name, base, size, free))
+            at += 20
+        return cls(protocol, version, board, clock, tps, flash, slot, slot_bytes, fw_hash, model_hash,
+                   data_hash, tuple(regions))
+
+    def region_facts(self) -> dict:
+        return {name: {"base": f"0x{base:08x}", "bytes": size, "free": free}
+                for name, base, size, free in self.regions}
+
+
+def data_begin(data_hash: bytes, n_ft: int, n_test: int, d: int, with_inputs: bool) -> bytes:
+    return data_hash + struct.pack("<IIHBB", n_ft, n_test, d, int(with_inputs), 0)
+
+
+def run(job: dict, stream: bool, model_hash: bytes, data_hash: bytes) -> bytes:
+    return struct.pack("<BBBBIIIIffi", METHODS.index(job["method"]), int(bool(job["cache"])), int(stream), 0,
+                       job["seed"], job["epochs"], job["batch_size"], job["rank"], job["lr"], job["scale"],
+                       job["cache_budget_bytes"]) + model_hash + data_hash
+
+
+def run_answer(p: bytes) -> tuple[int, int, int, str]:
+    """(status, needed, available, message) of a RUN response."""
+    status, needed, available = struct.unpack_from("<BII", p)
+    return status, needed, available, _text(p[9:105])
+
+
+@dataclass(frozen=True)
+class RowsRequest:
+    split: int
+    count: int
+    first: int
+    indices: tuple | None
+
+    @classmethod
+    def parse(cls, p: bytes) -> "RowsRequest":
+        split, _, count, first = struct.unpack_from("<BBHI", p)
+        indices = struct.unpack_from(f"<{count}I", p, 8) if len(p) > 8 else None
+        return cls(split, count, first, indices)
+
+
+def progress(p: bytes) -> tuple[int, int, float]:
+    """(epoch, epoch ticks, mean loss)."""
+    return struct.unpack_from("<IQd", p)
+
+
+_DONE = struct.Struct("<BBHIIIIQQQQ4QIQQ5Q")
+
+
+def done(p: bytes) -> dict:
+    v = _DONE.unpack_from(p)
+    names = ("core_status", "diverged", "epochs_run", "n_ft", "n_test", "correct_before", "correct_after",
+             "ft_macs", "trainable_params", "arena_bytes", "ft_ticks")
+    out = dict(zip(names, v[:11]))
+    out["phase_ticks"] = dict(zip(PHASES, v[11:15]))
+    out["cache_capacity"], out["cache_hits"], out["cache_misses"] = v[15:18]
+    out["mem"] = dict(zip(("weights_bytes", "grads_bytes", "optimizer_bytes", "activations_bytes", "cache_bytes"),
+                          v[18:23]))
+    return out

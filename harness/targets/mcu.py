@@ -1,0 +1,278 @@
+"""An MCU board behind the serial protocol (docs/serial-protocol.md): the C implementation on
+another kind of board, so a job with impl "c" trains the same here as on the host.
+
+prepare() builds the firmware, reaches the board (HELLO: protocol, firmware hash, memory) and
+flashes the current firmware when the board runs another. Each job then needs its model in the
+board's model slot (flashed when another is there), its data set in RAM (inputs and labels when
+they fit, else labels only with the inputs streamed per mini-batch on the board's request), and
+a RUN, after which the host answers the board's ROWS, PROGRESS and DONE.
+"""
+import dataclasses
+import hashlib
+import shlex
+import struct
+import subprocess
+import time
+import zlib
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from harness.errors import JobUnsupported, TargetError, UserError
+from harness.mcu import firmware, messages as msg, model_image
+from harness.targets import facts as board_facts
+from harness.targets import validated
+from harness.transports import LinkDown
+from harness.transports.serial_link import MAX_PAYLOAD, PROTOCOL, ProtocolError, SerialLink
+
+RECONNECT_TIMEOUT_S = 1.0  # per HELLO try after a flash or an error: the board may still be busy
+
+
+def check_hello(payload: bytes, board_name: str, ours: int = PROTOCOL) -> msg.Hello:
+    """The board's HELLO answer, refused when it speaks another protocol (naming both)."""
+    theirs = struct.unpack_from("<H", payload)[0] if len(payload) >= 2 else None
+    if theirs != ours:
+        raise ProtocolError(f"board {board_name} speaks serial protocol {theirs}, this skip2bench speaks "
+                            f"{ours}; flash the firmware of this skip2bench")
+    return msg.Hello.parse(payload)
+
+
+class DataSet:
+    """A job's data as the board gets it: labels, and the inputs scaled on the host in float32
+    ((x - mean) / std with the backbone's statistics, the same operations as every runner)."""
+
+    def __init__(self, artifacts):
+        model, data = Path(artifacts.model_dir), Path(artifacts.data_dir)
+        mean, std = np.load(model / "mean.npy"), np.load(model / "std.npy")
+        self.x = {s: ((np.load(data / f"x_{s}.npy") - mean) / std).astype("<f4") for s in ("ft", "test")}
+        self.y = {s: np.load(data / f"y_{s}.npy").astype("<i4") for s in ("ft", "test")}
+        self.d = self.x["ft"].shape[1]
+
+    def blob(self, with_inputs: bool) -> bytes:
+        parts = [self.y["ft"], self.y["test"], *((self.x["ft"], self.x["test"]) if with_inputs else ())]
+        return b"".join(np.ascontiguousarray(p).tobytes() for p in parts)
+
+    def rows(self, split: int, request: msg.RowsRequest) -> bytes:
+        x = self.x["ft" if split == 0 else "test"]
+        idx = request.indices if request.indices is not None else range(request.first, request.first + request.count)
+        return np.ascontiguousarray(x[list(idx)]).tobytes()
+
+
+class SerialTarget:
+    def __init__(self, board, run_id: str, cache_dir: Path, lab):
+        self.board, self.run_id, self.cache_dir, self.lab = board, run_id, Path(cache_dir), lab
+        self.down, self.facts, self.fingerprint = None, {}, None
+        self.unsupported, self.runner_sha256, self.repaired = {}, {}, []
+        self.sent = Counter()
+        self.link, self.hello, self.fw = None, None, None
+        self.too_big = set()  # data sets the board's RAM cannot hold
+        self.emulated = board.standin is not None
+
+    # -- the link -----------------------------------------------------------------------------
+    def _connect(self, timeout_s: float | None = None):
+        if self.link is not None:
+            self.link.close()
+        b = self.board
+        self.link = SerialLink(b.port, b.link_timeout_s, b.link_tries, b.baudrate)
+        self.hello = check_hello(self.link.request(msg.HELLO, struct.pack("<H", PROTOCOL), timeout_s), b.name)
+
+    def _flash(self, model: Path | None = None):
+        """Put the firmware (and a model image) on the board, then reach it again."""
+        b, address = self.board, self.hello.model_slot if self.hello else None
+        if b.standin is not None:
+            from harness.lab.serve import ask
+            ask(self.lab, f"flash {b.name} {self.fw.elf}" + (f" {model} 0x{address:08x}" if model else ""))
+        elif b.flash_command:
+            command = b.flash_command.format(firmware=shlex.quote(str(self.fw.elf)),
+                                             model=shlex.quote(str(model or "")), model_address=f"0x{address:08x}")
+            done = subprocess.run(command, shell=True, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise TargetError(f"flashing board {b.name} failed ({command}): "
+                                  f"{(done.stderr.strip().splitlines() or ['no output'])[-1]}", done.stderr[-2000:])
+        else:
+            raise TargetError(f"board {b.name} needs {'a model' if model else 'the current firmware'} flashed "
+                              f"({model or self.fw.elf}); flash it by hand, or set flash_command in the lab file")
+        if self.link is not None:
+            self.link.close()
+            self.link = None
+        self._connect(RECONNECT_TIMEOUT_S)
+
+    # -- prepare --------------------------------------------------------------------------------
+    def prepare(self, impls, artifacts) -> None:
+        for impl in impls:
+            if impl != "c":
+                self.unsupported[impl] = (f"board {self.board.name} is a microcontroller: it runs the C "
+                                          f"implementation only")
+        try:
+            self.fw = firmware.build(self.board.firmware, self.board.layout, self.cache_dir)
+            self._connect()
+            if self.hello.firmware_hash != self.fw.source_hash:
+                self.repaired.append(f"firmware {self.hello.firmware_hash[:12]} replaced by {self.fw.source_hash[:12]}")
+                self._flash()
+            if self.hello.firmware_hash != self.fw.source_hash:
+                raise TargetError(f"board {self.board.name} still runs firmware {self.hello.firmware_hash[:12]} "
+                                  f"after flashing {self.fw.source_hash[:12]}")
+            self.runner_sha256["c"] = self.fw.elf_sha256
+            h = self.hello
+            self.facts = {"transport": "serial", "board": h.board, "firmware_version": h.firmware_version,
+                          "protocol": h.protocol, "clock_hz": h.clock_hz, "ticks_per_second": h.ticks_per_second,
+                          "flash_bytes": h.flash_bytes, "model_slot_bytes": h.model_slot_bytes,
+                          "ram": {name: size for name, _, size, _ in h.regions}, "layout": self.board.layout,
+                          "firmware_hash": h.firmware_hash}
+            if self.emulated:
+                self.facts["emulated"] = f"QEMU {self.board.standin.machine}, -icount shift=0"
+            self.fingerprint = board_facts.fingerprint(self.facts)
+        except (LinkDown, ProtocolError, TargetError, UserError) as e:
+            self.down = str(e)
+
+    # -- a job ----------------------------------------------------------------------------------
+    def run_job(self, job: dict, impl: str, artifacts, name: str):
+        if self.down:
+            raise TargetError(self.down)
+        what = f"c firmware on {self.board.name}"
+        try:
+            if self.link is None:
+                self._connect(RECONNECT_TIMEOUT_S)
+            model_hash = self._model(artifacts)
+            data = DataSet(artifacts)
+            stream = not self._load(data, with_inputs=True)
+            if stream:  # the inputs do not fit the board's RAM: the labels go there, the rows stream
+                self._load_or_refuse(data)
+            answer = self._start(job, stream, model_hash, data)
+            if answer[0] == 1 and not stream:  # the inputs take the arena's room: stream them instead
+                stream = True
+                self._load_or_refuse(data)
+                answer = self._start(job, stream, model_hash, data)
+            status, needed, available, message = answer
+            if status == 1:
+                raise JobUnsupported(f"board {self.board.name}: the job needs {needed} bytes of RAM for its "
+                                     f"arena, the largest free region has {available}")
+            if status != 0:
+                raise TargetError(f"{what} refused the job: {msg.RUN_STATUS.get(status, status)}: {message}")
+            return self._serve(job, data, stream, what)
+        except (LinkDown, ProtocolError) as e:
+            self._forget_link()
+            raise TargetError(f"{what}: {e}") from None
+        except (JobUnsupported, TargetError):
+            raise
+        except BaseException:
+            self._forget_link()
+            raise
+
+    def _forget_link(self):
+        """After a failure the board may still be busy with the job: reconnect afresh next time."""
+        if self.link is not None:
+            self.link.close()
+            self.link = None
+
+    def _model(self, artifacts) -> bytes:
+        image = model_image.cached(artifacts.model_dir, artifacts.n_layers, self.cache_dir)
+        size, want = image.stat().st_size, model_image.identity(image.read_bytes())
+        if size > self.hello.model_slot_bytes:
+            raise JobUnsupported(f"board {self.board.name}: the model image is {size} bytes, its model slot "
+                                 f"holds {self.hello.model_slot_bytes}")
+        if self.hello.model_hash != want:
+            self._flash(image)
+            self.sent["model"] += size
+            if self.hello.model_hash != want:
+                raise TargetError(f"board {self.board.name} does not report the model just flashed")
+        return want
+
+    def _load(self, data: DataSet, with_inputs: bool) -> bool:
+        """The data set in the board's RAM (skipped when it is there); False when it does not fit."""
+        blob = data.blob(with_inputs)
+        digest = hashlib.sha256(blob).digest()
+        if self.hello.data_hash == digest:
+            return True
+        if digest in self.too_big:
+            return False
+        # DATA_BEGIN drops the set the board held, whether or not the new one fits.
+        self.hello = dataclasses.replace(self.hello, data_hash=bytes(32))
+        status, needed, free = struct.unpack_from("<BII", self.link.request(msg.DATA_BEGIN, msg.data_begin(
+            digest, len(data.y["ft"]), len(data.y["test"]), data.d, with_inputs)))
+        if status == 1:
+            self.too_big.add(digest)
+            return False
+        step = MAX_PAYLOAD - 4
+        for offset in range(0, len(blob), step):
+            answer = self.link.request(msg.DATA_CHUNK, struct.pack("<I", offset) + blob[offset:offset + step])
+            if answer[0] != 0:
+                raise TargetError(f"board {self.board.name} refused data at offset {offset} (status {answer[0]})")
+        if self.link.request(msg.DATA_END, struct.pack("<I", zlib.crc32(blob)))[0] != 0:
+            raise TargetError(f"board {self.board.name}: the data set arrived damaged (CRC mismatch); try again")
+        self.sent["data"] += len(blob)
+        self.hello = dataclasses.replace(self.hello, data_hash=digest)
+        return True
+
+    def _load_or_refuse(self, data: DataSet):
+        if not self._load(data, with_inputs=False):
+            n = len(data.y["ft"]) + len(data.y["test"])
+            raise JobUnsupported(f"board {self.board.name}: even the {n} labels do not fit its RAM")
+
+    def _start(self, job, stream, model_hash, data) -> tuple:
+        answer = self.link.request(msg.RUN, msg.run(job, stream, model_hash, hashlib.sha256(
+            data.blob(not stream)).digest()), accept_device_request=True)
+        # No answer but a request from the board: it started, and its RUN answer was lost.
+        return (0, 0, 0, "") if answer is None else msg.run_answer(answer)
+
+    def _serve(self, job, data, stream, what):
+        epochs, result = [], {}
+
+        def handle(frame):
+            if frame.type == msg.ROWS:
+                request = msg.RowsRequest.parse(frame.payload)
+                return data.rows(request.split, request), False
+            if frame.type == msg.PROGRESS:
+                epochs.append(msg.progress(frame.payload))
+                return b"", False
+            if frame.type == msg.DONE:
+                result.update(msg.done(frame.payload))
+                return b"", True
+            raise ProtocolError(f"board {self.board.name} sent an unknown request 0x{frame.type:02x}")
+
+        self.link.serve(handle, time.monotonic() + self.board.timeout_s)
+        return validated(self._result(job, result, epochs, stream), what)
+
+    def _result(self, job, r, epochs, stream) -> dict:
+        """The firmware's result as every runner reports it (docs/runner-contract.md)."""
+        h = self.hello
+        if self.emulated:
+            # -icount shift=0: one instruction per nanosecond of virtual time, counted by the timer.
+            instructions = {k: round(t * 1e9 / h.ticks_per_second) for k, t in
+                            [("ft", r["ft_ticks"]), *r["phase_ticks"].items()]}
+            seconds = {k: v / h.clock_hz for k, v in instructions.items()}
+            epoch_s = [t * 1e9 / h.ticks_per_second / h.clock_hz for _, t, _ in sorted(epochs)]
+        else:
+            instructions = {}
+            seconds = {"ft": r["ft_ticks"] / h.ticks_per_second,
+                       **{k: t / h.ticks_per_second for k, t in r["phase_ticks"].items()}}
+            epoch_s = [t / h.ticks_per_second for _, t, _ in sorted(epochs)]
+        lookups = r["cache_hits"] + r["cache_misses"]
+        diverged = bool(r["diverged"])
+        return {
+            "impl": "c", "method": job["method"],
+            "status": "fail" if diverged else "ok",
+            "reason": f"loss became non-finite in epoch {r['epochs_run']}" if diverged else None,
+            "acc_before": r["correct_before"] / r["n_test"],
+            "acc_after": None if diverged else r["correct_after"] / r["n_test"],
+            "ft_time_s": seconds["ft"], **{f"{k}_time_s": seconds[k] for k in msg.PHASES},
+            "epoch_times_s": epoch_s,
+            "epoch_loss": [loss if np.isfinite(loss) else None for _, _, loss in sorted(epochs)],
+            "n_ft": r["n_ft"], "n_test": r["n_test"], "ft_macs": r["ft_macs"],
+            "trainable_params": r["trainable_params"], "cache_capacity_samples": r["cache_capacity"],
+            "cache_hits": r["cache_hits"], "cache_misses": r["cache_misses"],
+            "cache_hit_rate": r["cache_hits"] / lookups if lookups and r["cache_capacity"] else None,
+            "mem": r["mem"], "peak_rss_bytes": None,
+            "runtime": {"board": h.board, "firmware_version": h.firmware_version, "protocol": h.protocol,
+                        "clock_hz": h.clock_hz, "arena_bytes": r["arena_bytes"], "streamed": stream,
+                        "machine": "cortex-m4f"},
+            "runner_sha256": self.fw.elf_sha256, "attempts": 1,
+            "time_kind": "emulated" if self.emulated else "device",
+            **{f"{k}_instructions": v for k, v in instructions.items()},
+        }
+
+    def close(self):
+        if self.link is not None:
+            self.link.close()
+            self.link = None

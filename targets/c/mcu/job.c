@@ -1,0 +1,297 @@
+#include "job.h"
+
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "board.h"
+#include "bytes.h"
+#include "dataset.h"
+#include "protocol.h"
+#include "ram.h"
+#include "skip2_core.h"
+#include "slot.h"
+
+enum { RUN_STARTED = 0, RUN_NO_FIT = 1, RUN_INVALID = 2, RUN_NO_MODEL = 3, RUN_NO_DATA = 4 };
+#define ROWS_HEADER 8u
+#define MESSAGE_BYTES 96u
+
+/* Large, and alive for one job at a time: static rather than on the 8 KB stack. */
+static skip2_ctx ctx;
+static skip2_result result;
+static jmp_buf abandon;               /* leaves skip2_run when the host stops answering */
+
+/* What a streamed split's fetch needs. */
+typedef struct {
+    uint8_t split;                    /* 0 fine-tune, 1 test (ROWS) */
+    uint32_t D;
+} rows_source;
+static rows_source sources[2];
+
+/* ---- the answer to RUN -------------------------------------------------------------------- */
+
+typedef struct {
+    uint32_t status, needed, available;
+    char message[MESSAGE_BYTES];
+    uint32_t length;
+} run_answer;
+
+static void say(run_answer *a, const char *text)
+{
+    while (*text && a->length + 1 < MESSAGE_BYTES)
+        a->message[a->length++] = *text++;
+    a->message[a->length] = '\0';
+}
+
+static void say_uint(run_answer *a, uint64_t v)
+{
+    char digits[21];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v);
+    char text[21];
+    for (int i = 0; i < n; i++)
+        text[i] = digits[n - 1 - i];
+    text[n] = '\0';
+    say(a, text);
+}
+
+static void refuse(run_answer *a, uint32_t status, const char *why)
+{
+    a->status = status;
+    say(a, why);
+}
+
+static void send_answer(const link_frame *f, const run_answer *a)
+{
+    writer w = { link_response_payload(), 0, LINK_RESPONSE_MAX, 0 };
+    put_u8(&w, a->status);
+    put_u32(&w, a->needed);
+    put_u32(&w, a->available);
+    put_text(&w, a->message, MESSAGE_BYTES);
+    link_respond(f, w.len);
+}
+
+static int to_int(uint32_t v)
+{
+    return v > 0x7FFFFFFFu ? 0x7FFFFFFF : (int)v;  /* out of range stays out of range */
+}
+
+/* skip2_arena_bytes sums the arena in size_t, 32 bits here: a job within the core's limits can
+ * need more than 4 GB (batch_size up to 10^6 times a width up to 65535) and the sum would wrap
+ * to a small number. This is an upper bound on the core's layout in 64 bits (each buffer at its
+ * largest for the method's kind): when it is below 4 GB, the core's sum cannot have wrapped. */
+static uint64_t arena_bound(const skip2_model *m, const skip2_job *j, uint32_t n)
+{
+    int L = m->n_layers, meth = (int)j->method;
+    uint64_t D = (uint64_t)m->dims[0], C = (uint64_t)m->dims[L], W = 0, widths = 0, theta = 0;
+    uint64_t bs = (uint64_t)j->batch_size, R = (uint64_t)j->rank, E = (uint64_t)j->epochs;
+    int full = meth == SKIP2_FT_ALL || meth == SKIP2_FT_BIAS || meth == SKIP2_LORA_ALL;
+    int first = meth == SKIP2_LORA_ALL || meth == SKIP2_SKIP_LORA || meth == SKIP2_SKIP2_LORA ? 0
+                : meth == SKIP2_LORA_LAST ? L - 1 : L;    /* adapters on layers first..L-1 */
+    uint64_t adapters = (uint64_t)(L - first), widest_in = 0;
+    for (int k = 0; k < L; k++) {
+        uint64_t in = (uint64_t)m->dims[k], out = (uint64_t)m->dims[k + 1];
+        W = out > W ? out : W;
+        widths += out;
+        if (meth == SKIP2_FT_ALL || (meth == SKIP2_FT_LAST && k == L - 1))
+            theta += in * out + out;
+        else if (meth == SKIP2_FT_BIAS)
+            theta += out;
+        if (k >= first) {
+            theta += in * R + R * (full ? out : C);
+            widest_in = in > widest_in ? in : widest_in;
+        }
+    }
+    /* A prefix row: x[1..L-1], and the frozen logits except for ft-last. */
+    uint64_t row = widths - C + (meth == SKIP2_FT_LAST ? 0 : C);
+    uint64_t floats = 2 * theta + bs * D + 3 * bs * W;     /* theta, gtheta, xb, tmp, grad, grad_next */
+    floats += full ? bs * widths : bs * (row + C);        /* activations, or prefix rows and z */
+    if (adapters)                                         /* u, du, a_t, and their pack */
+        floats += 2 * bs * R * adapters + widest_in * R + W * R * adapters + widest_in * R;
+    if (full && L > 1)
+        floats += W * W;                                  /* pack of W^T */
+    uint64_t bytes = 4 * floats + 8 * (uint64_t)n + 16 * (uint64_t)n + 16 * E;  /* slot, order, keys, epochs */
+    int cache = meth == SKIP2_SKIP2_LORA || (j->cache && (meth == SKIP2_FT_LAST || meth == SKIP2_LORA_LAST));
+    if (cache) {
+        uint64_t store = 4 * (uint64_t)n * row;
+        if (j->cache_budget_bytes >= 0 && (uint64_t)j->cache_budget_bytes < store)
+            store = (uint64_t)j->cache_budget_bytes;
+        bytes += store + 4 * bs * (D + row + 2);          /* store, x_miss, rows_miss, miss, miss_idx */
+    }
+    return bytes + 64 * 64;                               /* alignment of every block */
+}
+
+/* ---- the job's requests to the host -------------------------------------------------------- */
+
+/* skip2_data.fetch: rows idx[0..m) (or first..first+m-1) asked for in ROWS requests of at most
+ * 4096 bytes each way, copied into out. The host not answering abandons the job. */
+static void fetch_rows(const skip2_data *data, const uint32_t *idx, uint32_t first, uint32_t m,
+                       float *out)
+{
+    const rows_source *src = data->user;
+    uint32_t row_bytes = 4u * src->D;
+    uint32_t per = LINK_MAX_PAYLOAD / row_bytes;
+    if (idx && per > (LINK_MAX_PAYLOAD - ROWS_HEADER) / 4u)
+        per = (LINK_MAX_PAYLOAD - ROWS_HEADER) / 4u;   /* the indices must fit the request */
+    while (m > 0) {
+        uint32_t count = m < per ? m : per;
+        writer w = { link_request_payload(), 0, LINK_MAX_PAYLOAD, 0 };
+        put_u8(&w, src->split);
+        put_u8(&w, 0);
+        put_u16(&w, count);
+        put_u32(&w, idx ? 0u : first);
+        for (uint32_t i = 0; idx && i < count; i++)
+            put_u32(&w, idx[i]);
+        link_frame resp;
+        if (!link_request(MSG_ROWS, w.len, &resp, protocol_while_running)
+            || resp.len != count * row_bytes)
+            longjmp(abandon, 1);
+        memcpy(out, resp.payload, resp.len);
+        out += (size_t)count * src->D;
+        m -= count;
+        if (idx)
+            idx += count;
+        else
+            first += count;
+    }
+}
+
+/* Request: u32 epoch, u64 epoch_ticks, f64 mean_loss. */
+static int send_progress(uint32_t epoch)
+{
+    writer w = { link_request_payload(), 0, LINK_MAX_PAYLOAD, 0 };
+    put_u32(&w, epoch);
+    put_u64(&w, result.epoch_ticks[epoch]);
+    put_f64(&w, result.epoch_loss[epoch]);
+    link_frame resp;
+    return link_request(MSG_PROGRESS, w.len, &resp, protocol_while_running);
+}
+
+/* Request: the core's skip2_result, field by field (docs/serial-protocol.md, DONE). */
+static int send_done(void)
+{
+    const skip2_result *r = &result;
+    writer w = { link_request_payload(), 0, LINK_MAX_PAYLOAD, 0 };
+    put_u8(&w, (uint32_t)r->status);
+    put_u8(&w, (uint32_t)r->diverged);
+    put_u16(&w, (uint32_t)r->epochs_run);
+    put_u32(&w, r->n_ft);
+    put_u32(&w, r->n_test);
+    put_u32(&w, r->correct_before);
+    put_u32(&w, r->correct_after);
+    put_u64(&w, r->ft_macs);
+    put_u64(&w, r->trainable_params);
+    put_u64(&w, r->arena_bytes);
+    put_u64(&w, r->ft_ticks);
+    for (int ph = 0; ph < SKIP2_N_PHASES; ph++)
+        put_u64(&w, r->phase_ticks[ph]);
+    put_u32(&w, r->cache_capacity);
+    put_u64(&w, r->cache_hits);
+    put_u64(&w, r->cache_misses);
+    put_u64(&w, r->mem.weights);
+    put_u64(&w, r->mem.grads);
+    put_u64(&w, r->mem.optimizer);
+    put_u64(&w, r->mem.activations);
+    put_u64(&w, r->mem.cache);
+    link_frame resp;
+    return link_request(MSG_DONE, w.len, &resp, protocol_while_running);
+}
+
+/* ---- the job ---------------------------------------------------------------------------------- */
+
+/* The whole job inside skip2_run; 0 when a fetch was abandoned. Nothing of this frame is used
+ * after a longjmp, so no local needs to be volatile. */
+static int run_core(const skip2_model *model, const skip2_job *job, const skip2_data data[2],
+                    void *arena, size_t bytes)
+{
+    if (setjmp(abandon))
+        return 0;
+    skip2_run(&ctx, model, job, &data[0], &data[1], arena, bytes, &result);
+    return 1;
+}
+
+/* After the epoch loop, not during it: a PROGRESS round trip inside the loop would be counted in
+ * the next epoch's ticks (the core offers no per-epoch hook, and its epoch records are complete
+ * once skip2_run returns). */
+static void report(void)
+{
+    for (int e = 0; e < result.epochs_run; e++)
+        if (!send_progress((uint32_t)e))
+            return;                   /* the host is gone: back to idle */
+    send_done();
+}
+
+/* Request: u8 method, u8 cache, u8 stream, u8 reserved, u32 seed, u32 epochs, u32 batch_size,
+ * u32 rank, f32 lr, f32 scale, i32 cache_budget_bytes, u8[32] model_hash, u8[32] data_hash.
+ * Answer: u8 status, u32 needed, u32 available, char[96] message. */
+void job_on_run(const link_frame *f)
+{
+    const uint8_t *p = f->payload;
+    run_answer a = { 0 };
+    const skip2_model *model = slot_model();
+    const dataset *set = dataset_current();
+    int stream = p[2] != 0;
+    skip2_job job = {
+        .method = (skip2_method)p[0], .cache = p[1] != 0, .seed = get_u32(p + 4),
+        .epochs = to_int(get_u32(p + 8)), .batch_size = to_int(get_u32(p + 12)),
+        .rank = to_int(get_u32(p + 16)), .lr = get_f32(p + 20), .scale = get_f32(p + 24),
+        .cache_budget_bytes = (int32_t)get_u32(p + 28),
+    };
+    skip2_data data[2];
+    ram_block arena = { -1, 0, 0 };
+    size_t bytes = 0;
+    int status;
+
+    if (!model || memcmp(slot_hash(), p + 32, 32) != 0) {
+        refuse(&a, RUN_NO_MODEL, "the model slot does not hold this model: flash it");
+    } else if (!set || memcmp(set->hash, p + 64, 32) != 0) {
+        refuse(&a, RUN_NO_DATA, "RAM does not hold this data set: load it (DATA_BEGIN)");
+    } else if (set->D != (uint32_t)model->dims[0]) {
+        refuse(&a, RUN_INVALID, "the data set's row width D differs from the model's input width");
+    } else if (!stream && !set->with_inputs) {
+        refuse(&a, RUN_INVALID, "the data set in RAM has labels only: stream the inputs");
+    } else if (stream && 4u * set->D > LINK_MAX_PAYLOAD) {
+        refuse(&a, RUN_INVALID, "one input row is larger than a ROWS answer (4096 bytes)");
+    } else {
+        sources[0] = (rows_source){ 0, set->D };
+        sources[1] = (rows_source){ 1, set->D };
+        data[0] = (skip2_data){ .x = stream ? NULL : set->x_ft, .y = set->y_ft, .n = set->n_ft,
+                                .fetch = fetch_rows, .user = &sources[0] };
+        data[1] = (skip2_data){ .x = stream ? NULL : set->x_test, .y = set->y_test,
+                                .n = set->n_test, .fetch = fetch_rows, .user = &sources[1] };
+        status = skip2_arena_bytes(model, &job, &data[0], &bytes);
+        if (status == SKIP2_OK && arena_bound(model, &job, set->n_ft) >= UINT32_MAX)
+            bytes = SIZE_MAX;               /* the core's 32-bit sum may have wrapped: > 4 GB */
+        /* skip2_run's own checks beyond skip2_arena_bytes: the labels of both splits. */
+        if (status == SKIP2_OK)
+            status = skip2_check_labels(model, &data[0]);
+        if (status == SKIP2_OK)
+            status = skip2_check_labels(model, &data[1]);
+        arena = ram_largest_left(&set->block);
+        a.needed = bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)bytes;
+        a.available = arena.bytes;
+        if (status != SKIP2_OK) {
+            refuse(&a, RUN_INVALID, skip2_strerror(status));
+        } else if (bytes > arena.bytes) {
+            refuse(&a, RUN_NO_FIT, "the arena needs ");
+            if (bytes == SIZE_MAX)
+                say(&a, "more than 4 G");
+            else
+                say_uint(&a, bytes);
+            say(&a, " bytes, the largest free region (");
+            say(&a, board.regions[arena.region].name);
+            say(&a, ") has ");
+            say_uint(&a, arena.bytes);
+        }
+    }
+    send_answer(f, &a);
+    if (a.status != RUN_STARTED)
+        return;
+
+    ram_note_use((uint64_t)set->block.bytes + bytes);
+    if (run_core(model, &job, data, arena.start, bytes))
+        report();
+}

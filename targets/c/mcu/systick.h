@@ -1,0 +1,14 @@
+/* The device clock: SysTick at the core clock, reloading every 10 ms, plus a count of reloads
+ * kept by its interrupt: a 64-bit tick count that never wraps. The 10 ms period also bounds how
+ * late a timeout is noticed while the CPU sleeps in wfi. */
+#ifndef SYSTICK_H
+#define SYSTICK_H
+
+#include <stdint.h>
+
+void systick_init(uint32_t clock_hz);
+uint64_t systick_now(void);
+uint64_t systick_rate(void);
+void SysTick_Handler(void);
+
+#endif

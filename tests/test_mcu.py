@@ -1,0 +1,275 @@
+"""MCU boards: the real firmware on QEMU Cortex-M4F boards, driven over the serial protocol.
+
+The lab here mirrors labs/emulated.toml on free ports: the roomy mps2-an386 reached on QEMU's
+UART port (data in RAM), the small STM32F405 served through socat and ser2net with RFC 2217
+(inputs streamed), and the host as a local board running the C runner, so every MCU record can be
+checked against the host's record of the same job.
+"""
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, require_tool
+
+EXPERIMENT = """
+name = "mcu"
+tasks = ["small"]
+methods = {methods}
+seeds = [0]
+impls = ["c"]
+boards = {boards}
+[task.small]
+kind = "npz"
+path = "{data}"
+[model]
+hidden = {hidden}
+[pretrain]
+epochs = 3
+[finetune]
+epochs = 2
+"""
+
+
+@pytest.fixture(scope="module")
+def small_task(tmp_path_factory):
+    """The synthetic task cut to its first 64 spectrum bins and fewer samples: an emulated UART
+    carries some 50 kB/s, so MCU tests keep their data small (full-size runs are benchmarks)."""
+    from harness.tasks import synthetic
+    d = synthetic.load()
+    path = tmp_path_factory.mktemp("small") / "small.npz"
+    keep = {"pre": 400, "ft": 80, "test": 60}
+    np.savez(path, classes=np.array(d["classes"]),
+             **{f"x_{s}": d[f"x_{s}"][:n, :64] for s, n in keep.items()},
+             **{f"y_{s}": d[f"y_{s}"][:n] for s, n in keep.items()})
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def lab_text(state: Path, an386: int, stm32: int, stm32_qemu: int, host_root: Path) -> str:
+    return f"""name = "mcu-test"
+standin_dir = "{state}"
+
+[[boards]]
+name = "mcu-an386"
+transport = "serial"
+tags = ["mcu"]
+port = "socket://127.0.0.1:{an386}"
+firmware = "mps2-an386"
+[boards.standin]
+machine = "mps2-an386"
+
+[[boards]]
+name = "mcu-stm32f405"
+transport = "serial"
+tags = ["mcu"]
+port = "rfc2217://127.0.0.1:{stm32}?ign_set_control"
+firmware = "stm32f405"
+layout = "qemu"
+[boards.standin]
+machine = "netduinoplus2"
+qemu_port = {stm32_qemu}
+
+[[boards]]
+name = "host"
+transport = "local"
+impls = ["c"]
+work_root = "{host_root}"
+"""
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, cache):
+    for tool in ("qemu-system-arm", "arm-none-eabi-gcc", "socat", "ser2net"):
+        require_tool(tool)
+    root = tmp_path_factory.mktemp("mcu-lab")
+    path = root / "lab.toml"
+    path.write_text(lab_text(root / "state", free_port(), free_port(), free_port(), root / "host"))
+    log = root / "serve.log"
+    env = dict(os.environ, SKIP2BENCH_CACHE=str(cache))
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "lab", "serve", "--lab", str(path)], cwd=ROOT,
+                            env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while "lab ready" not in log.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.terminate()
+            proc.wait()
+            pytest.fail(f"the MCU lab did not start: {log.read_text()}")
+        time.sleep(0.1)
+    yield path
+    proc.terminate()
+    proc.wait(timeout=60)
+    assert "lab stopped" in log.read_text()
+
+
+def skip2bench(*args, cache, check=True):
+    env = dict(os.environ, SKIP2BENCH_CACHE=str(cache), COLUMNS="250")
+    proc = subprocess.run([sys.executable, "-m", "harness", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=900)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def experiment(tmp_path, data, methods, boards=(), hidden=(16, 12)) -> Path:
+    path = tmp_path / "exp.toml"
+    path.write_text(EXPERIMENT.format(methods=json.dumps(list(methods)), boards=json.dumps(list(boards)),
+                                      hidden=json.dumps(list(hidden)), data=data))
+    return path
+
+
+def records(out: Path) -> list:
+    return [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+
+
+def test_mcu_boards_train_exactly_as_the_host(lab, cache, tmp_path, small_task):
+    out = tmp_path / "run"
+    methods = ["ft-all", "lora-all", "skip-lora", "skip2-lora"]
+    proc = skip2bench("run", "-e", experiment(tmp_path, small_task, methods), "-l", lab, "-o", out, "--no-report",
+                      cache=cache)
+    recs = records(out)
+    assert len(recs) == 3 * len(methods), proc.stdout
+    host = {r["job_id"]: r for r in recs if r["board"] == "host"}
+    for r in recs:
+        if r["board"] == "host":
+            continue
+        if r["status"] == "unsupported":  # only the small board may lack the RAM for a job's arena
+            assert r["board"] == "mcu-stm32f405" and "bytes of RAM for its arena" in r["reason"]
+            continue
+        assert r["status"] == "ok", r
+        ref = host[r["job_id"]]
+        for key in ("acc_before", "acc_after", "ft_macs", "trainable_params", "cache_hits", "n_test"):
+            assert r[key] == ref[key], (r["board"], r["variant"], key)
+        assert r["time_kind"] == "emulated" and r["ft_instructions"] > 0
+        assert r["ft_instructions"] >= r["fwd_instructions"] + r["bwd_instructions"] + r["upd_instructions"]
+        assert abs(r["ft_time_s"] - r["ft_instructions"] / r["runtime"]["clock_hz"]) < 1e-9
+        assert len(r["epoch_loss"]) == 2 and len(r["runner_sha256"]) == 64
+    streamed = {(r["board"], r["variant"]): r["runtime"]["streamed"] for r in recs if r["status"] == "ok"
+                and r["board"] != "host"}
+    assert set(streamed.values()) == {False}  # the small set fits in RAM beside every arena
+    assert sum(r["status"] == "ok" for r in recs if r["board"] == "mcu-stm32f405") >= 3
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["boards"]["mcu-stm32f405"]["facts"]["ram"] == {"sram": 131072, "ccm": 65536}
+    assert "flash" not in proc.stderr
+
+
+def test_a_job_that_does_not_fit_is_unsupported(lab, cache, tmp_path, small_task):
+    out = tmp_path / "run"
+    skip2bench("run", "-e", experiment(tmp_path, small_task, ["ft-all"], boards=["mcu"], hidden=(300, 200)), "-l",
+               lab, "-o", out, "--no-report", cache=cache)
+    by_board = {r["board"]: r for r in records(out)}
+    assert set(by_board) == {"mcu-an386", "mcu-stm32f405"}  # the host is not an "mcu"
+    assert by_board["mcu-an386"]["status"] == "ok"
+    small = by_board["mcu-stm32f405"]
+    assert small["status"] == "unsupported" and "bytes of RAM for its arena" in small["reason"]
+    # The board still answers: the refusal did not crash it.
+    assert "mcu-stm32f405" in skip2bench("lab", "check", "--lab", lab, cache=cache).stdout
+
+
+# -- the protocol at frame level, against the firmware ---------------------------------------------
+@pytest.fixture
+def link(lab):
+    from harness.config import load_lab
+    from harness.transports.serial_link import SerialLink
+    board = next(b for b in load_lab(lab).boards if b.name == "mcu-an386")
+    opened = SerialLink(board.port, timeout_s=0.3, tries=5)
+    yield opened
+    opened.close()
+
+
+def hello(link, protocol=None):
+    from harness.mcu import messages
+    from harness.transports.serial_link import PROTOCOL
+    return link.request(messages.HELLO, struct.pack("<H", protocol or PROTOCOL))
+
+
+def status(link) -> dict:
+    from harness.mcu import messages
+    values = struct.unpack_from("<5IB", link.request(messages.STATUS))
+    return dict(zip(("frames_ok", "bad_crc", "bad_frames", "retransmissions", "duplicates", "state"), values))
+
+
+def test_a_corrupted_frame_is_dropped_and_its_retransmission_answered(link):
+    from harness.mcu import messages
+    from harness.transports.serial_link import encode
+    hello(link)
+    before = status(link)
+    wire = bytearray(encode(messages.STATUS, 4242, b""))
+    wire[3] ^= 0x10  # one flipped bit: the CRC no longer matches
+    link.send_raw(bytes(wire))
+    assert link.receive(time.monotonic() + 0.5) is None  # no answer to a damaged frame
+    after = status(link)
+    assert after["bad_crc"] + after["bad_frames"] == before["bad_crc"] + before["bad_frames"] + 1
+
+
+def test_a_dropped_frame_is_sent_again(link):
+    from harness.mcu import messages
+    hello(link)
+    real, dropped = link.send_raw, []
+
+    def lose_first(data):
+        if not dropped:
+            dropped.append(data)  # the first copy never reaches the board
+            return
+        real(data)
+
+    link.send_raw = lose_first
+    assert len(link.request(messages.STATUS)) >= 21
+    assert dropped and link.counters["retransmissions"] == 1
+
+
+def test_a_duplicated_request_is_answered_twice_and_done_once(link):
+    from harness.mcu import messages
+    from harness.transports.serial_link import encode
+    hello(link)
+    before = status(link)["duplicates"]
+    blob = bytes(range(256)) * 4
+    digest = __import__("hashlib").sha256(blob).digest()
+    begin = link.request(messages.DATA_BEGIN, messages.data_begin(digest, 128, 128, 1, False))
+    assert begin[0] == 0
+    link.seq = (link.seq + 1) & 0xFFFF
+    chunk = encode(messages.DATA_CHUNK, link.seq, struct.pack("<I", 0) + blob)
+    link.send_raw(chunk)
+    link.send_raw(chunk)  # the same frame twice, as a line that repeats bytes would deliver it
+    answers = [link.receive(time.monotonic() + 1.0) for _ in range(2)]
+    assert all(a is not None and a.seq == link.seq and a.payload[0] == 0 for a in answers)
+    assert link.request(messages.DATA_END, struct.pack("<I", zlib.crc32(blob)))[0] == 0
+    assert status(link)["duplicates"] == before + 1
+
+
+def test_a_late_response_is_ignored(link):
+    from harness.mcu import messages
+    from harness.transports.serial_link import encode
+    hello(link)
+    # A stale response to an old request arrives first; the host must wait for its own.
+    link._buffer += encode(messages.STATUS, (link.seq - 7) & 0xFFFF, b"\xff" * 21, response=True)
+    assert status(link)["state"] == 0
+
+
+def test_a_version_mismatch_names_both_versions(link):
+    from harness.targets.mcu import check_hello
+    from harness.transports.serial_link import PROTOCOL, ProtocolError
+    answer = hello(link, protocol=PROTOCOL + 98)  # a host from the future
+    with pytest.raises(ProtocolError) as err:
+        check_hello(answer, "mcu-an386", ours=PROTOCOL + 98)
+    assert f"speaks serial protocol {PROTOCOL}, this skip2bench speaks {PROTOCOL + 98}" in str(err.value)
