@@ -73,6 +73,8 @@ class Result(_Model):
     bwd_instructions: Optional[Count] = None
     upd_instructions: Optional[Count] = None
     cache_instructions: Optional[Count] = None
+    # Time an MCU spent waiting for and moving streamed input rows, outside every time above.
+    transfer_time_s: Optional[Seconds] = None
     # Added by the target that ran it.
     runner_sha256: Optional[str] = None
     attempts: Annotated[int, Field(ge=1)] = 1

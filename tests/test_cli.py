@@ -221,10 +221,15 @@ def test_data_lists_every_task(cache_dir):
 
 
 def test_both_implementations_run_matched_jobs(tmp_path, cache_dir):
-    """The local target builds the C runner on first use; both impls train the same sequence."""
+    """The local target builds the C runner on first use; both impls train the same sequence.
+
+    The implementations round differently (NumPy's float32 exp alone differs from the correctly
+    rounded value on ~40 % of inputs, the C core's on ~10 %, and BLAS sums in another order), so
+    they agree to rounding while training is stable; at lr 0.02 one ft-all seed's loss climbs in
+    epoch 2, and there rounding grows into a different trajectory. This test keeps to lr 0.01."""
     methods = json.dumps(["ft-all", "ft-last+cache", "lora-all", "skip2-lora"])
     exp = write(tmp_path / "exp.toml", SMALL_EXPERIMENT.format(methods=methods)
-                .replace('impls = ["numpy"]', 'impls = ["numpy", "c"]'))
+                .replace('impls = ["numpy"]', 'impls = ["numpy", "c"]').replace("lr = 0.02", "lr = 0.01"))
     lab = write(tmp_path / "lab.toml", LAB.format(extra="").replace('impls = ["numpy"]', 'impls = ["numpy", "c"]'))
     out = tmp_path / "run"
     skip2bench("run", "-e", exp, "-l", lab, "-o", out, cache=cache_dir, check=True)
@@ -238,6 +243,7 @@ def test_both_implementations_run_matched_jobs(tmp_path, cache_dir):
         assert c_rec["ft_macs"] == np_rec["ft_macs"]
         assert c_rec["cache_hits"] == np_rec["cache_hits"]
         assert abs(c_rec["acc_after"] - np_rec["acc_after"]) <= 1 / np_rec["n_test"]
+        assert c_rec["epoch_loss"] == pytest.approx(np_rec["epoch_loss"], rel=1e-5)
         assert c_rec["runtime"]["compiler"] and c_rec["runtime"]["arena_bytes"] > 0
         assert len(c_rec["runner_sha256"]) == 64 and len(np_rec["runner_sha256"]) == 64
     assert (out / "report" / "agreement.md").exists()

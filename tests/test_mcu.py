@@ -38,21 +38,30 @@ hidden = {hidden}
 epochs = 3
 [finetune]
 epochs = 2
+batch_size = {batch}
 """
+
+
+def _cut(path: Path, features: int, keep: dict) -> Path:
+    from harness.tasks import synthetic
+    d = synthetic.load()
+    np.savez(path, classes=np.array(d["classes"]),
+             **{f"x_{s}": d[f"x_{s}"][:n, :features] for s, n in keep.items()},
+             **{f"y_{s}": d[f"y_{s}"][:n] for s, n in keep.items()})
+    return path
+
+
+@pytest.fixture(scope="module")
+def wide_task(tmp_path_factory):
+    """All 512 bins, few samples: 80 kB of inputs, more than the small board has left beside the arena."""
+    return _cut(tmp_path_factory.mktemp("wide") / "wide.npz", 512, {"pre": 400, "ft": 24, "test": 16})
 
 
 @pytest.fixture(scope="module")
 def small_task(tmp_path_factory):
     """The synthetic task cut to its first 64 spectrum bins and fewer samples: an emulated UART
     carries some 50 kB/s, so MCU tests keep their data small (full-size runs are benchmarks)."""
-    from harness.tasks import synthetic
-    d = synthetic.load()
-    path = tmp_path_factory.mktemp("small") / "small.npz"
-    keep = {"pre": 400, "ft": 80, "test": 60}
-    np.savez(path, classes=np.array(d["classes"]),
-             **{f"x_{s}": d[f"x_{s}"][:n, :64] for s, n in keep.items()},
-             **{f"y_{s}": d[f"y_{s}"][:n] for s, n in keep.items()})
-    return path
+    return _cut(tmp_path_factory.mktemp("small") / "small.npz", 64, {"pre": 400, "ft": 80, "test": 60})
 
 
 def free_port() -> int:
@@ -131,10 +140,10 @@ def skip2bench(*args, cache, check=True):
     return proc
 
 
-def experiment(tmp_path, data, methods, boards=(), hidden=(16, 12)) -> Path:
+def experiment(tmp_path, data, methods, boards=(), hidden=(16, 12), batch=20) -> Path:
     path = tmp_path / "exp.toml"
     path.write_text(EXPERIMENT.format(methods=json.dumps(list(methods)), boards=json.dumps(list(boards)),
-                                      hidden=json.dumps(list(hidden)), data=data))
+                                      hidden=json.dumps(list(hidden)), data=data, batch=batch))
     return path
 
 
@@ -158,7 +167,8 @@ def test_mcu_boards_train_exactly_as_the_host(lab, cache, tmp_path, small_task):
             continue
         assert r["status"] == "ok", r
         ref = host[r["job_id"]]
-        for key in ("acc_before", "acc_after", "ft_macs", "trainable_params", "cache_hits", "n_test"):
+        # The same core with its own expf/logf: bit-identical losses, not only the same accuracy.
+        for key in ("acc_before", "acc_after", "ft_macs", "trainable_params", "cache_hits", "n_test", "epoch_loss"):
             assert r[key] == ref[key], (r["board"], r["variant"], key)
         assert r["time_kind"] == "emulated" and r["ft_instructions"] > 0
         assert r["ft_instructions"] >= r["fwd_instructions"] + r["bwd_instructions"] + r["upd_instructions"]
@@ -184,6 +194,23 @@ def test_a_job_that_does_not_fit_is_unsupported(lab, cache, tmp_path, small_task
     assert small["status"] == "unsupported" and "bytes of RAM for its arena" in small["reason"]
     # The board still answers: the refusal did not crash it.
     assert "mcu-stm32f405" in skip2bench("lab", "check", "--lab", lab, cache=cache).stdout
+
+
+def test_inputs_that_do_not_fit_are_streamed_and_counted_apart(lab, cache, tmp_path, wide_task):
+    out = tmp_path / "run"
+    # A batch of 8 keeps the 512-wide batch buffers within the small board's 111 kB of free SRAM.
+    exp = experiment(tmp_path, wide_task, ["skip2-lora"], boards=["mcu-stm32f405", "host"], batch=8)
+    skip2bench("run", "-e", exp, "-l", lab, "-o", out, "--no-report", cache=cache)
+    again = tmp_path / "again"
+    skip2bench("run", "-e", exp, "-l", lab, "-o", again, "--no-report", cache=cache)
+    first, second = ({r["board"]: r for r in records(d)} for d in (out, again))
+    small, host = first["mcu-stm32f405"], first["host"]
+    assert small["status"] == "ok" and small["runtime"]["streamed"] is True
+    assert small["acc_after"] == host["acc_after"] and small["epoch_loss"] == host["epoch_loss"]
+    assert small["transfer_time_s"] > 0
+    # Transfers are kept out of the counted work: the same job counts the same instructions.
+    for key in ("ft_instructions", "fwd_instructions", "bwd_instructions", "upd_instructions", "cache_instructions"):
+        assert second["mcu-stm32f405"][key] == small[key], key
 
 
 # -- the protocol at frame level, against the firmware ---------------------------------------------

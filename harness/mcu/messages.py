@@ -84,7 +84,7 @@ def progress(p: bytes) -> tuple[int, int, float]:
     return struct.unpack_from("<IQd", p)
 
 
-_DONE = struct.Struct("<BBHIIIIQQQQ4QIQQ5Q")
+_DONE = struct.Struct("<BBHIIIIQQQQ4QIQQ5QQ")
 
 
 def done(p: bytes) -> dict:
@@ -96,4 +96,5 @@ def done(p: bytes) -> dict:
     out["cache_capacity"], out["cache_hits"], out["cache_misses"] = v[15:18]
     out["mem"] = dict(zip(("weights_bytes", "grads_bytes", "optimizer_bytes", "activations_bytes", "cache_bytes"),
                           v[18:23]))
+    out["transfer_ticks"] = v[23]
     return out

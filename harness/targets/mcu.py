@@ -269,6 +269,8 @@ class SerialTarget:
                         "machine": "cortex-m4f"},
             "runner_sha256": self.fw.elf_sha256, "attempts": 1,
             "time_kind": "emulated" if self.emulated else "device",
+            # Waiting for and moving streamed rows, kept out of every time above (device clock).
+            "transfer_time_s": r["transfer_ticks"] / h.ticks_per_second,
             **{f"{k}_instructions": v for k, v in instructions.items()},
         }
 

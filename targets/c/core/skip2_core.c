@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "skip2_linalg.h"
+#include "skip2_math.h"
 #include "skip2_port.h"
 
 static const char *const METHOD_NAMES[SKIP2_N_METHODS] = {
@@ -46,6 +47,7 @@ const char *skip2_strerror(int status)
     case SKIP2_ERR_EMPTY: return "the data set has no samples";
     case SKIP2_ERR_LABEL: return "a label is not a class index of the model's output layer";
     case SKIP2_ERR_ARENA: return "the arena is smaller than skip2_arena_bytes() asked for";
+    case SKIP2_ERR_TOO_BIG: return "the job's arena exceeds this machine's address space";
     default: return "unknown error";
     }
 }
@@ -53,17 +55,19 @@ const char *skip2_strerror(int status)
 /* ---- plan and arena ---------------------------------------------------------------------- */
 
 /* Bump allocator over the arena; with base NULL it only measures. Blocks are 64-byte aligned
- * so rows start on cache lines and vector loads stay aligned. */
+ * so rows start on cache lines and vector loads stay aligned. Sizes are summed in 64 bits: on a
+ * 32-bit MCU a job within the limits may need more than 4 GB, which must not wrap to a small
+ * number (skip2_arena_bytes refuses what the address space cannot hold). */
 typedef struct {
     unsigned char *base;
-    size_t used;
+    uint64_t used;
 } arena;
 
-static void *take(arena *a, size_t count, size_t size)
+static void *take(arena *a, uint64_t count, uint64_t size)
 {
-    size_t at = (a->used + 63) & ~(size_t)63;
+    uint64_t at = (a->used + 63) & ~(uint64_t)63;
     a->used = at + count * size;
-    return a->base ? a->base + at : NULL;
+    return a->base ? a->base + (size_t)at : NULL;
 }
 
 static int out_width(const skip2_ctx *c, int k)
@@ -171,8 +175,8 @@ static void layout(skip2_ctx *c, void *base)
     arena a = { base, 0 };
     const int *dims = c->net.dims;
     int L = c->net.n_layers, D = dims[0], C = dims[L], R = c->job.rank;
-    size_t bs = (size_t)c->job.batch_size, n = c->train.n, f = sizeof(float);
-    size_t adapters = (size_t)(L - c->first_adapter);
+    uint64_t bs = (uint64_t)c->job.batch_size, n = c->train.n, f = sizeof(float);
+    uint64_t adapters = (uint64_t)(L - c->first_adapter);
 
     c->theta = take(&a, c->n_theta, f);
     c->gtheta = take(&a, c->n_theta, f);
@@ -193,9 +197,9 @@ static void layout(skip2_ctx *c, void *base)
         c->du = take(&a, bs * R * adapters, f);
         c->tmp = take(&a, bs * c->widest, f);
     }
-    size_t widest_in = 0; /* of the adapters */
+    uint64_t widest_in = 0; /* of the adapters */
     for (int k = c->first_adapter; k < L; k++)
-        widest_in = (size_t)dims[k] > widest_in ? (size_t)dims[k] : widest_in;
+        widest_in = (uint64_t)dims[k] > widest_in ? (uint64_t)dims[k] : widest_in;
     if (adapters > 0)
         c->a_t = take(&a, widest_in * R, f);
     c->grad = take(&a, bs * c->widest, f);
@@ -204,7 +208,7 @@ static void layout(skip2_ctx *c, void *base)
     /* skip2_mm_nt packs its B^T: W[k]^T for dx (k >= 1, both widths <= widest), and for the
      * adapters A[k]^T (R x N_k, from a_t, when R is too wide for the dot-product form) or
      * B_stack^T (width x R * adapters). */
-    size_t pack = 0, w = (size_t)c->widest;
+    uint64_t pack = 0, w = (uint64_t)c->widest;
     if (c->kind == SKIP2_FULL && L > 1)
         pack = w * w;
     if (adapters > 0 && w * R * adapters > pack)
@@ -215,7 +219,7 @@ static void layout(skip2_ctx *c, void *base)
         c->pack = take(&a, pack, f);
     skip2_prefix *p = &c->prefix;
     if (p->capacity > 0) {
-        p->store = take(&a, (size_t)p->capacity * p->row, f);
+        p->store = take(&a, (uint64_t)p->capacity * p->row, f);
         p->slot = take(&a, n, sizeof *p->slot);
         p->miss = take(&a, bs, sizeof *p->miss);
         p->miss_idx = take(&a, bs, sizeof *p->miss_idx);
@@ -224,8 +228,8 @@ static void layout(skip2_ctx *c, void *base)
     }
     c->order = take(&a, n, sizeof *c->order);
     c->sort_keys = take(&a, n, sizeof *c->sort_keys);
-    c->epoch_ticks = take(&a, (size_t)c->job.epochs, sizeof *c->epoch_ticks);
-    c->epoch_loss = take(&a, (size_t)c->job.epochs, sizeof *c->epoch_loss);
+    c->epoch_ticks = take(&a, (uint64_t)c->job.epochs, sizeof *c->epoch_ticks);
+    c->epoch_loss = take(&a, (uint64_t)c->job.epochs, sizeof *c->epoch_loss);
     c->arena_used = a.used;
 }
 
@@ -238,7 +242,9 @@ int skip2_arena_bytes(const skip2_model *model, const skip2_job *job, const skip
         return status;
     c.train = *train;
     layout(&c, NULL);
-    *bytes = c.arena_used + 63; /* room to align an arbitrary base */
+    if (c.arena_used > (uint64_t)SIZE_MAX - 63)
+        return SKIP2_ERR_TOO_BIG;
+    *bytes = (size_t)c.arena_used + 63; /* room to align an arbitrary base */
     return SKIP2_OK;
 }
 
@@ -472,7 +478,7 @@ static float softmax_xent(int nb, int C, const float *z, const int32_t *y, const
         for (int j = 1; j < C; j++)
             top = zi[j] > top ? zi[j] : top;
         for (int j = 0; j < C; j++) {
-            p[j] = expf(zi[j] - top);
+            p[j] = skip2_expf(zi[j] - top);
             sum += p[j];
         }
         for (int j = 0; j < C; j++)
@@ -480,7 +486,7 @@ static float softmax_xent(int nb, int C, const float *z, const int32_t *y, const
         int t = y[idx[i]];
         /* Clamped like NumPy's maximum(p, tiny): a NaN stays NaN. */
         float pt = p[t] < FLT_MIN ? FLT_MIN : p[t];
-        loss += -logf(pt);
+        loss += -skip2_logf(pt);
         p[t] -= 1.0f;
     }
     for (int i = 0; i < nb * C; i++)

@@ -48,7 +48,7 @@ typedef struct {
 typedef enum {
     SKIP2_OK, SKIP2_ERR_METHOD, SKIP2_ERR_LAYERS, SKIP2_ERR_DIMS, SKIP2_ERR_SEED, SKIP2_ERR_EPOCHS,
     SKIP2_ERR_BATCH, SKIP2_ERR_RANK, SKIP2_ERR_BUDGET, SKIP2_ERR_HYPER, SKIP2_ERR_EMPTY,
-    SKIP2_ERR_LABEL, SKIP2_ERR_ARENA
+    SKIP2_ERR_LABEL, SKIP2_ERR_ARENA, SKIP2_ERR_TOO_BIG
 } skip2_status;
 
 const char *skip2_strerror(int status);
@@ -90,7 +90,7 @@ typedef struct {
     skip2_prefix prefix;        /* cache capacity, use, hits and misses (prefix methods) */
     int n_params;
     skip2_param params[2 * SKIP2_MAX_LAYERS];
-    size_t arena_used;
+    uint64_t arena_used;
 
     /* The plan (see skip2_core.c). */
     int kind;                   /* SKIP2_FULL, SKIP2_LAST_LINEAR or SKIP2_SKIP_ADAPTERS */

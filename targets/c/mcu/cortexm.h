@@ -17,6 +17,7 @@
 #define SCB_BFAR  REG32(0xE000ED38u)
 #define SCB_CPACR REG32(0xE000ED88u)
 #define ICSR_PENDSTSET (1u << 26)
+#define ICSR_PENDSTCLR (1u << 25)
 
 /* SysTick. */
 #define SYST_CSR REG32(0xE000E010u)

@@ -7,10 +7,12 @@
 #include "board.h"
 #include "bytes.h"
 #include "dataset.h"
+#include "port.h"
 #include "protocol.h"
 #include "ram.h"
 #include "skip2_core.h"
 #include "slot.h"
+#include "systick.h"
 
 enum { RUN_STARTED = 0, RUN_NO_FIT = 1, RUN_INVALID = 2, RUN_NO_MODEL = 3, RUN_NO_DATA = 4 };
 #define ROWS_HEADER 8u
@@ -79,51 +81,6 @@ static int to_int(uint32_t v)
     return v > 0x7FFFFFFFu ? 0x7FFFFFFF : (int)v;  /* out of range stays out of range */
 }
 
-/* skip2_arena_bytes sums the arena in size_t, 32 bits here: a job within the core's limits can
- * need more than 4 GB (batch_size up to 10^6 times a width up to 65535) and the sum would wrap
- * to a small number. This is an upper bound on the core's layout in 64 bits (each buffer at its
- * largest for the method's kind): when it is below 4 GB, the core's sum cannot have wrapped. */
-static uint64_t arena_bound(const skip2_model *m, const skip2_job *j, uint32_t n)
-{
-    int L = m->n_layers, meth = (int)j->method;
-    uint64_t D = (uint64_t)m->dims[0], C = (uint64_t)m->dims[L], W = 0, widths = 0, theta = 0;
-    uint64_t bs = (uint64_t)j->batch_size, R = (uint64_t)j->rank, E = (uint64_t)j->epochs;
-    int full = meth == SKIP2_FT_ALL || meth == SKIP2_FT_BIAS || meth == SKIP2_LORA_ALL;
-    int first = meth == SKIP2_LORA_ALL || meth == SKIP2_SKIP_LORA || meth == SKIP2_SKIP2_LORA ? 0
-                : meth == SKIP2_LORA_LAST ? L - 1 : L;    /* adapters on layers first..L-1 */
-    uint64_t adapters = (uint64_t)(L - first), widest_in = 0;
-    for (int k = 0; k < L; k++) {
-        uint64_t in = (uint64_t)m->dims[k], out = (uint64_t)m->dims[k + 1];
-        W = out > W ? out : W;
-        widths += out;
-        if (meth == SKIP2_FT_ALL || (meth == SKIP2_FT_LAST && k == L - 1))
-            theta += in * out + out;
-        else if (meth == SKIP2_FT_BIAS)
-            theta += out;
-        if (k >= first) {
-            theta += in * R + R * (full ? out : C);
-            widest_in = in > widest_in ? in : widest_in;
-        }
-    }
-    /* A prefix row: x[1..L-1], and the frozen logits except for ft-last. */
-    uint64_t row = widths - C + (meth == SKIP2_FT_LAST ? 0 : C);
-    uint64_t floats = 2 * theta + bs * D + 3 * bs * W;     /* theta, gtheta, xb, tmp, grad, grad_next */
-    floats += full ? bs * widths : bs * (row + C);        /* activations, or prefix rows and z */
-    if (adapters)                                         /* u, du, a_t, and their pack */
-        floats += 2 * bs * R * adapters + widest_in * R + W * R * adapters + widest_in * R;
-    if (full && L > 1)
-        floats += W * W;                                  /* pack of W^T */
-    uint64_t bytes = 4 * floats + 8 * (uint64_t)n + 16 * (uint64_t)n + 16 * E;  /* slot, order, keys, epochs */
-    int cache = meth == SKIP2_SKIP2_LORA || (j->cache && (meth == SKIP2_FT_LAST || meth == SKIP2_LORA_LAST));
-    if (cache) {
-        uint64_t store = 4 * (uint64_t)n * row;
-        if (j->cache_budget_bytes >= 0 && (uint64_t)j->cache_budget_bytes < store)
-            store = (uint64_t)j->cache_budget_bytes;
-        bytes += store + 4 * bs * (D + row + 2);          /* store, x_miss, rows_miss, miss, miss_idx */
-    }
-    return bytes + 64 * 64;                               /* alignment of every block */
-}
-
 /* ---- the job's requests to the host -------------------------------------------------------- */
 
 /* skip2_data.fetch: rows idx[0..m) (or first..first+m-1) asked for in ROWS requests of at most
@@ -132,6 +89,7 @@ static void fetch_rows(const skip2_data *data, const uint32_t *idx, uint32_t fir
                        float *out)
 {
     const rows_source *src = data->user;
+    uint64_t since = systick_now();
     uint32_t row_bytes = 4u * src->D;
     uint32_t per = LINK_MAX_PAYLOAD / row_bytes;
     if (idx && per > (LINK_MAX_PAYLOAD - ROWS_HEADER) / 4u)
@@ -157,6 +115,7 @@ static void fetch_rows(const skip2_data *data, const uint32_t *idx, uint32_t fir
         else
             first += count;
     }
+    port_transfer_add(since);
 }
 
 /* Request: u32 epoch, u64 epoch_ticks, f64 mean_loss. */
@@ -196,6 +155,7 @@ static int send_done(void)
     put_u64(&w, r->mem.optimizer);
     put_u64(&w, r->mem.activations);
     put_u64(&w, r->mem.cache);
+    put_u64(&w, port_transfer_ticks());
     link_frame resp;
     return link_request(MSG_DONE, w.len, &resp, protocol_while_running);
 }
@@ -209,6 +169,7 @@ static int run_core(const skip2_model *model, const skip2_job *job, const skip2_
 {
     if (setjmp(abandon))
         return 0;
+    port_transfer_reset();
     skip2_run(&ctx, model, job, &data[0], &data[1], arena, bytes, &result);
     return 1;
 }
@@ -263,8 +224,10 @@ void job_on_run(const link_frame *f)
         data[1] = (skip2_data){ .x = stream ? NULL : set->x_test, .y = set->y_test,
                                 .n = set->n_test, .fetch = fetch_rows, .user = &sources[1] };
         status = skip2_arena_bytes(model, &job, &data[0], &bytes);
-        if (status == SKIP2_OK && arena_bound(model, &job, set->n_ft) >= UINT32_MAX)
-            bytes = SIZE_MAX;               /* the core's 32-bit sum may have wrapped: > 4 GB */
+        if (status == SKIP2_ERR_TOO_BIG) {  /* beyond 4 GB: does not fit, rather than invalid */
+            status = SKIP2_OK;
+            bytes = SIZE_MAX;
+        }
         /* skip2_run's own checks beyond skip2_arena_bytes: the labels of both splits. */
         if (status == SKIP2_OK)
             status = skip2_check_labels(model, &data[0]);

@@ -2,13 +2,36 @@
  * data, the deepest stack seen, and the largest data set plus arena a job used. */
 #include "skip2_port.h"
 
+#include "port.h"
+
 #include "ram.h"
 #include "stack.h"
 #include "systick.h"
 
+/* Ticks spent waiting for and moving the host's data (ROWS), which the core's clock leaves out:
+ * its phases are the board's own work, whatever the host and the line were doing. */
+static uint64_t transfer;
+
 uint64_t skip2_port_ticks(void)
 {
-    return systick_now();
+    return systick_now() - transfer;
+}
+
+void port_transfer_reset(void)
+{
+    transfer = 0;
+    systick_restart();
+}
+
+uint64_t port_transfer_ticks(void)
+{
+    return transfer;
+}
+
+void port_transfer_add(uint64_t since)
+{
+    systick_restart();
+    transfer += systick_now() - since;
 }
 
 uint64_t skip2_port_ticks_per_second(void)

@@ -96,15 +96,29 @@ void protocol_while_running(const link_frame *f)
         on_status(f, 1);
 }
 
+/* A request at most STALE_WINDOW behind the last one executed is a copy that arrived late (a
+ * reordered line): dropped, not executed again. HELLO starts a session and is always executed. */
+#define STALE_WINDOW 1024u
+
 void protocol_loop(void)
 {
     link_frame f;
+    uint16_t last = 0;
+    int have_last = 0;
     for (;;) {
         if (!link_receive(&f, LINK_FOREVER))
             continue;
         if (f.flags & LINK_RESPONSE)
             continue;                 /* a late response to a job's request: dropped */
-        if (!link_answer_repeat(&f))
-            dispatch(&f);
+        if (link_answer_repeat(&f))
+            continue;
+        uint16_t behind = (uint16_t)(last - f.seq);
+        if (f.type != MSG_HELLO && have_last && behind != 0 && behind <= STALE_WINDOW) {
+            link_stats.duplicates++;
+            continue;
+        }
+        last = f.seq;
+        have_last = 1;
+        dispatch(&f);
     }
 }

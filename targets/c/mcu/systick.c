@@ -4,7 +4,8 @@
 
 static uint32_t period;               /* ticks per reload */
 static uint64_t rate;
-static volatile uint64_t reloads;     /* written by the interrupt only */
+static volatile uint64_t reloads;     /* written by the interrupt, and by systick_restart */
+static uint64_t offset;               /* ticks before the running count, kept across restarts */
 
 void systick_init(uint32_t clock_hz)
 {
@@ -35,7 +36,22 @@ uint64_t systick_now(void)
         value = SYST_CVR;
     }
     irq_restore(primask);
-    return n * period + (period - 1u - value);
+    return offset + n * period + (period - 1u - value);
+}
+
+void systick_restart(void)
+{
+    uint32_t primask = irq_save();
+    uint64_t now = systick_now();
+    SYST_CSR = 0;
+    SYST_CVR = 0;                     /* any write clears the counter (and a pending wrap flag) */
+    SCB_ICSR = ICSR_PENDSTCLR;
+    reloads = 0;
+    SYST_CSR = 7u;
+    while (SYST_CVR == 0) {           /* the counter loads the reload value on its first tick */
+    }
+    offset = now + 1u;
+    irq_restore(primask);
 }
 
 uint64_t systick_rate(void)

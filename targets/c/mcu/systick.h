@@ -11,4 +11,9 @@ uint64_t systick_now(void);
 uint64_t systick_rate(void);
 void SysTick_Handler(void);
 
+/* Starts a new reload period now, time running on: called where work to be counted begins
+ * (a job, the end of a transfer), so the SysTick interrupts inside that work fall at the same
+ * instructions on every run, however long the host took before it. */
+void systick_restart(void);
+
 #endif

@@ -1,0 +1,120 @@
+"""A byte-level fault proxy for serial links on TCP: between the host and an emulated board's UART
+it flips bits, drops and duplicates bytes, delays them, and cuts the connection, on a seeded
+schedule, so that a failing case can be replayed exactly.
+
+    proxy = FaultProxy(target_port, seed=7, rates=Rates(flip=1e-4, drop=1e-4, dup=1e-4))
+    proxy.start()          # listens on proxy.port; the host connects to socket://127.0.0.1:PORT
+    ...
+    proxy.stop(); proxy.injected  # Counter of the faults it made, by kind
+
+Each direction has its own generator (seeded from the seed and the direction), and a fault's
+chance is per byte, so the schedule is a function of the seed and the bytes that pass.
+"""
+import random
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Per-byte chance of each fault; `cut_after` bytes (host to board) end the connection once."""
+    flip: float = 0.0
+    drop: float = 0.0
+    dup: float = 0.0
+    delay: float = 0.0
+    delay_s: float = 0.05
+    cut_after: int | None = None
+
+
+class FaultProxy:
+    def __init__(self, target_port: int, seed: int, rates: Rates, host: str = "127.0.0.1"):
+        self.target = (host, target_port)
+        self.seed, self.rates = seed, rates
+        self.injected = Counter()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._threads, self._stopping, self._lock = [], threading.Event(), threading.Lock()
+        self._sockets = []
+
+    def start(self):
+        thread = threading.Thread(target=self._accept, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        return self
+
+    def _accept(self):
+        self._listener.settimeout(0.2)
+        session = 0
+        while not self._stopping.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            board = socket.create_connection(self.target)
+            for s in (client, board):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                self._sockets += [client, board]
+            for direction, src, dst in (("to_board", client, board), ("to_host", board, client)):
+                rng = random.Random(f"{self.seed}/{session}/{direction}")
+                thread = threading.Thread(target=self._pump, args=(direction, src, dst, rng), daemon=True)
+                thread.start()
+                self._threads.append(thread)
+            session += 1
+
+    def _pump(self, direction, src, dst, rng):
+        r, passed = self.rates, 0
+        try:
+            while not self._stopping.is_set():
+                data = src.recv(4096)
+                if not data:
+                    break
+                out = bytearray()
+                for byte in data:
+                    passed += 1
+                    if direction == "to_board" and r.cut_after is not None and passed == r.cut_after:
+                        self._count("cut")
+                        raise ConnectionAbortedError
+                    roll = rng.random()
+                    if roll < r.drop:
+                        self._count("drop")
+                        continue
+                    if roll < r.drop + r.flip:
+                        byte ^= 1 << rng.randrange(8)
+                        self._count("flip")
+                    out.append(byte)
+                    if roll >= 1 - r.dup:
+                        out.append(byte)
+                        self._count("dup")
+                    if rng.random() < r.delay:
+                        self._count("delay")
+                        dst.sendall(out)
+                        out.clear()
+                        time.sleep(r.delay_s)
+                dst.sendall(out)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def _count(self, kind):
+        with self._lock:
+            self.injected[kind] += 1
+
+    def stop(self):
+        self._stopping.set()
+        self._listener.close()
+        with self._lock:
+            for s in self._sockets:
+                s.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
