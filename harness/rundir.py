@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import secrets
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -69,14 +70,23 @@ class RunLock:
         try:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            self.file.seek(0)
-            holder = self.file.read().strip() or "another run"
+            holder = self._holder()
             self.file.close()
             raise UserError(f"{out} is in use by {holder}; wait for it to end, or choose another --out") from None
         self.file.seek(0)
         self.file.truncate()
         self.file.write(f"pid {os.getpid()} on {platform.node()} since {now()} ({command})")
         self.file.flush()
+
+    def _holder(self) -> str:
+        """Who holds the lock, as it wrote it (it writes just after locking: give it a moment)."""
+        for _ in range(40):
+            self.file.seek(0)
+            holder = self.file.read().strip()
+            if holder:
+                return holder
+            time.sleep(0.025)
+        return "another run"
 
     def release(self):
         fcntl.flock(self.file, fcntl.LOCK_UN)
