@@ -300,3 +300,13 @@ def test_a_version_mismatch_names_both_versions(link):
     with pytest.raises(ProtocolError) as err:
         check_hello(answer, "mcu-an386", ours=PROTOCOL + 98)
     assert f"speaks serial protocol {PROTOCOL}, this skip2bench speaks {PROTOCOL + 98}" in str(err.value)
+
+
+def test_a_late_copy_of_an_older_request_is_not_executed_again(link):
+    from harness.mcu import messages
+    from harness.transports.serial_link import encode
+    hello(link)
+    before = status(link)["duplicates"]
+    link.send_raw(encode(messages.STATUS, (link.seq - 3) & 0xFFFF, b""))  # behind the last: stale
+    assert link.receive(time.monotonic() + 0.5) is None
+    assert status(link)["duplicates"] == before + 1

@@ -536,6 +536,8 @@ void skip2_finetune(skip2_ctx *c)
         c->epoch_ticks[e] = skip2_port_ticks() - t0;
         c->epoch_loss[e] = total / n;
         c->epochs_run = e + 1;
+        if (c->job.on_epoch)
+            c->job.on_epoch(e, c->epoch_ticks[e], c->epoch_loss[e], c->job.user);
         if (!isfinite(total)) {
             c->diverged = 1;
             break;

@@ -43,6 +43,10 @@ typedef struct {
     int cache;                  /* cache the prefix of ft-last / lora-last; skip2-lora always
                                    caches, skip-lora never */
     int64_t cache_budget_bytes; /* negative = unlimited */
+    /* Called after every epoch, or NULL: an MCU reports progress to its host from here (its
+     * port keeps that transfer out of the core's clock). */
+    void (*on_epoch)(int epoch, uint64_t ticks, double loss, void *user);
+    void *user;
 } skip2_job;
 
 typedef enum {

@@ -118,15 +118,20 @@ static void fetch_rows(const skip2_data *data, const uint32_t *idx, uint32_t fir
     port_transfer_add(since);
 }
 
-/* Request: u32 epoch, u64 epoch_ticks, f64 mean_loss. */
-static int send_progress(uint32_t epoch)
+/* skip2_job.on_epoch: PROGRESS (u32 epoch, u64 epoch_ticks, f64 mean_loss) as each epoch ends,
+ * a transfer kept out of the core's clock. The host not answering abandons the job. */
+static void send_progress(int epoch, uint64_t ticks, double loss, void *user)
 {
+    (void)user;
+    uint64_t since = systick_now();
     writer w = { link_request_payload(), 0, LINK_MAX_PAYLOAD, 0 };
-    put_u32(&w, epoch);
-    put_u64(&w, result.epoch_ticks[epoch]);
-    put_f64(&w, result.epoch_loss[epoch]);
+    put_u32(&w, (uint32_t)epoch);
+    put_u64(&w, ticks);
+    put_f64(&w, loss);
     link_frame resp;
-    return link_request(MSG_PROGRESS, w.len, &resp, protocol_while_running);
+    if (!link_request(MSG_PROGRESS, w.len, &resp, protocol_while_running))
+        longjmp(abandon, 1);
+    port_transfer_add(since);
 }
 
 /* Request: the core's skip2_result, field by field (docs/serial-protocol.md, DONE). */
@@ -174,17 +179,6 @@ static int run_core(const skip2_model *model, const skip2_job *job, const skip2_
     return 1;
 }
 
-/* After the epoch loop, not during it: a PROGRESS round trip inside the loop would be counted in
- * the next epoch's ticks (the core offers no per-epoch hook, and its epoch records are complete
- * once skip2_run returns). */
-static void report(void)
-{
-    for (int e = 0; e < result.epochs_run; e++)
-        if (!send_progress((uint32_t)e))
-            return;                   /* the host is gone: back to idle */
-    send_done();
-}
-
 /* Request: u8 method, u8 cache, u8 stream, u8 reserved, u32 seed, u32 epochs, u32 batch_size,
  * u32 rank, f32 lr, f32 scale, i32 cache_budget_bytes, u8[32] model_hash, u8[32] data_hash.
  * Answer: u8 status, u32 needed, u32 available, char[96] message. */
@@ -199,7 +193,7 @@ void job_on_run(const link_frame *f)
         .method = (skip2_method)p[0], .cache = p[1] != 0, .seed = get_u32(p + 4),
         .epochs = to_int(get_u32(p + 8)), .batch_size = to_int(get_u32(p + 12)),
         .rank = to_int(get_u32(p + 16)), .lr = get_f32(p + 20), .scale = get_f32(p + 24),
-        .cache_budget_bytes = (int32_t)get_u32(p + 28),
+        .cache_budget_bytes = (int32_t)get_u32(p + 28), .on_epoch = send_progress,
     };
     skip2_data data[2];
     ram_block arena = { -1, 0, 0 };
@@ -256,5 +250,5 @@ void job_on_run(const link_frame *f)
 
     ram_note_use((uint64_t)set->block.bytes + bytes);
     if (run_core(model, &job, data, arena.start, bytes))
-        report();
+        send_done();
 }
