@@ -75,6 +75,9 @@ class Result(_Model):
     cache_instructions: Optional[Count] = None
     # Time an MCU spent waiting for and moving streamed input rows, outside every time above.
     transfer_time_s: Optional[Seconds] = None
+    # An MCU's memory as measured: flash (firmware, model image) and per RAM region its size and
+    # the bytes of static data, stack high-water, data set and arena (harness/mcu/footprint.py).
+    mcu_memory: Optional[dict[str, dict[str, Any]]] = None
     # Added by the target that ran it.
     runner_sha256: Optional[str] = None
     attempts: Annotated[int, Field(ge=1)] = 1

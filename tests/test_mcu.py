@@ -163,7 +163,7 @@ def test_mcu_boards_train_exactly_as_the_host(lab, cache, tmp_path, small_task):
         if r["board"] == "host":
             continue
         if r["status"] == "unsupported":  # only the small board may lack the RAM for a job's arena
-            assert r["board"] == "mcu-stm32f405" and "bytes of RAM for its arena" in r["reason"]
+            assert r["board"] == "mcu-stm32f405" and "KB in sram for its arena, the board's sram has" in r["reason"]
             continue
         assert r["status"] == "ok", r
         ref = host[r["job_id"]]
@@ -174,6 +174,13 @@ def test_mcu_boards_train_exactly_as_the_host(lab, cache, tmp_path, small_task):
         assert r["ft_instructions"] >= r["fwd_instructions"] + r["bwd_instructions"] + r["upd_instructions"]
         assert abs(r["ft_time_s"] - r["ft_instructions"] / r["runtime"]["clock_hz"]) < 1e-9
         assert len(r["epoch_loss"]) == 2 and len(r["runner_sha256"]) == 64
+        # Memory measured: the ELF's static data, the painted stack's high-water, and where the
+        # firmware placed the data set and the arena, each within its region.
+        mem = r["mcu_memory"]
+        assert mem["flash"]["firmware"] > 10_000 and mem["flash"]["model"] > 0
+        assert sum(reg["arena"] for reg in mem["ram"].values()) >= r["runtime"]["arena_bytes"] > 0
+        assert 0 < mem["ram"]["sram"]["stack"] <= 8192 and mem["ram"]["sram"]["static"] > 0
+        assert all(reg["used"] <= reg["size"] for reg in mem["ram"].values())
     streamed = {(r["board"], r["variant"]): r["runtime"]["streamed"] for r in recs if r["status"] == "ok"
                 and r["board"] != "host"}
     assert set(streamed.values()) == {False}  # the small set fits in RAM beside every arena
@@ -191,9 +198,25 @@ def test_a_job_that_does_not_fit_is_unsupported(lab, cache, tmp_path, small_task
     assert set(by_board) == {"mcu-an386", "mcu-stm32f405"}  # the host is not an "mcu"
     assert by_board["mcu-an386"]["status"] == "ok"
     small = by_board["mcu-stm32f405"]
-    assert small["status"] == "unsupported" and "bytes of RAM for its arena" in small["reason"]
+    assert small["status"] == "unsupported" and "KB in sram for its arena" in small["reason"]
     # The board still answers: the refusal did not crash it.
     assert "mcu-stm32f405" in skip2bench("lab", "check", "--lab", lab, cache=cache).stdout
+    # The report's fit table: what fit where, with measured memory, and the refusal's reason.
+    skip2bench("report", out, cache=cache)
+    fit = (out / "report" / "fit.md").read_text()
+    assert "mcu-an386" in fit and "mcu-stm32f405" in fit and "KB in sram for its arena" in fit
+
+
+def test_a_partial_cache_budget_that_fits_runs_and_reports_its_hit_rate(lab, cache, tmp_path, small_task):
+    out = tmp_path / "run"
+    exp = experiment(tmp_path, small_task, ["skip2-lora"], boards=["mcu-stm32f405", "host"])
+    row_bytes = 4 * (16 + 12 + 2)  # a cached row: x1, x2 and the frozen logits
+    exp.write_text(exp.read_text().replace("batch_size = 20", f"batch_size = 20\ncache_budget_bytes = {30 * row_bytes}"))
+    skip2bench("run", "-e", exp, "-l", lab, "-o", out, "--no-report", cache=cache)
+    small, host = ({r["board"]: r for r in records(out)}[b] for b in ("mcu-stm32f405", "host"))
+    assert small["status"] == "ok" and small["cache_capacity_samples"] == 30
+    assert 0 < small["cache_hit_rate"] < 1 and small["cache_hit_rate"] == host["cache_hit_rate"]
+    assert small["acc_after"] == host["acc_after"]
 
 
 def test_inputs_that_do_not_fit_are_streamed_and_counted_apart(lab, cache, tmp_path, wide_task):

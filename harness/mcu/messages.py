@@ -84,7 +84,7 @@ def progress(p: bytes) -> tuple[int, int, float]:
     return struct.unpack_from("<IQd", p)
 
 
-_DONE = struct.Struct("<BBHIIIIQQQQ4QIQQ5QQ")
+_DONE = struct.Struct("<BBHIIIIQQQQ4QIQQ5QQIBIBI")
 
 
 def done(p: bytes) -> dict:
@@ -97,4 +97,5 @@ def done(p: bytes) -> dict:
     out["mem"] = dict(zip(("weights_bytes", "grads_bytes", "optimizer_bytes", "activations_bytes", "cache_bytes"),
                           v[18:23]))
     out["transfer_ticks"] = v[23]
+    out["stack_bytes"], out["data_region"], out["data_bytes"], out["arena_region"], out["arena_bytes_placed"] = v[24:29]
     return out

@@ -28,6 +28,11 @@ TABLES = [
      "One row per job run by several implementations: the same job must reach the same accuracy "
      "and count the same MACs; flag names what differs.", tables.agreement, False,
      "No job was scored on more than one implementation."),
+    ("fit", "What fits on the MCU boards",
+     "Per MCU board and method: RAM used per region (static data from the firmware's ELF, the "
+     "painted stack's high-water, the data set and the arena where the firmware placed them) "
+     "against the region's size, flash (firmware + model image), and for each refused job the "
+     "board's reason. Measured on the board, not estimated.", tables.fit, False, None),
     ("status", "Status",
      "ok = finished; fail = the method diverged (a method result, scored); unsupported = the board "
      "cannot run the job (for example no NumPy), not scored and not retried until the board changes; "
@@ -35,6 +40,11 @@ TABLES = [
      "and re-run.",
      tables.status, False, None),
 ]
+# What a table's place says when it does not apply to a run.
+NOT_APPLICABLE = {
+    "agreement": lambda df: f"Only one implementation ({df['impl'].iloc[0]}) ran, so there is nothing to compare.",
+    "fit": lambda df: "No MCU board ran in this run.",
+}
 PLOTS = [
     ("time_breakdown.png", "Fine-tuning time by phase", plots.time_breakdown),
     ("acc_vs_time.png", "Accuracy vs fine-tuning time", plots.acc_vs_time),
@@ -64,10 +74,9 @@ def _write(df, manifest, run_dir: Path, out: Path):
     for name, heading, how, build, merge, empty in TABLES:
         table = build(df)
         lines += ["", f"## {heading}", "", f"*How to read:* {how}", ""]
-        if table is None:
+        if table is None:  # the table does not apply to this run
             _remove(out / f"{name}.md", out / f"{name}.csv")
-            lines.append(f"Only one implementation ({df['impl'].iloc[0]}) ran, so there is nothing "
-                         f"to compare.")
+            lines.append(NOT_APPLICABLE[name](df))
             continue
         table.to_csv(out / f"{name}.csv", index=False)
         body = tables.markdown(table, merge_mean_std=merge) if len(table) else f"*{empty}*"

@@ -125,6 +125,32 @@ def agreement(df: pd.DataFrame) -> pd.DataFrame | None:
     return sort_rows(table.drop(columns=[h for h in HPARAMS if h not in sweep_keys(df)]))
 
 
+def fit(df: pd.DataFrame) -> pd.DataFrame | None:
+    """Per MCU board and method: what fit, measured memory per RAM region and flash, and for each
+    refused job the board's reason. None when no MCU board ran."""
+    mcu = df[df["board"].isin(df.loc[df["mcu_memory"].notna(), "board"].unique())
+             | df["reason"].astype(str).str.contains(" KB in ", regex=False)] if "mcu_memory" in df else df.iloc[0:0]
+    if mcu.empty:
+        return None
+    rows = []
+    for (board, task, variant), g in mcu.groupby(["board", "task", "variant"], sort=False):
+        measured = g[g["mcu_memory"].notna()]
+        row = {"board": board, "task": task, "variant": variant,
+               "status": ",".join(sorted(set(g["status"])))}
+        if len(measured):
+            mem = measured.iloc[0]["mcu_memory"]
+            for name, use in mem["ram"].items():
+                row[f"{name}_KB"] = use["used"] / 1024
+                row[f"{name}_of_KB"] = use["size"] / 1024
+            row["flash_KB"] = (mem["flash"]["firmware"] + mem["flash"]["model"]) / 1024
+            row["arena_KB"] = sum(u["arena"] for u in mem["ram"].values()) / 1024
+            row["stack_B"] = max(u["stack"] for u in mem["ram"].values())
+        refused = g[g["status"].eq("unsupported")]
+        row["why refused"] = refused["reason"].iloc[0] if len(refused) else ""
+        rows.append(row)
+    return sort_rows(pd.DataFrame(rows))
+
+
 def status(df: pd.DataFrame) -> pd.DataFrame:
     """Counts of ok / fail / error records per task x variant x impl."""
     counts = pd.crosstab([df["task"], df["variant"], df["impl"]], df["status"].fillna("?"))

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import JobUnsupported, TargetError, UserError
-from harness.mcu import firmware, messages as msg, model_image
+from harness.mcu import firmware, footprint, messages as msg, model_image
 from harness.targets import facts as board_facts
 from harness.targets import validated
 from harness.transports import LinkDown
@@ -114,6 +114,7 @@ class SerialTarget:
                 raise TargetError(f"board {self.board.name} still runs firmware {self.hello.firmware_hash[:12]} "
                                   f"after flashing {self.fw.source_hash[:12]}")
             self.runner_sha256["c"] = self.fw.elf_sha256
+            self.fw_static = footprint.static(self.fw.elf, self.hello.regions)
             h = self.hello
             self.facts = {"transport": "serial", "board": h.board, "firmware_version": h.firmware_version,
                           "protocol": h.protocol, "clock_hz": h.clock_hz, "ticks_per_second": h.ticks_per_second,
@@ -145,9 +146,8 @@ class SerialTarget:
                 self._load_or_refuse(data)
                 answer = self._start(job, stream, model_hash, data)
             status, needed, available, message = answer
-            if status == 1:
-                raise JobUnsupported(f"board {self.board.name}: the job needs {needed} bytes of RAM for its "
-                                     f"arena, the largest free region has {available}")
+            if status == 1:  # the board's own words: "needs 120 KB in sram for its arena, ..."
+                raise JobUnsupported(f"board {self.board.name}: the job {message}")
             if status != 0:
                 raise TargetError(f"{what} refused the job: {msg.RUN_STATUS.get(status, status)}: {message}")
             return self._serve(job, data, stream, what)
@@ -169,6 +169,7 @@ class SerialTarget:
     def _model(self, artifacts) -> bytes:
         image = model_image.cached(artifacts.model_dir, artifacts.n_layers, self.cache_dir)
         size, want = image.stat().st_size, model_image.identity(image.read_bytes())
+        self.model_bytes = size
         if size > self.hello.model_slot_bytes:
             raise JobUnsupported(f"board {self.board.name}: the model image is {size} bytes, its model slot "
                                  f"holds {self.hello.model_slot_bytes}")
@@ -271,6 +272,7 @@ class SerialTarget:
             "time_kind": "emulated" if self.emulated else "device",
             # Waiting for and moving streamed rows, kept out of every time above (device clock).
             "transfer_time_s": r["transfer_ticks"] / h.ticks_per_second,
+            "mcu_memory": footprint.memory(self.fw_static, h, r, self.model_bytes),
             **{f"{k}_instructions": v for k, v in instructions.items()},
         }
 

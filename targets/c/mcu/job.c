@@ -12,6 +12,7 @@
 #include "ram.h"
 #include "skip2_core.h"
 #include "slot.h"
+#include "stack.h"
 #include "systick.h"
 
 enum { RUN_STARTED = 0, RUN_NO_FIT = 1, RUN_INVALID = 2, RUN_NO_MODEL = 3, RUN_NO_DATA = 4 };
@@ -22,6 +23,7 @@ enum { RUN_STARTED = 0, RUN_NO_FIT = 1, RUN_INVALID = 2, RUN_NO_MODEL = 3, RUN_N
 static skip2_ctx ctx;
 static skip2_result result;
 static jmp_buf abandon;               /* leaves skip2_run when the host stops answering */
+static ram_block placed_data, placed_arena;  /* where the job's data set and arena sit (DONE) */
 
 /* What a streamed split's fetch needs. */
 typedef struct {
@@ -161,6 +163,11 @@ static int send_done(void)
     put_u64(&w, r->mem.activations);
     put_u64(&w, r->mem.cache);
     put_u64(&w, port_transfer_ticks());
+    put_u32(&w, stack_used());
+    put_u8(&w, (uint32_t)placed_data.region);
+    put_u32(&w, placed_data.bytes);
+    put_u8(&w, (uint32_t)placed_arena.region);
+    put_u32(&w, placed_arena.bytes);
     link_frame resp;
     return link_request(MSG_DONE, w.len, &resp, protocol_while_running);
 }
@@ -233,15 +240,22 @@ void job_on_run(const link_frame *f)
         if (status != SKIP2_OK) {
             refuse(&a, RUN_INVALID, skip2_strerror(status));
         } else if (bytes > arena.bytes) {
-            refuse(&a, RUN_NO_FIT, "the arena needs ");
+            /* "needs 120 KB in sram for its arena, the board's sram has 108 KB free (of 128 KB)" */
+            const char *name = board.regions[arena.region].name;
+            refuse(&a, RUN_NO_FIT, "needs ");
             if (bytes == SIZE_MAX)
                 say(&a, "more than 4 G");
             else
-                say_uint(&a, bytes);
-            say(&a, " bytes, the largest free region (");
-            say(&a, board.regions[arena.region].name);
-            say(&a, ") has ");
-            say_uint(&a, arena.bytes);
+                say_uint(&a, (bytes + 1023u) / 1024u);
+            say(&a, " KB in ");
+            say(&a, name);
+            say(&a, " for its arena, the board's ");
+            say(&a, name);
+            say(&a, " has ");
+            say_uint(&a, arena.bytes / 1024u);
+            say(&a, " KB free (of ");
+            say_uint(&a, board.regions[arena.region].size / 1024u);
+            say(&a, " KB)");
         }
     }
     send_answer(f, &a);
@@ -249,6 +263,8 @@ void job_on_run(const link_frame *f)
         return;
 
     ram_note_use((uint64_t)set->block.bytes + bytes);
+    placed_data = set->block;
+    placed_arena = (ram_block){ arena.region, arena.start, (uint32_t)bytes };
     if (run_core(model, &job, data, arena.start, bytes))
         send_done();
 }
