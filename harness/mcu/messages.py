@@ -27,6 +27,7 @@ class Hello:
     model_hash: bytes
     data_hash: bytes
     regions: tuple  # (name, base, size, free)
+    timer: str      # what the ticks count: "dwt" (the core's cycle counter) or "systick"
 
     @classmethod
     def parse(cls, p: bytes) -> "Hello":
@@ -41,8 +42,9 @@ class Hello:
             base, size, free = struct.unpack_from("<3I", p, at + 8)
             regions.append((name, base, size, free))
             at += 20
+        timer = "dwt" if p[at] else "systick"
         return cls(protocol, version, board, clock, tps, flash, slot, slot_bytes, fw_hash, model_hash,
-                   data_hash, tuple(regions))
+                   data_hash, tuple(regions), timer)
 
     def region_facts(self) -> dict:
         return {name: {"base": f"0x{base:08x}", "bytes": size, "free": free}

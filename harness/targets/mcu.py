@@ -120,7 +120,7 @@ class SerialTarget:
                           "protocol": h.protocol, "clock_hz": h.clock_hz, "ticks_per_second": h.ticks_per_second,
                           "flash_bytes": h.flash_bytes, "model_slot_bytes": h.model_slot_bytes,
                           "ram": {name: size for name, _, size, _ in h.regions}, "layout": self.board.layout,
-                          "firmware_hash": h.firmware_hash}
+                          "firmware_hash": h.firmware_hash, "timer": h.timer}
             if self.emulated:
                 self.facts["emulated"] = f"QEMU {self.board.standin.machine}, -icount shift=0"
             self.fingerprint = board_facts.fingerprint(self.facts)

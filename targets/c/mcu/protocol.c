@@ -42,6 +42,7 @@ static void on_hello(const link_frame *f)
         put_u32(&w, board.regions[r].size);
         put_u32(&w, ram_free(r));
     }
+    put_u8(&w, (uint32_t)systick_uses_dwt());
     link_respond(f, w.len);
 }
 

@@ -6,6 +6,39 @@ static uint32_t period;               /* ticks per reload */
 static uint64_t rate;
 static volatile uint64_t reloads;     /* written by the interrupt, and by systick_restart */
 static uint64_t offset;               /* ticks before the running count, kept across restarts */
+/* On a real Cortex-M4 the DWT cycle counter counts core cycles, extended here to 64 bits (it
+ * wraps every 2^32 cycles, 25 s at 168 MHz; the 10 ms SysTick interrupt sees every wrap).
+ * QEMU does not implement it (it reads 0), and there the SysTick count is the clock. */
+static int use_dwt;
+static uint32_t dwt_last;
+static uint64_t dwt_high;
+
+static void dwt_start(void)
+{
+    DEMCR |= DEMCR_TRCENA;
+    DWT_CYCCNT = 0;
+    DWT_CTRL |= DWT_CYCCNTENA;
+    for (volatile int i = 0; i < 16; i++) {
+    }
+    use_dwt = DWT_CYCCNT != 0;
+}
+
+int systick_uses_dwt(void)
+{
+    return use_dwt;
+}
+
+static uint64_t dwt_now(void)
+{
+    uint32_t primask = irq_save();
+    uint32_t c = DWT_CYCCNT;
+    if (c < dwt_last)
+        dwt_high += 1ull << 32;
+    dwt_last = c;
+    uint64_t now = dwt_high | c;
+    irq_restore(primask);
+    return now;
+}
 
 void systick_init(uint32_t clock_hz)
 {
@@ -17,15 +50,20 @@ void systick_init(uint32_t clock_hz)
     SYST_RVR = period - 1u;
     SYST_CVR = 0;
     SYST_CSR = 7u;                    /* core clock, interrupt, enable */
+    dwt_start();
 }
 
 void SysTick_Handler(void)
 {
     reloads = reloads + 1u;
+    if (use_dwt)
+        dwt_now();                    /* notices a wrap of the cycle counter */
 }
 
 uint64_t systick_now(void)
 {
+    if (use_dwt)
+        return dwt_now();
     uint32_t primask = irq_save();
     uint64_t n = reloads;
     uint32_t value = SYST_CVR;

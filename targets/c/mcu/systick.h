@@ -16,4 +16,7 @@ void SysTick_Handler(void);
  * instructions on every run, however long the host took before it. */
 void systick_restart(void);
 
+/* Whether the clock is the DWT cycle counter (a real chip) rather than the SysTick count (QEMU). */
+int systick_uses_dwt(void);
+
 #endif
