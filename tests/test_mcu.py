@@ -333,3 +333,135 @@ def test_a_late_copy_of_an_older_request_is_not_executed_again(link):
     link.send_raw(encode(messages.STATUS, (link.seq - 3) & 0xFFFF, b""))  # behind the last: stale
     assert link.receive(time.monotonic() + 0.5) is None
     assert status(link)["duplicates"] == before + 1
+
+
+# -- a noisy line: a byte-level fault proxy between the host and the board --------------------------
+INJECTED = {}  # faults injected by every test below, by kind: the suite's total is checked last
+
+
+def board_port(lab, name) -> int:
+    from harness.config import load_lab
+    return int(next(b for b in load_lab(lab).boards if b.name == name).port.rsplit(":", 1)[1])
+
+
+@pytest.fixture
+def proxy_for(lab):
+    from harness.lab.faults import FaultProxy
+    started = []
+
+    def start(seed, rates):
+        proxy = FaultProxy(board_port(lab, "mcu-an386"), seed, rates).start()
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()
+        for kind, n in proxy.injected.items():
+            INJECTED[kind] = INJECTED.get(kind, 0) + n
+
+
+def lab_through(lab, tmp_path, proxy) -> Path:
+    """The test lab with mcu-an386 reached through the proxy (the same stand-in flashes it)."""
+    text = lab.read_text().replace(f"socket://127.0.0.1:{board_port(lab, 'mcu-an386')}",
+                                   f"socket://127.0.0.1:{proxy.port}")
+    # A noisy line's board is given more patience, as a user would give it.
+    text = text.replace('firmware = "mps2-an386"', 'firmware = "mps2-an386"\nlink_tries = 50\nlink_timeout_s = 0.2')
+    path = tmp_path / "noisy-lab.toml"
+    path.write_text(text)
+    return path
+
+
+def forget_data_set(lab):
+    """Load another (tiny) data set over a clean line, so the board holds none of the jobs'."""
+    from harness.mcu import messages
+    from harness.transports.serial_link import SerialLink
+    link = SerialLink(f"socket://127.0.0.1:{board_port(lab, 'mcu-an386')}")
+    try:
+        hello(link)
+        blob = b"\0" * 8
+        link.request(messages.DATA_BEGIN, messages.data_begin(__import__("hashlib").sha256(blob).digest(), 1, 1, 1, False))
+        link.request(messages.DATA_CHUNK, struct.pack("<I", 0) + blob)
+        assert link.request(messages.DATA_END, struct.pack("<I", zlib.crc32(blob)))[0] == 0
+    finally:
+        link.close()
+
+
+@pytest.fixture(scope="module")
+def clean(lab, cache, tmp_path_factory, small_task):
+    """The reference: the fault tests' jobs on a clean line."""
+    root = tmp_path_factory.mktemp("clean")
+    skip2bench("run", "-e", experiment(root, small_task, ["lora-all", "skip2-lora"], boards=["mcu-an386"]),
+               "-l", lab, "-o", root / "run", "--no-report", cache=cache)
+    return {r["job_id"]: r for r in records(root / "run")}
+
+
+def test_the_link_survives_a_storm_of_byte_faults(lab, proxy_for):
+    from harness.lab.faults import Rates
+    from harness.mcu import messages
+    from harness.transports.serial_link import SerialLink
+    proxy = proxy_for(1, Rates(flip=0.004, drop=0.004, dup=0.004, delay=0.001, delay_s=0.02))
+    link = SerialLink(f"socket://127.0.0.1:{proxy.port}", timeout_s=0.06, tries=100)
+    try:
+        hello(link)
+        counters = [status(link) for _ in range(300)]
+        # Every answer that arrived is whole: the board's counters only ever grow.
+        for before, after in zip(counters, counters[1:]):
+            assert all(after[k] >= before[k] for k in ("frames_ok", "bad_crc", "bad_frames", "duplicates"))
+        blob = bytes(range(256)) * 8
+        digest = __import__("hashlib").sha256(blob).digest()
+        assert link.request(messages.DATA_BEGIN, messages.data_begin(digest, 256, 256, 1, False))[0] == 0
+        for offset in range(0, len(blob), 64):  # small frames: at this noise most larger ones break
+            assert link.request(messages.DATA_CHUNK, struct.pack("<I", offset) + blob[offset:offset + 64])[0] == 0
+        # The board's CRC over what it stored: every chunk arrived exactly once, unchanged.
+        assert link.request(messages.DATA_END, struct.pack("<I", zlib.crc32(blob)))[0] == 0
+    finally:
+        link.close()
+    print(f"storm: {dict(proxy.injected)}, host retransmissions {link.counters['retransmissions']}")
+    assert sum(proxy.injected.values()) > 200 and link.counters["retransmissions"] > 20, proxy.injected
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13, 14])
+def test_jobs_on_a_noisy_line_are_exact_or_errors(lab, cache, tmp_path, small_task, proxy_for, clean, seed):
+    from harness.lab.faults import Rates
+    forget_data_set(lab)  # so the data set crosses the noisy line too
+    proxy = proxy_for(seed, Rates(flip=4e-4, drop=4e-4, dup=4e-4, delay=1e-4, delay_s=0.05))
+    out = tmp_path / "run"
+    exp = experiment(tmp_path, small_task, ["lora-all", "skip2-lora"], boards=["mcu-an386"])
+    skip2bench("run", "-e", exp, "-l", lab_through(lab, tmp_path, proxy), "-o", out, "--no-report", cache=cache,
+               check=False)
+    recs = records(out)  # every record written is whole and valid (the log reads through the schema)
+    print(f"seed {seed}: {dict(proxy.injected)}; {[r['status'] for r in recs]}")
+    assert len(recs) == 2 and sum(proxy.injected.values()) > 0
+    for r in recs:
+        assert r["status"] in ("ok", "error"), r
+        if r["status"] == "ok":  # zero wrong results: an ok record is the clean line's, number for number
+            ref = clean[r["job_id"]]
+            for key in ("acc_before", "acc_after", "ft_macs", "epoch_loss", "ft_instructions", "cache_hits"):
+                assert r[key] == ref[key], key
+
+
+def test_a_line_cut_mid_job_ends_it_as_an_error_and_resume_completes_it(lab, cache, tmp_path, small_task,
+                                                                        proxy_for, clean):
+    from harness.lab.faults import Rates
+    # The first connection dies 20 kB into the first job's data set (36 kB); the second job and
+    # the resumed first run on new connections.
+    forget_data_set(lab)
+    proxy = proxy_for(21, Rates(cut_after=20_000))
+    out = tmp_path / "run"
+    exp = experiment(tmp_path, small_task, ["lora-all", "skip2-lora"], boards=["mcu-an386"])
+    noisy = lab_through(lab, tmp_path, proxy)
+    first = skip2bench("run", "-e", exp, "-l", noisy, "-o", out, "--no-report", cache=cache, check=False)
+    assert proxy.injected["cut"] == 1 and first.returncode == 1
+    assert any(r["status"] == "error" for r in records(out))
+    skip2bench("run", "-e", exp, "-l", noisy, "-o", out, "--resume", "--no-report", cache=cache)
+    final = {r["job_id"]: r for r in records(out)}
+    for job, r in final.items():
+        assert r["status"] == "ok" and r["acc_after"] == clean[job]["acc_after"]
+        assert r["ft_instructions"] == clean[job]["ft_instructions"]
+
+
+def test_the_suite_injected_at_least_a_thousand_faults():
+    total = sum(INJECTED.values())
+    print(f"faults injected over the MCU tests: {total} ({INJECTED})")
+    assert total >= 1000

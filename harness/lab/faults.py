@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Rates:
-    """Per-byte chance of each fault; `cut_after` bytes (host to board) end the connection once."""
+    """Per-byte chance of each fault; `cut_after` bytes (host to board) end the first connection."""
     flip: float = 0.0
     drop: float = 0.0
     dup: float = 0.0
@@ -62,12 +62,13 @@ class FaultProxy:
                 self._sockets += [client, board]
             for direction, src, dst in (("to_board", client, board), ("to_host", board, client)):
                 rng = random.Random(f"{self.seed}/{session}/{direction}")
-                thread = threading.Thread(target=self._pump, args=(direction, src, dst, rng), daemon=True)
+                cut = self.rates.cut_after if session == 0 and direction == "to_board" else None
+                thread = threading.Thread(target=self._pump, args=(src, dst, rng, cut), daemon=True)
                 thread.start()
                 self._threads.append(thread)
             session += 1
 
-    def _pump(self, direction, src, dst, rng):
+    def _pump(self, src, dst, rng, cut):
         r, passed = self.rates, 0
         try:
             while not self._stopping.is_set():
@@ -77,7 +78,7 @@ class FaultProxy:
                 out = bytearray()
                 for byte in data:
                     passed += 1
-                    if direction == "to_board" and r.cut_after is not None and passed == r.cut_after:
+                    if passed == cut:
                         self._count("cut")
                         raise ConnectionAbortedError
                     roll = rng.random()

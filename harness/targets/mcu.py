@@ -24,9 +24,12 @@ from harness.mcu import firmware, footprint, messages as msg, model_image
 from harness.targets import facts as board_facts
 from harness.targets import validated
 from harness.transports import LinkDown
-from harness.transports.serial_link import MAX_PAYLOAD, PROTOCOL, ProtocolError, SerialLink
+from harness.transports.serial_link import PROTOCOL, ProtocolError, SerialLink
 
 RECONNECT_TIMEOUT_S = 1.0  # per HELLO try after a flash or an error: the board may still be busy
+# Data set chunks: 1 KB, not the 4 KB a frame allows, so that on a noisy line most frames pass
+# (at one damaged byte in 5000, 81 % of 1 KB frames arrive whole, 44 % of 4 KB ones).
+DATA_CHUNK_BYTES = 1024
 
 
 def check_hello(payload: bytes, board_name: str, ours: int = PROTOCOL) -> msg.Hello:
@@ -195,7 +198,7 @@ class SerialTarget:
         if status == 1:
             self.too_big.add(digest)
             return False
-        step = MAX_PAYLOAD - 4
+        step = DATA_CHUNK_BYTES
         for offset in range(0, len(blob), step):
             answer = self.link.request(msg.DATA_CHUNK, struct.pack("<I", offset) + blob[offset:offset + step])
             if answer[0] != 0:
