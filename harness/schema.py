@@ -75,6 +75,7 @@ class Result(_Model):
     cache_instructions: Optional[Count] = None
     # Time an MCU spent waiting for and moving streamed input rows, outside every time above.
     transfer_time_s: Optional[Seconds] = None
+    streamed_bytes: Optional[Count] = None  # input rows the host sent during the job
     # An MCU's memory as measured: flash (firmware, model image) and per RAM region its size and
     # the bytes of static data, stack high-water, data set and arena (harness/mcu/footprint.py).
     mcu_memory: Optional[dict[str, dict[str, Any]]] = None

@@ -31,6 +31,14 @@ class Hello:
 
     @classmethod
     def parse(cls, p: bytes) -> "Hello":
+        """A HELLO answer; ValueError when it is not the one this protocol version describes."""
+        try:
+            return cls._parse(p)
+        except (struct.error, IndexError):
+            raise ValueError(f"a HELLO answer of {len(p)} bytes does not have this protocol's layout") from None
+
+    @classmethod
+    def _parse(cls, p: bytes) -> "Hello":
         protocol, version = struct.unpack_from("<HH", p)
         board = _text(p[4:20])
         clock, tps, flash, slot, slot_bytes = struct.unpack_from("<5I", p, 20)

@@ -28,11 +28,13 @@ TABLES = [
      "One row per job run by several implementations: the same job must reach the same accuracy "
      "and count the same MACs; flag names what differs.", tables.agreement, False,
      "No job was scored on more than one implementation."),
-    ("fit", "What fits on the MCU boards",
-     "Per MCU board and method: RAM used per region (static data from the firmware's ELF, the "
-     "painted stack's high-water, the data set and the arena where the firmware placed them) "
-     "against the region's size, flash (firmware + model image), and for each refused job the "
-     "board's reason. Measured on the board, not estimated.", tables.fit, False, None),
+    ("fit", "MCU boards: what fits, instructions, memory",
+     "Per MCU board and method: fine-tuning instructions (QEMU -icount: exact, host transfers left "
+     "out) and ft_s = instructions / nominal clock (an emulated estimate), MACs per instruction; "
+     "RAM used per region (static data from the firmware's ELF, the painted stack's high-water, "
+     "the data set and the arena where the firmware placed them) against the region's size, "
+     "flash (firmware + model image); input rows streamed and their transfer time; for each "
+     "refused job the board's reason. Measured on the board, not estimated.", tables.fit, False, None),
     ("status", "Status",
      "ok = finished; fail = the method diverged (a method result, scored); unsupported = the board "
      "cannot run the job (for example no NumPy), not scored and not retried until the board changes; "

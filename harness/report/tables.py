@@ -126,8 +126,9 @@ def agreement(df: pd.DataFrame) -> pd.DataFrame | None:
 
 
 def fit(df: pd.DataFrame) -> pd.DataFrame | None:
-    """Per MCU board and method: what fit, measured memory per RAM region and flash, and for each
-    refused job the board's reason. None when no MCU board ran."""
+    """Per MCU board and method: what fit, instructions and emulated time of fine-tuning, MACs per
+    instruction, measured memory per RAM region and flash, input bytes streamed and their transfer
+    time, and for each refused job the board's reason. None when no MCU board ran."""
     mcu = df[df["board"].isin(df.loc[df["mcu_memory"].notna(), "board"].unique())
              | df["reason"].astype(str).str.contains(" KB in ", regex=False)] if "mcu_memory" in df else df.iloc[0:0]
     if mcu.empty:
@@ -138,7 +139,13 @@ def fit(df: pd.DataFrame) -> pd.DataFrame | None:
         row = {"board": board, "task": task, "variant": variant,
                "status": ",".join(sorted(set(g["status"])))}
         if len(measured):
-            mem = measured.iloc[0]["mcu_memory"]
+            first = measured.iloc[0]
+            mem = first["mcu_memory"]
+            row["instructions"] = measured["ft_instructions"].median()
+            row["ft_s"] = measured["ft_time_s"].median()
+            row["MACs/instr"] = first["ft_macs"] / first["ft_instructions"] if first["ft_instructions"] else None
+            row["streamed_kB"] = measured["streamed_bytes"].median() / 1000
+            row["transfer_s"] = measured["transfer_time_s"].median()
             for name, use in mem["ram"].items():
                 row[f"{name}_KB"] = use["used"] / 1024
                 row[f"{name}_of_KB"] = use["size"] / 1024

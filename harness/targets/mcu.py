@@ -38,7 +38,11 @@ def check_hello(payload: bytes, board_name: str, ours: int = PROTOCOL) -> msg.He
     if theirs != ours:
         raise ProtocolError(f"board {board_name} speaks serial protocol {theirs}, this skip2bench speaks "
                             f"{ours}; flash the firmware of this skip2bench")
-    return msg.Hello.parse(payload)
+    try:
+        return msg.Hello.parse(payload)
+    except ValueError as e:
+        raise ProtocolError(f"board {board_name}: {e} (another build of the firmware); flash the firmware "
+                            f"of this skip2bench") from None
 
 
 class DataSet:
@@ -109,7 +113,12 @@ class SerialTarget:
                                           f"implementation only")
         try:
             self.fw = firmware.build(self.board.firmware, self.board.layout, self.cache_dir)
-            self._connect()
+            try:
+                self._connect()
+            except ProtocolError:  # another firmware's protocol or layout: flash ours, if we can
+                if self.board.standin is None and not self.board.flash_command:
+                    raise
+                self._flash()
             if self.hello.firmware_hash != self.fw.source_hash:
                 self.repaired.append(f"firmware {self.hello.firmware_hash[:12]} replaced by {self.fw.source_hash[:12]}")
                 self._flash()
@@ -221,12 +230,14 @@ class SerialTarget:
         return (0, 0, 0, "") if answer is None else msg.run_answer(answer)
 
     def _serve(self, job, data, stream, what):
-        epochs, result = [], {}
+        epochs, result, streamed = [], {}, [0]
 
         def handle(frame):
             if frame.type == msg.ROWS:
                 request = msg.RowsRequest.parse(frame.payload)
-                return data.rows(request.split, request), False
+                rows = data.rows(request.split, request)
+                streamed[0] += len(rows)
+                return rows, False
             if frame.type == msg.PROGRESS:
                 epochs.append(msg.progress(frame.payload))
                 return b"", False
@@ -236,9 +247,9 @@ class SerialTarget:
             raise ProtocolError(f"board {self.board.name} sent an unknown request 0x{frame.type:02x}")
 
         self.link.serve(handle, time.monotonic() + self.board.timeout_s)
-        return validated(self._result(job, result, epochs, stream), what)
+        return validated(self._result(job, result, epochs, stream, streamed[0]), what)
 
-    def _result(self, job, r, epochs, stream) -> dict:
+    def _result(self, job, r, epochs, stream, streamed_bytes) -> dict:
         """The firmware's result as every runner reports it (docs/runner-contract.md)."""
         h = self.hello
         if self.emulated:
@@ -274,7 +285,7 @@ class SerialTarget:
             "runner_sha256": self.fw.elf_sha256, "attempts": 1,
             "time_kind": "emulated" if self.emulated else "device",
             # Waiting for and moving streamed rows, kept out of every time above (device clock).
-            "transfer_time_s": r["transfer_ticks"] / h.ticks_per_second,
+            "transfer_time_s": r["transfer_ticks"] / h.ticks_per_second, "streamed_bytes": streamed_bytes,
             "mcu_memory": footprint.memory(self.fw_static, h, r, self.model_bytes),
             **{f"{k}_instructions": v for k, v in instructions.items()},
         }
