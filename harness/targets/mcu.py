@@ -26,7 +26,7 @@ from harness.targets import validated
 from harness.transports import LinkDown
 from harness.transports.serial_link import PROTOCOL, ProtocolError, SerialLink
 
-RECONNECT_TIMEOUT_S = 1.0  # per HELLO try after a flash or an error: the board may still be busy
+RECONNECT_TIMEOUT_S = 1.0  # per HELLO try (x link_tries): a board may still be busy with a dead host's job
 # Data set chunks: 1 KB, not the 4 KB a frame allows, so that on a noisy line most frames pass
 # (at one damaged byte in 5000, 81 % of 1 KB frames arrive whole, 44 % of 4 KB ones).
 DATA_CHUNK_BYTES = 1024
@@ -114,7 +114,8 @@ class SerialTarget:
         try:
             self.fw = firmware.build(self.board.firmware, self.board.layout, self.cache_dir)
             try:
-                self._connect()
+                # Patient: a board whose last host died mid-job answers once it gives that job up.
+                self._connect(RECONNECT_TIMEOUT_S)
             except ProtocolError:  # another firmware's protocol or layout: flash ours, if we can
                 if self.board.standin is None and not self.board.flash_command:
                     raise
