@@ -97,6 +97,15 @@ def overhead(lab_file, board, reps, out, data_root):
     run_overhead(lab_file, board, reps, out, console, data_root)
 
 
+@cli.command("harness-cost")
+@click.option("--out", "-o", type=DIR, default=None, help="Output directory (default: results/runs/harness-cost-TIME).")
+def harness_cost(out):
+    """Measure the harness's own cost: the demo and a ~100-job C run, split into runner and harness time."""
+    from harness.bench.harness_cost import measure
+    from harness.rundir import new_dir
+    measure(Path(out) if out else new_dir("harness-cost"), console)
+
+
 @cli.group()
 def lab():
     """Check a lab's boards; start and stop the emulated lab."""

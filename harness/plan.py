@@ -1,6 +1,7 @@
 """The job matrix of an experiment on a lab: task x seed x method variant x board x impl x repetition."""
 import hashlib
 import json
+import random
 from dataclasses import dataclass
 
 from harness.config import Experiment, FinetuneHP, Lab
@@ -46,9 +47,17 @@ def expand(exp: Experiment, lab: Lab) -> list[Job]:
         offered = sorted({i for b in boards for i in b.impls})
         raise UserError(f"no selected board of lab '{lab.name}' runs impls {exp.impls} (they offer {offered}); "
                         f"add them to a board's impls or change the experiment's impls or boards")
-    return [Job(task, seed, variant, board, impl, rep)
-            for task in exp.tasks for seed in exp.seeds for variant in exp.methods
-            for board, impl in pairs for rep in range(exp.repetitions)]
+    jobs = []
+    for task in exp.tasks:
+        for seed in exp.seeds:
+            group = [Job(task, seed, variant, board, impl, rep)
+                     for variant in exp.methods for board, impl in pairs for rep in range(exp.repetitions)]
+            # Within one backbone (one model image on an MCU: no re-flashing), the repetitions and
+            # methods run in a seeded random order, so a slow phase of the machine lands on no
+            # method in particular; the order is the same every time the experiment runs.
+            random.Random(f"{exp.name}/{task}/{seed}").shuffle(group)
+            jobs += group
+    return jobs
 
 
 def runner_job(job: Job, hp: FinetuneHP) -> dict:

@@ -80,6 +80,7 @@ class Result(_Model):
     # the bytes of static data, stack high-water, data set and arena (harness/mcu/footprint.py).
     mcu_memory: Optional[dict[str, dict[str, Any]]] = None
     # Added by the target that ran it.
+    runner_wall_s: Optional[Seconds] = None  # host wall clock of the runner's execution (the rest of wall_s is the harness's)
     runner_sha256: Optional[str] = None
     attempts: Annotated[int, Field(ge=1)] = 1
     time_kind: Literal[TIME_KINDS] = "device"

@@ -7,8 +7,7 @@ from rich.table import Table
 
 from harness.targets import facts as board_facts
 from harness.targets import open_shell
-from harness.transports import LinkDown
-from harness.transports.ssh import HostKeyRefused
+from harness.transports import HostKeyRefused, LinkDown
 
 
 def _c_column(board, found: dict, reasons: dict) -> str:

@@ -16,6 +16,7 @@ import os
 import platform
 import secrets
 import sys
+import time
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,8 +27,7 @@ from harness.hashing import sha256_file, sha256_text, sha256_tree
 from harness.targets import facts as board_facts
 from harness.schema import Result
 from harness.targets import parse_result, tail
-from harness.transports import CommandTimeout, LinkDown, quote
-from harness.transports.ssh import HostKeyRefused
+from harness.transports import CommandTimeout, HostKeyRefused, LinkDown, quote
 
 COMMAND_TIMEOUT_S = 120  # housekeeping commands (probe, hash check, kill); builds get BUILD_TIMEOUT_S
 BUILD_TIMEOUT_S = 900
@@ -267,7 +267,9 @@ class PosixTarget:
             try:
                 if attempt:
                     self._kill(jobdir)
+                started = time.perf_counter()
                 done = self.shell.run(command, self.board.timeout_s, json.dumps(staged).encode())
+                runner_wall = time.perf_counter() - started
                 break
             except LinkDown as e:
                 lost = e
@@ -282,7 +284,7 @@ class PosixTarget:
             raise TargetError(f"{what}: {lost}; gave up after {self.retries + 1} attempts")
         return parse_result(done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace"),
                             done.returncode, what, runner_sha256=self.runner_sha256[impl], attempts=attempt + 1,
-                            time_kind="device")
+                            time_kind="device", runner_wall_s=runner_wall)
 
     def run_script(self, impl: str, script: str, *args, timeout: float = COMMAND_TIMEOUT_S) -> str:
         """Run another program deployed with a Python runner (the sgemm peak probe); its stdout."""

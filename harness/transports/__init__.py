@@ -18,6 +18,10 @@ class LinkDown(Exception):
     """The board cannot be reached, or the connection broke; the operation may be retried."""
 
 
+class HostKeyRefused(Exception):
+    """An SSH board's host key is unknown or does not match: never retried, never trusted silently."""
+
+
 class CommandTimeout(Exception):
     """A command ran past its timeout; the harness stopped waiting (the process may live on)."""
 

@@ -14,7 +14,7 @@ import time
 
 import paramiko
 
-from harness.transports import CommandTimeout, Completed, LinkDown
+from harness.transports import CommandTimeout, Completed, HostKeyRefused, LinkDown
 
 # paramiko logs every failed connection with a traceback; the harness reports them itself.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
@@ -22,10 +22,6 @@ logging.getLogger("paramiko").propagate = False
 
 BACKOFF_S = 0.5  # first wait between reconnect attempts; doubles each time
 BACKOFF_MAX_S = 8.0
-
-
-class HostKeyRefused(Exception):
-    """The board's host key is unknown or does not match: never retried, never trusted silently."""
 
 
 def fingerprint(key) -> str:
