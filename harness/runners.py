@@ -23,6 +23,10 @@ TORCH_RUNNER = TARGETS / "torch" / "skip2_torch_runner.py"
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 # Python modules a Python runner imports to probe that the board can run it.
 NEEDS = {"numpy": "numpy", "torch": "torch"}
+# Implementations that run their jobs in a session (targets/numpy/skip2_session.py): a fork server
+# pays Python's start and NumPy's import once per board. Not PyTorch: forking after its import
+# risks its thread pools.
+SESSIONS = ("numpy",)
 
 
 @dataclass(frozen=True)

@@ -123,13 +123,34 @@ def test_resume_after_a_killed_run_skips_finished_jobs(files, tmp_path, cache_di
     assert len(set(keys)) == len(keys)
 
 
+# Fault injection through a sitecustomize: the NumPy runner module, wherever it is imported (its
+# own process or a runner session), gets a run() that dies.
+CRASH_RUNNER = """
+import importlib.abc, importlib.util, sys
+class Crash(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "skip2_runner":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        load = spec.loader.exec_module
+        def exec_module(module):
+            load(module)
+            def run(workdir):
+                raise SystemExit("injected crash")
+            module.run = run
+        spec.loader.exec_module = exec_module
+        return spec
+sys.meta_path.insert(0, Crash())
+"""
+
+
 def test_runner_crash_is_recorded_as_error_with_stderr(tmp_path, cache_dir):
     exp = write(tmp_path / "exp.toml", SMALL_EXPERIMENT.format(methods='["ft-all"]'))
     # Fault injection: the real runner, made to die at start-up by a sitecustomize on its path.
     inject = tmp_path / "inject"
     inject.mkdir()
-    (inject / "sitecustomize.py").write_text(
-        "import sys\nif sys.argv[0].endswith('skip2_runner.py'):\n    raise SystemExit('injected crash')\n")
+    (inject / "sitecustomize.py").write_text(CRASH_RUNNER)
     lab = write(tmp_path / "lab.toml", LAB.format(extra=f'python = "env PYTHONPATH={inject} {sys.executable}"'))
     out = tmp_path / "run"
     proc = skip2bench("run", "-e", exp, "-l", lab, "-o", out, cache=cache_dir)

@@ -175,8 +175,19 @@ class SshdStandin:
         return self.proc is not None and self.proc.poll() is None
 
     def drop_sessions(self) -> int:
-        """Kill the server side of every open session (the connection drops mid-command)."""
-        pids = children(self.proc.pid) if self.running() else []
+        """Kill the server side of every open connection: each one's sshd processes (the monitor
+        and the process holding the socket), not the commands they started, which live on as a
+        board's would when its network goes."""
+        pids, todo = [], children(self.proc.pid) if self.running() else []
+        while todo:
+            pid = todo.pop()
+            try:
+                is_sshd = Path(f"/proc/{pid}/comm").read_text().strip() == "sshd"
+            except OSError:
+                continue
+            if is_sshd:
+                pids.append(pid)
+                todo += children(pid)
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)

@@ -27,7 +27,7 @@ from harness.hashing import sha256_file, sha256_text, sha256_tree
 from harness.targets import facts as board_facts
 from harness.schema import Result
 from harness.targets import parse_result, tail
-from harness.transports import CommandTimeout, HostKeyRefused, LinkDown, quote
+from harness.transports import CommandTimeout, Completed, HostKeyRefused, LinkDown, StreamEnded, quote
 
 COMMAND_TIMEOUT_S = 120  # housekeeping commands (probe, hash check, kill); builds get BUILD_TIMEOUT_S
 BUILD_TIMEOUT_S = 900
@@ -35,13 +35,17 @@ BUILD_TIMEOUT_S = 900
 # run that just died) takes a moment to release it on the board.
 LOCK_WAIT_S, LOCK_RETAKE_WAIT_S = 3, 15
 
-# Kills a job's runner by its pid file: the whole process group, TERM then KILL, but only while
-# that pid still runs a command naming the job folder (a pid may have been reused since).
+# The start time of a process (field 22 of /proc/PID/stat, counted after the command name).
+STARTTIME = "sed 's/.*) //' /proc/%s/stat | cut -d' ' -f20"
+# Kills a job's runner by its pid file ("PID STARTTIME"): the whole process group, TERM then KILL,
+# but only while that pid is still the live process that wrote it (a pid may have been reused
+# since; an exited one may linger as a zombie).
 KILL = r"""
 dir=%(dir)s; pidfile="$dir/runner.pid"
 [ -f "$pidfile" ] || exit 0
-pid=$(cat "$pidfile")
-owns() { tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$dir"; }
+read -r pid start < "$pidfile"
+fields() { sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null; }
+owns() { f=$(fields); [ -n "$start" ] && [ "$(echo "$f" | cut -d' ' -f20)" = "$start" ] && [ "${f%%%% *}" != Z ]; }
 if owns; then
   kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
   i=0; while owns && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
@@ -69,6 +73,7 @@ class PosixTarget:
         self.facts, self.reasons, self.fingerprint = {}, {}, None
         self.unsupported = {}        # impl -> reason the board cannot run it
         self.commands, self.runner_sha256, self.folders = {}, {}, {}
+        self.sessions, self.session_commands = {}, {}  # impl -> open runner session, its command
         self.remote_dirs = {}        # local model/data folder -> its folder on the board
         self.sent = Counter()        # bytes of file content put on the board, by kind
         self.repaired = []           # what was found damaged on the board and sent again
@@ -84,7 +89,7 @@ class PosixTarget:
         if self.root is None:
             self.root = self._resolve_root()
         if self._lock is not None:
-            self._lock.release()
+            self._lock.close()
         self._lock = self._take_lock(retake=self._lock_generation is not None)
         self._lock_generation = generation
 
@@ -97,15 +102,19 @@ class PosixTarget:
     def _take_lock(self, retake: bool):
         lock = f"{self.root}/lock"
         wait_s = LOCK_RETAKE_WAIT_S if retake else LOCK_WAIT_S
-        held = self.shell.hold(f"flock -w {wait_s} -E 75 {quote(lock)} sh -c 'echo locked; exec cat >/dev/null'"
-                               f" || echo \"busy $?\"", timeout=wait_s + COMMAND_TIMEOUT_S)
-        if held.first_line == "locked":
+        held = self.shell.open(f"flock -w {wait_s} -E 75 {quote(lock)} sh -c 'echo locked; exec cat >/dev/null'"
+                               f" || echo \"busy $?\"")
+        try:
+            answer = held.readline(timeout=wait_s + COMMAND_TIMEOUT_S)
+        except StreamEnded:
+            answer = ""
+        if answer == "locked":
             owner = {"run_id": self.run_id, "host": platform.node(), "pid": os.getpid(),
                      "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
             self._put(json.dumps(owner).encode(), f"{lock}.owner")
             return held
-        held.release()
-        if held.first_line == "busy 75":
+        held.close()
+        if answer == "busy 75":
             try:
                 owner = json.loads(self.shell.get(f"{lock}.owner"))
                 who = f"run {owner['run_id']} (from {owner['host']}, pid {owner['pid']}, since {owner['since']})"
@@ -113,7 +122,7 @@ class PosixTarget:
                 who = "another run"
             raise BoardDown(f"board {self.board.name} is in use by {who}; wait for that run to end or "
                             f"stop it (two runs on one board spoil each other's timings)")
-        raise BoardDown(f"board {self.board.name}: cannot take the board lock ({held.first_line or 'no answer'}); "
+        raise BoardDown(f"board {self.board.name}: cannot take the board lock ({answer or 'no answer'}); "
                         f"the board needs flock(1) (util-linux)")
 
     def _run(self, command: str, timeout: float = COMMAND_TIMEOUT_S, stdin: bytes = b"", check=True):
@@ -175,6 +184,10 @@ class PosixTarget:
                                   [n for n in spec.files if not spec.python])
             program = self._build(folder) if spec.build else f"{folder}/{spec.entry}"
             self.commands[impl], self.folders[impl] = runners.command(spec, self.board, program), folder
+            if impl in runners.SESSIONS:
+                module = spec.entry.removesuffix(".py")
+                self.session_commands[impl] = (f"{runners.command(spec, self.board, folder + '/skip2_session.py')} "
+                                               f"{quote(module)}")
             if spec.python:
                 self.runner_sha256[impl] = spec.content_hash()
             else:
@@ -255,8 +268,6 @@ class PosixTarget:
         jobdir = f"{self.root}/jobs/{self.run_id}/{name}"
         staged = dict(job, n_layers=artifacts.n_layers, model_dir=self.remote_dirs[Path(artifacts.model_dir)],
                       data_dir=self.remote_dirs[Path(artifacts.data_dir)])
-        command = (f"mkdir -p {quote(jobdir)} && cat > {quote(jobdir + '/job.json')} && "
-                   f"echo $$ > {quote(jobdir + '/runner.pid')} && exec {self.commands[impl]} {quote(jobdir)}")
         what = f"{impl} runner on {self.board.name}"
         for attempt in range(self.retries + 1):
             try:
@@ -268,7 +279,7 @@ class PosixTarget:
                 if attempt:
                     self._kill(jobdir)
                 started = time.perf_counter()
-                done = self.shell.run(command, self.board.timeout_s, json.dumps(staged).encode())
+                done = self._execute(impl, jobdir, staged)
                 runner_wall = time.perf_counter() - started
                 break
             except LinkDown as e:
@@ -285,6 +296,36 @@ class PosixTarget:
         return parse_result(done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace"),
                             done.returncode, what, runner_sha256=self.runner_sha256[impl], attempts=attempt + 1,
                             time_kind="device", runner_wall_s=runner_wall)
+
+    def _execute(self, impl: str, jobdir: str, staged: dict) -> Completed:
+        """The runner on one job: through the implementation's session (a fork server that paid
+        the interpreter's start once), or as a process of its own."""
+        if impl not in runners.SESSIONS:
+            command = (f"mkdir -p {quote(jobdir)} && cat > {quote(jobdir + '/job.json')} && "
+                       f"echo \"$$ $({STARTTIME % '$$'})\" > {quote(jobdir + '/runner.pid')} && "
+                       f"exec {self.commands[impl]} {quote(jobdir)}")
+            return self.shell.run(command, self.board.timeout_s, json.dumps(staged).encode())
+        session = self.sessions.get(impl)
+        log = f"{self.root}/jobs/{self.run_id}/{impl}-session.err"
+        if session is None:
+            self._run(f"mkdir -p {quote(os.path.dirname(log))}")
+            session = self.sessions[impl] = self.shell.open(f"{self.session_commands[impl]} 2>>{quote(log)}")
+        try:
+            session.write(json.dumps({"dir": jobdir, "job": staged}).encode() + b"\n")
+            line = session.readline(self.board.timeout_s)
+            if not line:
+                raise CommandTimeout(jobdir)
+            reply = json.loads(line)
+        except StreamEnded:
+            self.sessions.pop(impl).close()
+            if self.shell.connect() != self._lock_generation:
+                raise  # the connection went: the job is tried again
+            # The session itself died, the link is fine: a runner crash, with what it printed.
+            return Completed(1, b"", self._run(f"tail -c 2000 {quote(log)}", check=False).stdout)
+        except (LinkDown, CommandTimeout, ValueError):
+            self.sessions.pop(impl).close()  # a session out of step is not reused
+            raise
+        return Completed(reply["returncode"], reply["stdout"].encode(), reply["stderr"].encode())
 
     def run_script(self, impl: str, script: str, *args, timeout: float = COMMAND_TIMEOUT_S) -> str:
         """Run another program deployed with a Python runner (the sgemm peak probe); its stdout."""
@@ -315,9 +356,12 @@ class PosixTarget:
         self._run(f"rm -rf {quote(self.root)}")
 
     def close(self):
+        for session in self.sessions.values():
+            session.close()
+        self.sessions.clear()
         if self._lock is not None:
             try:
-                self._lock.release()
+                self._lock.close()
             except Exception as e:
                 print(f"warning: releasing the lock of board {self.board.name}: {e}", file=sys.stderr, flush=True)
             self._lock = None

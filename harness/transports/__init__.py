@@ -1,7 +1,7 @@
 """How the harness talks to a POSIX board: a shell protocol, once per transport (docs/targets.md).
 
-A shell runs a command line (POSIX sh syntax) with a timeout, holds a long-running command open
-(the board lock), and puts and gets files. `host.HostShell` does it with subprocesses on this
+A shell runs a command line (POSIX sh syntax) with a timeout, opens a long-running command as a
+stream of lines (the board lock, a runner session), and puts and gets files. `host.HostShell` does it with subprocesses on this
 machine, `ssh.SshShell` over one reused paramiko connection. Everything above this layer
 (deployment, jobs, facts, locking) is written once against the protocol.
 
@@ -16,6 +16,10 @@ from typing import Protocol
 
 class LinkDown(Exception):
     """The board cannot be reached, or the connection broke; the operation may be retried."""
+
+
+class StreamEnded(LinkDown):
+    """An opened command ended (its stdout closed), whether or not its link is still up."""
 
 
 class HostKeyRefused(Exception):
@@ -33,10 +37,14 @@ class Completed:
     stderr: bytes
 
 
-class Held(Protocol):
-    """A long-running command: its first output line, and release() to end it."""
-    first_line: str
-    def release(self) -> None: ...
+class Stream(Protocol):
+    """A long-running command: lines to its stdin, lines from its stdout."""
+    def write(self, data: bytes) -> None: ...
+    def readline(self, timeout: float) -> str:
+        """The next line without its newline; "" when none arrived in time; StreamEnded when the
+        command has ended."""
+    def close(self) -> None:
+        """End its stdin (which ends a command that reads to EOF) and let it go."""
 
 
 class Shell(Protocol):
@@ -47,7 +55,7 @@ class Shell(Protocol):
         """Make sure the link is up (reconnecting with bounded backoff); returns a number that
         changes whenever a new connection was made, so the caller can re-take what it held."""
     def run(self, command: str, timeout: float, stdin: bytes = b"") -> Completed: ...
-    def hold(self, command: str, timeout: float) -> Held: ...
+    def open(self, command: str) -> Stream: ...
     def put(self, data: bytes, path: str) -> None: ...
     def get(self, path: str) -> bytes: ...
     def close(self) -> None: ...

@@ -3,9 +3,10 @@ import os
 import select
 import signal
 import subprocess
+import time
 from pathlib import Path
 
-from harness.transports import CommandTimeout, Completed, LinkDown
+from harness.transports import CommandTimeout, Completed, LinkDown, StreamEnded
 
 
 def _start(command: str, **pipes) -> subprocess.Popen:
@@ -25,22 +26,42 @@ def _stop(proc: subprocess.Popen):
     proc.wait()
 
 
-class HeldProcess:
-    def __init__(self, command: str, timeout: float):
-        self.proc = _start(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        self.first_line = self.proc.stdout.readline().decode(errors="replace").strip() if ready else ""
-        if not self.first_line:
-            self.release()
+class ProcessStream:
+    def __init__(self, command: str):
+        self.proc = _start(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self._buffer = b""
 
-    def release(self):
+    def write(self, data: bytes):
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except OSError as e:
+            raise LinkDown(f"the command on this host has ended: {e}") from None
+
+    def readline(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.proc.stdout], [], [], left)[0]:
+                return ""
+            chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
+            if not chunk:
+                raise StreamEnded("the command on this host has ended")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line.decode(errors="replace")
+
+    def close(self):
         if self.proc.poll() is None:
-            self.proc.stdin.close()
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
             try:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 _stop(self.proc)
-        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+        for pipe in (self.proc.stdin, self.proc.stdout):
             pipe.close()
 
 
@@ -63,8 +84,8 @@ class HostShell:
             raise
         return Completed(proc.returncode, out, err)
 
-    def hold(self, command: str, timeout: float) -> HeldProcess:
-        return HeldProcess(command, timeout)
+    def open(self, command: str) -> ProcessStream:
+        return ProcessStream(command)
 
     def put(self, data: bytes, path: str):
         # Like SFTP, no parent folders are made: the caller makes them, on every transport.

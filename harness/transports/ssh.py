@@ -14,7 +14,7 @@ import time
 
 import paramiko
 
-from harness.transports import CommandTimeout, Completed, HostKeyRefused, LinkDown
+from harness.transports import CommandTimeout, Completed, HostKeyRefused, LinkDown, StreamEnded
 
 # paramiko logs every failed connection with a traceback; the harness reports them itself.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
@@ -58,26 +58,41 @@ def _reason(exc) -> str:
     return str(exc) or type(exc).__name__
 
 
-class HeldChannel:
-    def __init__(self, channel, timeout: float):
+class ChannelStream:
+    def __init__(self, channel):
         self.channel = channel
-        channel.settimeout(timeout)
-        line = b""
-        try:
-            while not line.endswith(b"\n"):
-                chunk = channel.recv(1)
-                if not chunk:
-                    break
-                line += chunk
-        except socket.timeout:
-            pass
-        self.first_line = line.decode(errors="replace").strip()
+        self._buffer = b""
 
-    def release(self):
+    def write(self, data: bytes):
+        try:
+            self.channel.sendall(data)
+        except (OSError, EOFError, paramiko.SSHException) as e:
+            raise LinkDown(f"the command's channel closed: {_reason(e)}") from None
+
+    def readline(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return ""
+            self.channel.settimeout(left)
+            try:
+                chunk = self.channel.recv(1 << 16)
+            except socket.timeout:
+                return ""
+            except (OSError, EOFError, paramiko.SSHException) as e:
+                raise StreamEnded(f"the command's channel broke: {_reason(e)}") from None
+            if not chunk:
+                raise StreamEnded("the command ended, or its connection did")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line.decode(errors="replace")
+
+    def close(self):
         # EOF on the command's stdin ends it; closing the channel alone would leave it running.
         try:
             self.channel.shutdown_write()
-        except (OSError, paramiko.SSHException, EOFError):
+        except (OSError, EOFError, paramiko.SSHException):
             pass
         self.channel.close()
 
@@ -192,8 +207,8 @@ class SshShell:
         finally:
             channel.close()
 
-    def hold(self, command: str, timeout: float) -> HeldChannel:
-        return HeldChannel(self._channel(command), timeout)
+    def open(self, command: str) -> ChannelStream:
+        return ChannelStream(self._channel(command))
 
     def _sftp_client(self):
         if self._sftp is None:
