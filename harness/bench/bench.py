@@ -29,6 +29,7 @@ IMPLS = ("c", "numpy", "torch")
 DEFAULT_EXPERIMENT = paths.REPO / "experiments" / "bench.toml"
 DEFAULT_LAB = paths.REPO / "labs" / "local.toml"
 PEAK_TIMEOUT_S = 600
+PEAK_ROUNDS = 3  # per repetition: the peak is measured beside every set of runs, not once before them
 
 
 def pick_board(lab, name: str | None):
@@ -41,12 +42,13 @@ def pick_board(lab, name: str | None):
                     f"fix --board")
 
 
-def measure_peaks(target, models: dict) -> dict:
+def measure_peaks(target, models: dict, rounds: int) -> dict:
     """Single-thread sgemm GFLOP/s on the board: a SQUARE^3 product and each model's own products."""
     workloads = {"square": [[skip2_peak.SQUARE] * 3],
                  **{name: skip2_peak.model_shapes(sizes, batch) for name, (sizes, batch) in models.items()}}
     try:
-        return json.loads(target.run_script("numpy", "skip2_peak.py", json.dumps(workloads), timeout=PEAK_TIMEOUT_S))
+        return json.loads(target.run_script("numpy", "skip2_peak.py", json.dumps(workloads), str(rounds),
+                                            timeout=PEAK_TIMEOUT_S))
     except (TargetError, ValueError) as e:
         raise UserError(f"the sgemm peak measurement on board {target.board.name} failed: {e}") from None
 
@@ -81,14 +83,10 @@ def run_bench(experiment: Path = DEFAULT_EXPERIMENT, reps: int = 5, out: Path | 
         for note in notes:
             console.print(f"[yellow]{note}[/]")
         models = {name: (sizes, exp.finetune.batch_size) for *_, name, sizes in groups}
-        peaks = measure_peaks(target, models) if "numpy" in impls else None
-        if peaks:
-            console.print(f"board {board.name}: single-thread sgemm peak {skip2_peak.SQUARE}^3 "
-                          f"{peaks['square']:.1f} GFLOP/s; "
-                          + "; ".join(f"model {name} {peaks[name]:.1f} GFLOP/s" for name in models))
-        else:
+        peak = (lambda: measure_peaks(target, models, PEAK_ROUNDS)) if "numpy" in impls else None
+        if peak is None:
             notes.append("no sgemm peak: it is measured with NumPy on the board")
-        samples = _time_runners(target, exp, groups, impls, reps, console)
+        samples, peaks = _time_runners(target, exp, groups, impls, reps, peak, console)
     finally:
         target.close()
     console.print(summary.write(out, experiment, exp, reps, samples, peaks,
@@ -97,23 +95,27 @@ def run_bench(experiment: Path = DEFAULT_EXPERIMENT, reps: int = 5, out: Path | 
     return out
 
 
-def _time_runners(target, exp, groups, impls, reps, console) -> list:
-    samples = []
+def _time_runners(target, exp, groups, impls, reps, peak, console) -> tuple[list, list]:
+    """Every repetition runs each runner once, then measures the sgemm peak: every ratio of the
+    summary is then formed within one repetition, from runs taken back to back."""
+    samples, peaks = [], []
     total = len(groups) * len(exp.methods) * reps * len(impls)
     for task, seed, art, model, _ in groups:
         for variant in exp.methods:
             job = runner_job(Job(task, seed, variant, board=target.board.name, impl="all", repetition=0),
                              exp.finetune.for_variant(variant))
             for rep in range(reps):
+                key = {"task": task, "seed": seed, "variant": variant, "model": model, "rep": rep}
                 for impl in impls:
                     try:
                         result = target.run_job(job, impl, art, f"{task}-{seed}-{variant}-{impl}")
                     except TargetError as e:
                         raise UserError(f"{impl} runner on {task} {variant}: {e}") from None
-                    samples.append({"task": task, "seed": seed, "variant": variant, "model": model,
-                                    "rep": rep, **result.model_dump()})
+                    samples.append({**key, **result.model_dump()})
                     console.print(_progress(len(samples), total, samples[-1], reps), highlight=False)
-    return samples
+                if peak is not None:
+                    peaks.append({**key, **peak()})
+    return samples, peaks
 
 
 def _progress(i, n, s, reps) -> str:

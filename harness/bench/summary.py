@@ -37,25 +37,35 @@ ACCURACY = {
 }
 
 
-def summarise(samples: pd.DataFrame, peaks: dict | None) -> pd.DataFrame:
-    """One row per task x seed x method: medians, ratios, C GFLOP/s and accuracies.
+def _paired(g: pd.DataFrame, peaks: pd.DataFrame) -> pd.DataFrame:
+    """Per repetition of one method: each runner's time and the peaks measured right after them."""
+    times = g.pivot_table(index="rep", columns="impl", values="ft_time_s").reindex(columns=list(NAMES))
+    return times.join(peaks.set_index("rep")) if len(peaks) else times
+
+
+def summarise(samples: pd.DataFrame, peaks: pd.DataFrame) -> pd.DataFrame:
+    """One row per task x seed x method: median times, and every ratio as the median over
+    repetitions of the ratio within one repetition (runs taken back to back).
 
     Columns of a runner the board lacked, and of the peak when it was not measured, are empty."""
     rows = []
     for (task, seed, method), g in samples.groupby(["task", "seed", "variant"], sort=False):
-        t = g.groupby("impl")["ft_time_s"].median().reindex(list(NAMES))
         c = g[g["impl"] == "c"].iloc[0]
+        mine = peaks[(peaks["task"] == task) & (peaks["seed"] == seed) & (peaks["variant"] == method)] \
+            if len(peaks) else peaks
+        rep = _paired(g, mine)
+        gflops = 2 * c["ft_macs"] / rep["c"] / 1e9
         after = g.groupby("impl")["acc_after"].first().reindex(list(NAMES))
         spread = g["acc_after"].astype(float)
-        gflops = 2 * c["ft_macs"] / t["c"] / 1e9
         rows.append({
             "task": task, "seed": seed, "method": method, "model": c["model"],
             "trainable_params": int(c["trainable_params"]), "c_ft_macs": int(c["ft_macs"]),
-            **{f"{impl}_s": t[impl] for impl in NAMES},
-            "speedup_vs_numpy": t["numpy"] / t["c"], "speedup_vs_torch": t["torch"] / t["c"],
-            "c_gflops": gflops,
-            "c_pct_of_square_peak": 100 * gflops / peaks["square"] if peaks else None,
-            "c_pct_of_model_peak": 100 * gflops / peaks[c["model"]] if peaks else None,
+            **{f"{impl}_s": rep[impl].median() for impl in NAMES},
+            "speedup_vs_numpy": (rep["numpy"] / rep["c"]).median(),
+            "speedup_vs_torch": (rep["torch"] / rep["c"]).median(),
+            "c_gflops": gflops.median(),
+            "c_pct_of_square_peak": (100 * gflops / rep["square"]).median() if "square" in rep else None,
+            "c_pct_of_model_peak": (100 * gflops / rep[c["model"]]).median() if c["model"] in rep else None,
             "acc_before_pct": 100 * c["acc_before"],
             **{f"acc_after_{impl}_pct": _pct(after[impl]) for impl in NAMES},
             # Largest disagreement over all runs, in test samples (the runners train on one sequence).
@@ -70,20 +80,22 @@ def _pct(value):
     return None if value is None or pd.isna(value) else 100 * value
 
 
-def reduction(group: pd.DataFrame) -> pd.DataFrame:
-    """skip2-lora's time reduction in % (100 * (1 - t_skip2 / t_rival)) per impl, for one task x seed."""
-    t = group.set_index("method")
-    if SKIP2 not in t.index:
+def reduction(samples: pd.DataFrame) -> pd.DataFrame:
+    """skip2-lora's time reduction in % (100 * (1 - t_skip2 / t_rival)) per impl, for one task x
+    seed: the median over repetitions of the reduction within one repetition."""
+    t = samples.pivot_table(index=["rep", "impl"], columns="variant", values="ft_time_s")
+    if SKIP2 not in t.columns:
         return pd.DataFrame()
     rows = []
     for impl, name in NAMES.items():
-        if pd.isna(t.at[SKIP2, f"{impl}_s"]):
+        if impl not in t.index.get_level_values("impl"):
             continue  # a runner the board lacked
-        row = {"impl": name, f"{SKIP2} s": t.at[SKIP2, f"{impl}_s"]}
+        per_rep = t.xs(impl, level="impl")
+        row = {"impl": name, f"{SKIP2} s": per_rep[SKIP2].median()}
         for rival in RIVALS:
-            if rival in t.index:
-                row[f"{rival} s"] = t.at[rival, f"{impl}_s"]
-                row[f"reduction vs {rival} %"] = 100 * (1 - row[f"{SKIP2} s"] / row[f"{rival} s"])
+            if rival in per_rep.columns:
+                row[f"{rival} s"] = per_rep[rival].median()
+                row[f"reduction vs {rival} %"] = (100 * (1 - per_rep[SKIP2] / per_rep[rival])).median()
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -127,7 +139,7 @@ def _verdict(table: pd.DataFrame) -> str:
     return head + "; not on: " + ", ".join(f"{m} ({s:.2f}×)" for m, s in misses) + "."
 
 
-def _markdown(experiment: Path, exp, reps: int, table: pd.DataFrame, facts: dict) -> str:
+def _markdown(experiment: Path, exp, reps: int, table: pd.DataFrame, samples: pd.DataFrame, facts: dict) -> str:
     hp = exp.finetune
     lines = [
         "# Fine-tuning speed: C core vs NumPy vs PyTorch", "",
@@ -139,14 +151,16 @@ def _markdown(experiment: Path, exp, reps: int, table: pd.DataFrame, facts: dict
         "design, NumPy with OPENBLAS_NUM_THREADS=1, PyTorch with torch.set_num_threads(1).", "",
         "Speed-up = t(other) / t(C): how many times faster the C core is (below 1: the C core is slower). "
         "C GFLOP/s = 2 · ft_macs / t(C), against the single-thread sgemm peak of NumPy's BLAS on this "
-        f"board for a {SQUARE}³ product and for the model's own products (forward, dW and dx of one step).", "",
+        f"board for a {SQUARE}³ product and for the model's own products (forward, dW and dx of one step), "
+        "measured right after each repetition's runs. Every ratio is the median over repetitions of the "
+        "ratio within one repetition (runs taken back to back), never a ratio of medians of separate runs.", "",
         *[f"*Note: {note}.*\n" for note in facts["notes"]],
     ]
     for (task, seed), g in table.groupby(["task", "seed"], sort=False):
         lines += [f"## {task}, seed {seed}, model {g['model'].iloc[0]}", "", _verdict(g), "",
                   markdown(g[list(SPEED)].rename(columns=SPEED)), "", "Accuracy:", "",
                   markdown(g[list(ACCURACY)].rename(columns=ACCURACY)), ""]
-        red = reduction(g)
+        red = reduction(samples[(samples["task"] == task) & (samples["seed"] == seed)])
         if len(red):
             lines += ["Skip2-LoRA time reduction per implementation:", "", markdown(red), ""]
     peaks = facts["peak_gflops"] or {}
@@ -155,21 +169,23 @@ def _markdown(experiment: Path, exp, reps: int, table: pd.DataFrame, facts: dict
         "CPU": f"{facts['cpu']} ({facts['cores']} cores)", "Platform": facts["platform"],
         "Python": facts["python"], "NumPy": facts["numpy"] and facts["numpy"] + (f" ({facts['blas']})" if facts["blas"] else ""),
         "PyTorch": facts["torch"], "C compiler": facts["c_compiler"], "Git": facts["git"], "Created": facts["created"],
-        "Peak sgemm, one thread": "; ".join(f"{f'{SQUARE}³' if k == 'square' else f'model {k}'} {v:.1f} GFLOP/s"
-                                            for k, v in peaks.items()),
+        "Peak sgemm, one thread (median of the repetitions)": "; ".join(
+            f"{f'{SQUARE}³' if k == 'square' else f'model {k}'} {v:.1f} GFLOP/s" for k, v in peaks.items()),
     }
     lines += ["## Machine", "", *[f"- **{k}:** {v}" for k, v in shown.items() if v]]
     return "\n".join(lines) + "\n"
 
 
-def write(out: Path, experiment: Path, exp, reps: int, samples: list, peaks: dict | None, board: dict) -> str:
+def write(out: Path, experiment: Path, exp, reps: int, samples: list, peaks: list, board: dict) -> str:
     """Writes bench.json, bench.csv and bench.md into `out`; returns the Markdown."""
-    df = pd.DataFrame(samples)
-    table = summarise(df, peaks)
-    facts = machine(df, peaks, board)
+    df, per_rep = pd.DataFrame(samples), pd.DataFrame(peaks)
+    table = summarise(df, per_rep)
+    medians = per_rep.drop(columns=["task", "seed", "variant", "model", "rep"]).median().to_dict() if peaks else None
+    facts = machine(df, medians, board)
     (out / "bench.json").write_text(json.dumps(
-        {"experiment": shown_path(experiment), "reps": reps, "machine": facts, "samples": samples}, indent=1))
+        {"experiment": shown_path(experiment), "reps": reps, "machine": facts, "samples": samples,
+         "peaks": peaks}, indent=1))
     table.to_csv(out / "bench.csv", index=False)
-    text = _markdown(experiment, exp, reps, table, facts)
+    text = _markdown(experiment, exp, reps, table, df, facts)
     (out / "bench.md").write_text(text)
     return text

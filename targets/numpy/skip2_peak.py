@@ -1,6 +1,6 @@
 """Single-thread sgemm GFLOP/s of a board as NumPy's BLAS achieves it: the yardstick for the C core.
 
-Deployed with the NumPy runner and run on the board as `python3 skip2_peak.py SHAPES_JSON`, with
+Deployed with the NumPy runner and run on the board as `python3 skip2_peak.py SHAPES_JSON [ROUNDS]`, with
 BLAS pinned to one thread by the environment (BLAS reads it once, at load). SHAPES_JSON names workloads: {"name": [[m, k, n], ...], ...}; each workload's
 products run in turn and count as one. Prints {"name": GFLOP/s, ...}.
 """
@@ -15,8 +15,8 @@ ROUNDS = 10
 MIN_ROUND_S = 0.05
 
 
-def sgemm_gflops(shapes) -> float:
-    """Best-of-ROUNDS GFLOP/s of the float32 products (m x k) . (k x n), run back to back."""
+def sgemm_gflops(shapes, rounds=ROUNDS) -> float:
+    """Best-of-`rounds` GFLOP/s of the float32 products (m x k) . (k x n), run back to back."""
     rng = np.random.default_rng(0)
     ops = [(rng.standard_normal((m, k), np.float32), rng.standard_normal((k, n), np.float32),
             np.empty((m, n), np.float32)) for m, k, n in shapes]
@@ -32,7 +32,7 @@ def sgemm_gflops(shapes) -> float:
     reps = 1
     while timed(reps) < MIN_ROUND_S:  # also warms the BLAS up
         reps *= 2
-    return flops * reps / min(timed(reps) for _ in range(ROUNDS)) / 1e9
+    return flops * reps / min(timed(reps) for _ in range(rounds)) / 1e9
 
 
 def model_shapes(sizes, batch):
@@ -47,4 +47,5 @@ def model_shapes(sizes, batch):
 
 if __name__ == "__main__":
     workloads = json.loads(sys.argv[1])
-    print(json.dumps({name: sgemm_gflops(shapes) for name, shapes in workloads.items()}))
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else ROUNDS
+    print(json.dumps({name: sgemm_gflops(shapes, rounds) for name, shapes in workloads.items()}))
