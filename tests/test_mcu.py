@@ -53,8 +53,8 @@ def _cut(path: Path, features: int, keep: dict) -> Path:
 
 @pytest.fixture(scope="module")
 def wide_task(tmp_path_factory):
-    """All 512 bins, few samples: 80 kB of inputs, more than the small board has left beside the arena."""
-    return _cut(tmp_path_factory.mktemp("wide") / "wide.npz", 512, {"pre": 400, "ft": 24, "test": 16})
+    """All 512 bins, few samples: 128 kB of inputs, more than the small board has left beside the arena."""
+    return _cut(tmp_path_factory.mktemp("wide") / "wide.npz", 512, {"pre": 400, "ft": 40, "test": 24})
 
 
 @pytest.fixture(scope="module")

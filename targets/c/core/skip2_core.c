@@ -180,34 +180,33 @@ static void layout(skip2_ctx *c, void *base)
 
     c->theta = take(&a, c->n_theta, f);
     c->gtheta = take(&a, c->n_theta, f);
-    /* Batch inputs: gathered for full backprop, for the frozen forward without a cache, for an
-     * adapter on x[0], and for every batch of streamed data; evaluation of data in memory reads
-     * its inputs in place. */
-    if (c->kind == SKIP2_FULL || c->prefix.capacity == 0 || c->need_x0 || c->train.x == NULL)
+    /* Inputs in memory are read where they lie; streamed ones are fetched a batch at a time. */
+    if (c->train.x == NULL)
         c->xb = take(&a, bs * D, f);
+    c->x0_at = take(&a, bs, sizeof *c->x0_at);
     if (c->kind == SKIP2_FULL) {
         for (int k = 0; k < L; k++)
             c->act[k] = take(&a, bs * dims[k + 1], f);
     } else {
+        c->prefix.at = take(&a, bs, sizeof *c->prefix.at);
         c->rows = take(&a, bs * c->prefix.row, f);
         c->z = take(&a, bs * C, f);
     }
     if (adapters > 0) {
         c->u = take(&a, bs * R * adapters, f);
         c->du = take(&a, bs * R * adapters, f);
-        c->tmp = take(&a, bs * c->widest, f);
     }
+    /* Products added into a layer's outputs (adapters), and the softmax's row sums. */
+    c->tmp = take(&a, bs * (adapters > 0 ? (uint64_t)c->widest : 1), f);
     uint64_t widest_in = 0; /* of the adapters */
     for (int k = c->first_adapter; k < L; k++)
         widest_in = (uint64_t)dims[k] > widest_in ? (uint64_t)dims[k] : widest_in;
-    if (adapters > 0)
-        c->a_t = take(&a, widest_in * R, f);
     c->grad = take(&a, bs * c->widest, f);
     if (c->kind == SKIP2_FULL && L > 1)
         c->grad_next = take(&a, bs * c->widest, f);
     /* skip2_mm_nt packs its B^T: W[k]^T for dx (k >= 1, both widths <= widest), and for the
-     * adapters A[k]^T (R x N_k, from a_t, when R is too wide for the dot-product form) or
-     * B_stack^T (width x R * adapters). */
+     * adapters A[k] (N_k x R, when R is too wide for the dot-product form) or B_stack^T
+     * (width x R * adapters); A[k] is also turned around there (init_params, export_params). */
     uint64_t pack = 0, w = (uint64_t)c->widest;
     if (c->kind == SKIP2_FULL && L > 1)
         pack = w * w;
@@ -223,11 +222,10 @@ static void layout(skip2_ctx *c, void *base)
         p->slot = take(&a, n, sizeof *p->slot);
         p->miss = take(&a, bs, sizeof *p->miss);
         p->miss_idx = take(&a, bs, sizeof *p->miss_idx);
-        p->x_miss = take(&a, bs * D, f);
-        p->rows_miss = take(&a, bs * p->row, f);
+        p->x_miss = take(&a, bs, sizeof *p->x_miss);
     }
     c->order = take(&a, n, sizeof *c->order);
-    c->sort_keys = take(&a, n, sizeof *c->sort_keys);
+    c->sort_keys = take(&a, 2 * n, sizeof *c->sort_keys);
     c->epoch_ticks = take(&a, (uint64_t)c->job.epochs, sizeof *c->epoch_ticks);
     c->epoch_loss = take(&a, (uint64_t)c->job.epochs, sizeof *c->epoch_loss);
     c->arena_used = a.used;
@@ -269,9 +267,11 @@ static void init_params(skip2_ctx *c)
             c->net.b[k] = p->value;
             c->gb[k] = p->grad;
             break;
-        case 'A':
+        case 'A': /* drawn N_k x R, held as A^T (export_params) */
             skip2_uniform_sym(skip2_stream_key(c->job.seed, SKIP2_STREAM_ADAPTER + (uint64_t)k),
-                              p->size, 1.0f / sqrtf((float)p->shape[0]), p->value);
+                              p->size, 1.0f / sqrtf((float)p->shape[0]), c->pack);
+            skip2_transpose((int)p->shape[0], (int)p->shape[1], c->pack, (int)p->shape[1],
+                            p->value);
             c->A[k] = p->value;
             c->gA[k] = p->grad;
             break;
@@ -280,6 +280,21 @@ static void init_params(skip2_ctx *c)
             c->B[k] = p->value;
             c->gB[k] = p->grad;
             break;
+        }
+    }
+}
+
+/* The adapters' A are trained transposed, R x N_k (x A is then dot products of a row with the
+ * rows of A^T, and dA^T = du^T x is stored a row at a time); the result has them N_k x R, as
+ * NumPy does. */
+static void export_params(skip2_ctx *c)
+{
+    for (int i = 0; i < c->n_params; i++) {
+        skip2_param *p = &c->params[i];
+        if (p->name[0] == 'A') {
+            memcpy(c->pack, p->value, p->size * sizeof(float));
+            skip2_transpose((int)p->shape[1], (int)p->shape[0], c->pack, (int)p->shape[0],
+                            p->value);
         }
     }
 }
@@ -317,107 +332,95 @@ int skip2_init(skip2_ctx *c, const skip2_model *model, const skip2_job *job,
 
 /* ---- forward and backward ---------------------------------------------------------------- */
 
-/* Input of layer k for the batch: x[0] is the input rows, x[k >= 1] a prefix-row column block
- * (prefix methods) or the ReLU'd activations of layer k-1 (full backprop). */
-static const float *layer_input(const skip2_ctx *c, int k, const float *x0, int *ld)
+/* Rows of the input of layer k for the batch: x[0] is the input rows, x[k >= 1] a prefix-row
+ * column block (prefix methods) or the ReLU'd activations of layer k-1 (full backprop). */
+static skip2_rows layer_input(const skip2_ctx *c, int k)
 {
-    if (k == 0) {
-        *ld = c->net.dims[0];
-        return x0;
-    }
-    if (c->kind == SKIP2_FULL) {
-        *ld = c->net.dims[k];
-        return c->act[k - 1];
-    }
-    *ld = c->prefix.row;
-    return c->rows + c->prefix.off[k];
+    if (k == 0)
+        return c->x0;
+    if (c->kind == SKIP2_FULL)
+        return skip2_strided(c->act[k - 1], c->net.dims[k]);
+    return skip2_cols_from(c->pre, c->prefix.off[k]);
 }
 
 /* A group of adapters on layers first..first+count-1 whose B blocks are stacked in theta:
  * one adapter beside a layer (lora-all), or all skip adapters at once. Their hiddens
- * u_k = x[k] A[k] sit side by side in u, so out += s * [u_first ... u_last] B_stack. */
-static void adapters_forward(skip2_ctx *c, int first, int count, const float *x0, int nb,
+ * u_k = x[k] A[k] sit side by side in u, so out = base + s * [u_first ... u_last] B_stack. */
+static void adapters_forward(skip2_ctx *c, int first, int count, int nb, skip2_rows base,
                              float *out, int ldout, uint64_t *macs)
 {
     int R = c->job.rank, w = out_width(c, first);
     int ldu = R * (c->net.n_layers - c->first_adapter);
     float *u = c->u + (first - c->first_adapter) * R;
-    for (int k = first; k < first + count; k++) {
-        int ld;
-        const float *x = layer_input(c, k, x0, &ld);
-        int N = c->net.dims[k];
-        /* u_k = x[k] (A[k]^T)^T: R long dot products per row (skip2_mm_nt). */
-        skip2_transpose(N, R, c->A[k], R, c->a_t);
-        skip2_mm_nt(macs, nb, N, R, x, ld, c->a_t, N, u + (k - first) * R, ldu, c->pack);
-    }
-    skip2_mm_nn(macs, nb, count * R, w, u, ldu, c->B[first], w, c->tmp, w);
-    skip2_add_scaled(nb, w, c->job.scale, c->tmp, w, out, ldout);
+    for (int k = first; k < first + count; k++) /* R long dot products per row */
+        skip2_mm_nt(macs, nb, c->net.dims[k], R, layer_input(c, k), c->A[k], c->net.dims[k],
+                    u + (k - first) * R, ldu, c->pack);
+    skip2_mm_nn(macs, nb, count * R, w, skip2_strided(u, ldu), c->B[first], w, c->tmp, w);
+    skip2_add_scaled(nb, w, base, c->job.scale, c->tmp, w, out, ldout);
 }
 
-/* dB_stack = s (u^T da), du = s (da B_stack^T) (nb x count*R, in c->du), dA[k] = x[k]^T du_k. */
-static void adapters_backward(skip2_ctx *c, int first, int count, const float *x0, int nb,
-                              const float *da, int ldda)
+/* dB_stack = s (u^T da), du = s (da B_stack^T) (nb x count*R, in c->du), dA[k]^T = du_k^T x[k]. */
+static void adapters_backward(skip2_ctx *c, int first, int count, int nb, const float *da,
+                              int ldda)
 {
     int R = c->job.rank, w = out_width(c, first), cols = count * R;
     int ldu = R * (c->net.n_layers - c->first_adapter);
     const float *u = c->u + (first - c->first_adapter) * R;
     uint64_t *macs = &c->meter.macs;
-    skip2_mm_tn(macs, cols, nb, w, u, ldu, da, ldda, c->gB[first], w);
+    skip2_mm_tn(macs, cols, nb, w, skip2_strided(u, ldu), skip2_strided(da, ldda), c->gB[first],
+                w);
     skip2_scale(cols * w, c->job.scale, c->gB[first]);
-    skip2_mm_nt(macs, nb, w, cols, da, ldda, c->B[first], w, c->du, cols, c->pack);
+    skip2_mm_nt(macs, nb, w, cols, skip2_strided(da, ldda), c->B[first], w, c->du, cols,
+                c->pack);
     skip2_scale(nb * cols, c->job.scale, c->du);
-    for (int k = first; k < first + count; k++) {
-        int ld;
-        const float *x = layer_input(c, k, x0, &ld);
-        skip2_mm_tn(macs, c->net.dims[k], nb, R, x, ld, c->du + (k - first) * R, cols,
-                    c->gA[k], R);
-    }
+    for (int k = first; k < first + count; k++)
+        skip2_mm_tn(macs, R, nb, c->net.dims[k], skip2_strided(c->du + (k - first) * R, cols),
+                    layer_input(c, k), c->gA[k], c->net.dims[k]);
 }
 
 /* dW = x^T da, db = column sums of da, for whichever of them is trained. */
-static void linear_backward(skip2_ctx *c, int k, const float *x0, int nb, const float *da)
+static void linear_backward(skip2_ctx *c, int k, int nb, const float *da)
 {
-    int ld, M = c->net.dims[k + 1];
-    const float *x = layer_input(c, k, x0, &ld);
+    int M = c->net.dims[k + 1];
     if (c->gW[k])
-        skip2_mm_tn(&c->meter.macs, c->net.dims[k], nb, M, x, ld, da, M, c->gW[k], M);
+        skip2_mm_tn(&c->meter.macs, c->net.dims[k], nb, M, layer_input(c, k),
+                    skip2_strided(da, M), c->gW[k], M);
     if (c->gb[k])
         skip2_col_sum(nb, M, da, M, c->gb[k]);
 }
 
 /* Full backprop methods: every layer, adapters beside it. Returns the logits (nb x C). */
-static float *full_forward(skip2_ctx *c, const float *x0, int nb, uint64_t *macs)
+static float *full_forward(skip2_ctx *c, int nb, uint64_t *macs)
 {
     const skip2_model *m = &c->net;
     int L = m->n_layers;
     for (int k = 0; k < L; k++) {
-        int ld, M = m->dims[k + 1];
-        const float *x = layer_input(c, k, x0, &ld);
-        skip2_linear(macs, nb, m->dims[k], M, x, ld, m->W[k], m->b[k], c->act[k], M);
+        int M = m->dims[k + 1];
+        skip2_linear(macs, nb, m->dims[k], M, layer_input(c, k), m->W[k], m->b[k], c->act[k], M);
         if (k >= c->first_adapter)
-            adapters_forward(c, k, 1, x0, nb, c->act[k], M, macs);
+            adapters_forward(c, k, 1, nb, skip2_strided(c->act[k], M), c->act[k], M, macs);
         if (k < L - 1)
             skip2_relu(nb, M, c->act[k], M);
     }
     return c->act[L - 1];
 }
 
-static void full_backward(skip2_ctx *c, const float *x0, int nb)
+static void full_backward(skip2_ctx *c, int nb)
 {
     const skip2_model *m = &c->net;
     int R = c->job.rank;
     float *da = c->grad, *dx = c->grad_next;
     for (int k = m->n_layers - 1; k >= 0; k--) {
         int N = m->dims[k], M = m->dims[k + 1];
-        linear_backward(c, k, x0, nb, da);
+        linear_backward(c, k, nb, da);
         if (k >= c->first_adapter)
-            adapters_backward(c, k, 1, x0, nb, da, M);
+            adapters_backward(c, k, 1, nb, da, M);
         if (k == 0)
             break;
-        skip2_mm_nt(&c->meter.macs, nb, M, N, da, M, m->W[k], M, dx, N, c->pack);
+        skip2_mm_nt(&c->meter.macs, nb, M, N, skip2_strided(da, M), m->W[k], M, dx, N, c->pack);
         if (k >= c->first_adapter) {
-            skip2_mm_nt(&c->meter.macs, nb, R, N, c->du, R, c->A[k], R, c->tmp, N, c->pack);
-            skip2_add_scaled(nb, N, 1.0f, c->tmp, N, dx, N);
+            skip2_mm_nn(&c->meter.macs, nb, R, N, skip2_strided(c->du, R), c->A[k], N, c->tmp, N);
+            skip2_add_scaled(nb, N, skip2_strided(dx, N), 1.0f, c->tmp, N, dx, N);
         }
         /* ReLU'd x[k] > 0 exactly where a[k-1] > 0. */
         skip2_mask_positive(nb, N, c->act[k - 1], N, dx, N);
@@ -428,91 +431,66 @@ static void full_backward(skip2_ctx *c, const float *x0, int nb)
 }
 
 /* Prefix methods: the trained head on top of the prefix rows. Returns the logits (nb x C). */
-static float *head_forward(skip2_ctx *c, const float *x0, int nb, uint64_t *macs)
+static float *head_forward(skip2_ctx *c, int nb, uint64_t *macs)
 {
     const skip2_model *m = &c->net;
-    int L = m->n_layers, C = m->dims[L], row = c->prefix.row;
+    int L = m->n_layers, C = m->dims[L];
     if (c->kind == SKIP2_LAST_LINEAR) {
-        int ld;
-        const float *x = layer_input(c, L - 1, x0, &ld);
-        skip2_linear(macs, nb, m->dims[L - 1], C, x, ld, m->W[L - 1], m->b[L - 1], c->z, C);
+        skip2_linear(macs, nb, m->dims[L - 1], C, layer_input(c, L - 1), m->W[L - 1], m->b[L - 1],
+                     c->z, C);
         return c->z;
     }
-    for (int i = 0; i < nb; i++) /* z = z0 + s [u_k ...] B_stack */
-        memcpy(c->z + (size_t)i * C, c->rows + (size_t)i * row + c->prefix.off[L],
-               (size_t)C * sizeof(float));
-    adapters_forward(c, c->first_adapter, L - c->first_adapter, x0, nb, c->z, C, macs);
+    /* z = z0 + s [u_k ...] B_stack, z0 read from the prefix rows */
+    adapters_forward(c, c->first_adapter, L - c->first_adapter, nb,
+                     skip2_cols_from(c->pre, c->prefix.off[L]), c->z, C, macs);
     return c->z;
 }
 
-static void head_backward(skip2_ctx *c, const float *x0, int nb)
+static void head_backward(skip2_ctx *c, int nb)
 {
     int L = c->net.n_layers;
     if (c->kind == SKIP2_LAST_LINEAR)
-        linear_backward(c, L - 1, x0, nb, c->grad);
+        linear_backward(c, L - 1, nb, c->grad);
     else
-        adapters_backward(c, c->first_adapter, L - c->first_adapter, x0, nb, c->grad,
+        adapters_backward(c, c->first_adapter, L - c->first_adapter, nb, c->grad,
                           c->net.dims[L]);
 }
 
 /* Logits of nb contiguous input rows, outside the training cache (evaluation). */
 static const float *logits(skip2_ctx *c, const float *x, int nb, uint64_t *macs)
 {
+    c->x0 = skip2_strided(x, c->net.dims[0]);
     if (c->kind == SKIP2_FULL)
-        return full_forward(c, x, nb, macs);
-    skip2_prefix_compute(&c->prefix, &c->net, nb, x, c->net.dims[0], c->rows, macs);
-    return head_forward(c, x, nb, macs);
+        return full_forward(c, nb, macs);
+    skip2_prefix_compute(&c->prefix, &c->net, nb, c->x0, c->rows, macs);
+    c->pre = skip2_strided(c->rows, c->prefix.row);
+    return head_forward(c, nb, macs);
 }
 
 /* ---- loss, training and evaluation ------------------------------------------------------- */
-
-/* Mean softmax cross-entropy of z (nb x C) against y[idx[i]]; writes dL/dz to dz. */
-static float softmax_xent(int nb, int C, const float *z, const int32_t *y, const uint32_t *idx,
-                          float *dz)
-{
-    float loss = 0.0f;
-    for (int i = 0; i < nb; i++) {
-        const float *zi = z + (size_t)i * C;
-        float *p = dz + (size_t)i * C;
-        float top = zi[0], sum = 0.0f;
-        for (int j = 1; j < C; j++)
-            top = zi[j] > top ? zi[j] : top;
-        for (int j = 0; j < C; j++) {
-            p[j] = skip2_expf(zi[j] - top);
-            sum += p[j];
-        }
-        for (int j = 0; j < C; j++)
-            p[j] = p[j] / sum;
-        int t = y[idx[i]];
-        /* Clamped like NumPy's maximum(p, tiny): a NaN stays NaN. */
-        float pt = p[t] < FLT_MIN ? FLT_MIN : p[t];
-        loss += -skip2_logf(pt);
-        p[t] -= 1.0f;
-    }
-    for (int i = 0; i < nb * C; i++)
-        dz[i] = dz[i] / (float)nb;
-    return loss / (float)nb;
-}
 
 static float train_step(skip2_ctx *c, const uint32_t *idx, int nb)
 {
     skip2_meter *m = &c->meter;
     int C = c->net.dims[c->net.n_layers];
     const float *z;
+    c->x0 = skip2_scattered(c->x0_at, 0);
     if (c->kind == SKIP2_FULL) {
         skip2_meter_phase(m, SKIP2_FWD);
-        skip2_data_rows(&c->train, c->net.dims[0], idx, (uint32_t)nb, c->xb);
-        z = full_forward(c, c->xb, nb, &m->macs);
+        skip2_data_rows(&c->train, c->net.dims[0], idx, (uint32_t)nb, c->xb, c->x0_at);
+        z = full_forward(c, nb, &m->macs);
     } else {
-        skip2_prefix_get(&c->prefix, &c->net, &c->train, idx, nb, c->need_x0, c->xb, c->rows, m);
-        z = head_forward(c, c->xb, nb, &m->macs);
+        skip2_prefix_get(&c->prefix, &c->net, &c->train, idx, nb, c->need_x0, c->xb, c->x0_at,
+                         c->rows, m);
+        c->pre = skip2_scattered(c->prefix.at, 0);
+        z = head_forward(c, nb, &m->macs);
     }
-    float loss = softmax_xent(nb, C, z, c->train.y, idx, c->grad);
+    float loss = skip2_softmax_xent(nb, C, z, c->train.y, idx, c->grad, c->tmp);
     skip2_meter_phase(m, SKIP2_BWD);
     if (c->kind == SKIP2_FULL)
-        full_backward(c, c->xb, nb);
+        full_backward(c, nb);
     else
-        head_backward(c, c->xb, nb);
+        head_backward(c, nb);
     skip2_meter_phase(m, SKIP2_UPD);
     skip2_sgd((int)c->n_theta, c->job.lr, c->gtheta, c->theta);
     m->macs += c->n_theta;
@@ -584,6 +562,7 @@ int skip2_run(skip2_ctx *c, const skip2_model *model, const skip2_job *job, cons
     skip2_finetune(c);
     r->diverged = c->diverged;
     r->correct_after = c->diverged ? 0 : skip2_correct(c, test);
+    export_params(c);
     r->epochs_run = c->epochs_run;
     r->epoch_ticks = c->epoch_ticks;
     r->epoch_loss = c->epoch_loss;

@@ -93,7 +93,7 @@ typedef struct {
     double *epoch_loss;         /* mean training loss per epoch */
     skip2_prefix prefix;        /* cache capacity, use, hits and misses (prefix methods) */
     int n_params;
-    skip2_param params[2 * SKIP2_MAX_LAYERS];
+    skip2_param params[2 * SKIP2_MAX_LAYERS]; /* as NumPy has them once skip2_run is done */
     uint64_t arena_used;
 
     /* The plan (see skip2_core.c). */
@@ -106,19 +106,22 @@ typedef struct {
 
     /* Arena buffers. */
     float *theta, *gtheta;              /* all trained scalars and their gradients, flat */
-    float *A[SKIP2_MAX_LAYERS], *B[SKIP2_MAX_LAYERS];   /* views into theta */
+    float *A[SKIP2_MAX_LAYERS], *B[SKIP2_MAX_LAYERS];   /* views into theta; A[k] holds A^T,
+                                                           R x N_k, until skip2_run ends */
     float *gA[SKIP2_MAX_LAYERS], *gB[SKIP2_MAX_LAYERS]; /* views into gtheta */
     float *gW[SKIP2_MAX_LAYERS], *gb[SKIP2_MAX_LAYERS]; /* views into gtheta, or NULL */
-    float *xb;                          /* batch inputs, bs x D */
+    float *xb;                          /* streamed data: fetched batch inputs, bs x D */
+    const float **x0_at;                /* the training batch's input rows, where they lie */
+    skip2_rows x0, pre;                 /* the batch being computed: its inputs x[0] and (prefix
+                                           methods) its prefix rows */
     float *act[SKIP2_MAX_LAYERS];       /* SKIP2_FULL: a[k], ReLU'd in place for k < L-1 */
     float *rows, *z;                    /* prefix methods: batch prefix rows, logits */
     float *u, *du;                      /* adapter hiddens x A and their gradients, side by
                                            side: bs x (R * adapters) */
-    float *a_t;                         /* A[k]^T of the adapter being applied: R x N_k */
     float *tmp, *grad, *grad_next;      /* bs x widest scratch */
     float *pack;                        /* skip2_mm_nt scratch (see layout()) */
     uint32_t *order;
-    skip2_sort_key *sort_keys;
+    uint64_t *sort_keys;                /* 2n: skip2_permutation's scratch */
 } skip2_ctx;
 
 /* Arena bytes the job needs for this training data (its size, and whether it is streamed;

@@ -2,14 +2,17 @@
 
 #include <stddef.h>
 
-#include "skip2_linalg.h"
-
-void skip2_data_rows(const skip2_data *data, int D, const uint32_t *idx, uint32_t m, float *out)
+void skip2_data_rows(const skip2_data *data, int D, const uint32_t *idx, uint32_t m,
+                     float *scratch, const float **rows)
 {
-    if (data->x)
-        skip2_gather_rows((int)m, D, data->x, idx, out);
-    else
-        data->fetch(data, idx, 0, m, out);
+    if (data->x) {
+        for (uint32_t i = 0; i < m; i++)
+            rows[i] = data->x + (size_t)idx[i] * D;
+        return;
+    }
+    data->fetch(data, idx, 0, m, scratch);
+    for (uint32_t i = 0; i < m; i++)
+        rows[i] = scratch + (size_t)i * D;
 }
 
 const float *skip2_data_block(const skip2_data *data, int D, uint32_t first, uint32_t m,

@@ -32,8 +32,10 @@ typedef struct skip2_data {
     void *user;
 } skip2_data;
 
-/* The rows idx[0..m-1] of data, copied into out (m x D): gathered, or fetched. */
-void skip2_data_rows(const skip2_data *data, int D, const uint32_t *idx, uint32_t m, float *out);
+/* Points rows[0..m-1] at the rows idx[0..m-1] of data: where they lie when data is in memory,
+ * else fetched into scratch (m x D). */
+void skip2_data_rows(const skip2_data *data, int D, const uint32_t *idx, uint32_t m,
+                     float *scratch, const float **rows);
 
 /* Rows first..first+m-1 of data: in place when data is in memory, else fetched into scratch. */
 const float *skip2_data_block(const skip2_data *data, int D, uint32_t first, uint32_t m,

@@ -2,8 +2,6 @@
 
 #include <string.h>
 
-#include "skip2_linalg.h"
-
 void skip2_prefix_plan(skip2_prefix *p, const skip2_model *model, int with_logits, int cache,
                        int64_t budget_bytes, uint32_t n)
 {
@@ -20,34 +18,34 @@ void skip2_prefix_plan(skip2_prefix *p, const skip2_model *model, int with_logit
     }
 }
 
-void skip2_prefix_compute(const skip2_prefix *p, const skip2_model *model, int m, const float *x,
-                          int ldx, float *rows, uint64_t *macs)
+void skip2_prefix_compute(const skip2_prefix *p, const skip2_model *model, int m, skip2_rows x,
+                          float *rows, uint64_t *macs)
 {
-    const float *h = x;
-    int ldh = ldx, L = model->n_layers;
+    skip2_rows h = x;
+    int L = model->n_layers;
     for (int k = 0; k < L - 1; k++) {
         float *out = rows + p->off[k + 1];
-        skip2_linear(macs, m, model->dims[k], model->dims[k + 1], h, ldh, model->W[k], model->b[k],
+        skip2_linear(macs, m, model->dims[k], model->dims[k + 1], h, model->W[k], model->b[k],
                      out, p->row);
         skip2_relu(m, model->dims[k + 1], out, p->row);
-        h = out;
-        ldh = p->row;
+        h = skip2_strided(out, p->row);
     }
     if (p->with_logits)
-        skip2_linear(macs, m, model->dims[L - 1], model->dims[L], h, ldh, model->W[L - 1],
+        skip2_linear(macs, m, model->dims[L - 1], model->dims[L], h, model->W[L - 1],
                      model->b[L - 1], rows + p->off[L], p->row);
 }
 
 void skip2_prefix_get(skip2_prefix *p, const skip2_model *model, const skip2_data *train,
-                      const uint32_t *idx, int nb, int need_x0, float *xb, float *rows,
-                      skip2_meter *meter)
+                      const uint32_t *idx, int nb, int need_x0, float *xb, const float **x0,
+                      float *rows, skip2_meter *meter)
 {
     int D = model->dims[0];
-    size_t row_size = (size_t)p->row * sizeof(float);
     if (p->capacity == 0) {
         skip2_meter_phase(meter, SKIP2_FWD);
-        skip2_data_rows(train, D, idx, (uint32_t)nb, xb);
-        skip2_prefix_compute(p, model, nb, xb, D, rows, &meter->macs);
+        skip2_data_rows(train, D, idx, (uint32_t)nb, xb, x0);
+        skip2_prefix_compute(p, model, nb, skip2_scattered(x0, 0), rows, &meter->macs);
+        for (int i = 0; i < nb; i++)
+            p->at[i] = rows + (size_t)i * p->row;
         return;
     }
     skip2_meter_phase(meter, SKIP2_CACHE);
@@ -55,29 +53,34 @@ void skip2_prefix_get(skip2_prefix *p, const skip2_model *model, const skip2_dat
     for (int i = 0; i < nb; i++) {
         int32_t s = p->slot[idx[i]];
         if (s >= 0)
-            memcpy(rows + (size_t)i * p->row, p->store + (size_t)s * p->row, row_size);
+            p->at[i] = p->store + (size_t)s * p->row;
         else
             p->miss[n_miss++] = (uint32_t)i;
     }
     p->hits += (uint32_t)nb - n_miss;
     p->misses += n_miss;
-    if (n_miss > 0) {
-        skip2_meter_phase(meter, SKIP2_FWD);
+    skip2_meter_phase(meter, SKIP2_FWD);
+    if (need_x0)
+        skip2_data_rows(train, D, idx, (uint32_t)nb, xb, x0);
+    if (n_miss == 0)
+        return;
+    for (uint32_t j = 0; j < n_miss; j++)
+        p->miss_idx[j] = idx[p->miss[j]];
+    if (need_x0) /* the batch's inputs are at hand; else only the misses' are fetched */
         for (uint32_t j = 0; j < n_miss; j++)
-            p->miss_idx[j] = idx[p->miss[j]];
-        skip2_data_rows(train, D, p->miss_idx, n_miss, p->x_miss);
-        skip2_prefix_compute(p, model, (int)n_miss, p->x_miss, D, p->rows_miss, &meter->macs);
-        skip2_meter_phase(meter, SKIP2_CACHE);
-        for (uint32_t j = 0; j < n_miss; j++) {
-            const float *computed = p->rows_miss + (size_t)j * p->row;
-            memcpy(rows + (size_t)p->miss[j] * p->row, computed, row_size);
-            if (p->used < p->capacity) {
-                memcpy(p->store + (size_t)p->used * p->row, computed, row_size);
-                p->slot[idx[p->miss[j]]] = (int32_t)p->used++;
-            }
+            p->x_miss[j] = x0[p->miss[j]];
+    else
+        skip2_data_rows(train, D, p->miss_idx, n_miss, xb, p->x_miss);
+    skip2_prefix_compute(p, model, (int)n_miss, skip2_scattered(p->x_miss, 0), rows,
+                         &meter->macs);
+    skip2_meter_phase(meter, SKIP2_CACHE);
+    for (uint32_t j = 0; j < n_miss; j++) {
+        const float *computed = rows + (size_t)j * p->row;
+        p->at[p->miss[j]] = computed;
+        if (p->used < p->capacity) {
+            memcpy(p->store + (size_t)p->used * p->row, computed, (size_t)p->row * sizeof(float));
+            p->slot[p->miss_idx[j]] = (int32_t)p->used++;
         }
     }
     skip2_meter_phase(meter, SKIP2_FWD);
-    if (need_x0)
-        skip2_data_rows(train, D, idx, (uint32_t)nb, xb);
 }

@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "skip2_linalg.h"
 #include "skip2_meter.h"
 #include "skip2_model.h"
 
@@ -18,26 +19,29 @@ typedef struct {
     int off[SKIP2_MAX_LAYERS + 1];  /* column of x[k] in a row (k = 1..L-1); off[L] is z0's */
     uint32_t capacity, used;        /* rows the cache may hold / holds */
     uint64_t hits, misses;          /* lookups served from the cache / computed */
-    /* Arena buffers, present when capacity > 0. */
+    /* Arena buffers. */
+    const float **at;               /* the batch's rows, where they lie (batch size pointers) */
+    /* Present when capacity > 0. */
     float *store;                   /* capacity x row */
     int32_t *slot;                  /* per training sample: its store row, or -1 */
     uint32_t *miss, *miss_idx;      /* batch positions of the misses, and their sample indices */
-    float *x_miss, *rows_miss;      /* inputs and computed rows of the misses */
+    const float **x_miss;           /* the misses' inputs */
 } skip2_prefix;
 
 /* Derives the row layout and the capacity for n training samples. */
 void skip2_prefix_plan(skip2_prefix *p, const skip2_model *model, int with_logits, int cache,
                        int64_t budget_bytes, uint32_t n);
 
-/* Frozen forward of m inputs (x, m x D) into rows (m x p->row). */
-void skip2_prefix_compute(const skip2_prefix *p, const skip2_model *model, int m, const float *x,
-                          int ldx, float *rows, uint64_t *macs);
+/* Frozen forward of m inputs (m x D) into rows (m x p->row). */
+void skip2_prefix_compute(const skip2_prefix *p, const skip2_model *model, int m, skip2_rows x,
+                          float *rows, uint64_t *macs);
 
-/* The rows of training samples idx[0..nb-1], from the cache or computed (and stored). Without
- * a cache, or when need_x0 is set, also gathers their inputs into xb (nb x D). Leaves the
- * meter in phase fwd. */
+/* Points p->at[0..nb-1] at the rows of training samples idx[0..nb-1]: in the cache, or computed
+ * into rows (nb x p->row; then stored while capacity lasts). Without a cache, or when need_x0
+ * is set, also points x0[0..nb-1] at their inputs (in place, or fetched into xb, nb x D).
+ * Leaves the meter in phase fwd. */
 void skip2_prefix_get(skip2_prefix *p, const skip2_model *model, const skip2_data *train,
-                      const uint32_t *idx, int nb, int need_x0, float *xb, float *rows,
-                      skip2_meter *meter);
+                      const uint32_t *idx, int nb, int need_x0, float *xb, const float **x0,
+                      float *rows, skip2_meter *meter);
 
 #endif

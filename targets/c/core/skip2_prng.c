@@ -28,45 +28,49 @@ void skip2_uniform_sym(uint64_t key, uint32_t n, float bound, float *out)
     }
 }
 
-static int before(const skip2_sort_key *a, const skip2_sort_key *b)
+/* Sorts v[0..n) by bits 32..63, 8 bits a pass from the lowest (LSD radix: each pass is stable,
+ * so equal top halves keep their order), through tmp; after the 4 passes v holds the result. */
+static void sort_top_halves(uint64_t *v, uint64_t *tmp, uint32_t n)
 {
-    return a->draw < b->draw || (a->draw == b->draw && a->index < b->index);
-}
-
-static void sift_down(skip2_sort_key *heap, uint32_t root, uint32_t n)
-{
-    for (;;) {
-        uint64_t child = 2 * (uint64_t)root + 1;
-        if (child >= n)
-            return;
-        if (child + 1 < n && before(&heap[child], &heap[child + 1]))
-            child++;
-        if (!before(&heap[root], &heap[child]))
-            return;
-        skip2_sort_key t = heap[root];
-        heap[root] = heap[child];
-        heap[child] = t;
-        root = (uint32_t)child;
+    for (int shift = 32; shift < 64; shift += 8) {
+        uint32_t start[256] = { 0 };
+        for (uint32_t i = 0; i < n; i++)
+            start[(v[i] >> shift) & 255]++;
+        for (uint32_t b = 0, sum = 0; b < 256; b++) {
+            uint32_t count = start[b];
+            start[b] = sum;
+            sum += count;
+        }
+        for (uint32_t i = 0; i < n; i++)
+            tmp[start[(v[i] >> shift) & 255]++] = v[i];
+        uint64_t *t = v;
+        v = tmp;
+        tmp = t;
     }
 }
 
-void skip2_permutation(uint64_t key, uint32_t n, uint32_t *order, skip2_sort_key *scratch)
+void skip2_permutation(uint64_t key, uint32_t n, uint32_t *order, uint64_t *scratch)
 {
-    for (uint32_t i = 0; i < n; i++) {
-        scratch[i].draw = skip2_draw(key, i);
-        scratch[i].index = i;
-    }
-    /* The (draw, index) order is total, so any correct sort gives NumPy's stable argsort.
-     * Heapsort rather than qsort: in place, without recursion or the temporary buffer that
-     * some C libraries' qsort allocates, so the training loop never allocates. */
-    for (uint32_t i = n / 2; i-- > 0;)
-        sift_down(scratch, i, n);
-    for (uint32_t end = n; end-- > 1;) {
-        skip2_sort_key t = scratch[0];
-        scratch[0] = scratch[end];
-        scratch[end] = t;
-        sift_down(scratch, 0, end);
+    /* The (draw, index) order is total, so any correct sort gives NumPy's stable argsort. Each
+     * entry is the draw's top half with the index below it, radix-sorted by the top half (in
+     * place, no recursion, no allocation: the training loop never allocates); the index order
+     * of entries with equal top halves (rare) is then mended by their whole draws, by insertion
+     * (strictly greater moves, so equal draws stay in index order). */
+    uint64_t *v = scratch;
+    const uint64_t top = ~(uint64_t)0 << 32;
+    for (uint32_t i = 0; i < n; i++)
+        v[i] = (skip2_draw(key, i) & top) | i;
+    sort_top_halves(v, scratch + n, n);
+    for (uint32_t i = 1; i < n; i++) {
+        uint64_t e = v[i];
+        if ((v[i - 1] ^ e) & top)
+            continue;
+        uint64_t d = skip2_draw(key, (uint32_t)e);
+        uint32_t j = i;
+        for (; j > 0 && !((v[j - 1] ^ e) & top) && skip2_draw(key, (uint32_t)v[j - 1]) > d; j--)
+            v[j] = v[j - 1];
+        v[j] = e;
     }
     for (uint32_t i = 0; i < n; i++)
-        order[i] = scratch[i].index;
+        order[i] = (uint32_t)v[i];
 }

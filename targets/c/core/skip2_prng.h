@@ -17,13 +17,7 @@ uint64_t skip2_stream_key(uint64_t seed, uint64_t stream);
 /* out[i] = (2 u_i - 1) * bound for i < n, with u_i the top 24 bits of draw i times 2^-24. */
 void skip2_uniform_sym(uint64_t key, uint32_t n, float bound, float *out);
 
-/* One entry of the permutation sort: the draw and the index it belongs to. */
-typedef struct {
-    uint64_t draw;
-    uint32_t index;
-} skip2_sort_key;
-
-/* order[0..n-1] = indices sorted by (draw, index); scratch holds n sort keys. */
-void skip2_permutation(uint64_t key, uint32_t n, uint32_t *order, skip2_sort_key *scratch);
+/* order[0..n-1] = indices sorted by (draw, index); scratch holds 2n numbers. */
+void skip2_permutation(uint64_t key, uint32_t n, uint32_t *order, uint64_t *scratch);
 
 #endif
