@@ -97,6 +97,21 @@ def overhead(lab_file, board, reps, out, data_root):
     run_overhead(lab_file, board, reps, out, console, data_root)
 
 
+@cli.command()
+@click.option("--lab", "-l", "lab_file", type=EXISTING_FILE, default=None,
+              help="Lab TOML (default: labs/local.toml, this host).")
+@click.option("--board", "-b", default=None, help="Board of the lab to run on (default: its first).")
+@click.option("--reps", "-n", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Runs of every (method, epochs, tiling), each repetition in a random order.")
+@click.option("--out", "-o", type=DIR, default=None, help="Output directory (default: results/runs/growth-TIME).")
+@data_root_option
+def growth(lab_file, board, reps, out, data_root):
+    """Time skip2-lora and its rivals (C runner) over epochs and with the fine-tuning set tiled."""
+    from harness.bench.bench import DEFAULT_LAB
+    from harness.bench.growth import run_growth
+    run_growth(reps, out, console, data_root, lab_file or DEFAULT_LAB, board)
+
+
 @cli.command("harness-cost")
 @click.option("--out", "-o", type=DIR, default=None, help="Output directory (default: results/runs/harness-cost-TIME).")
 def harness_cost(out):

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, require_tool, unavailable, write_runner_files
+from harness.bench.bounds import epoch_work, trainable
+from harness.methods import parse_variant
 
 METHODS = ("ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora")
 SEEDS = (1, 7)
@@ -152,6 +154,28 @@ def test_macs_follow_the_method_formula(c_runner, files, tmp_path):
     adapters = N_FT * sum(n * r + r * c + r * c + c * r + n * r for n in ins)
     update = 4 * sum(n * r + r * c for n in ins)
     assert got["ft_macs"] == frozen + adapters + update
+
+
+@pytest.mark.parametrize("variant", ["ft-all", "ft-last", "ft-last+cache", "ft-bias", "lora-all", "lora-last",
+                                     "lora-last+cache", "skip-lora", "skip2-lora"])
+def test_the_benchmark_epoch_model_counts_what_the_runner_counts(c_runner, files, tmp_path, variant):
+    # The bounds of `skip2bench bench` rest on this model of each epoch's MACs.
+    method, cached = parse_variant(variant)
+    job = make_job(method, 1, epochs=3, cache=cached)
+    got, _, _ = run(c_runner, files, tmp_path / "c", job)
+    work = epoch_work(variant, list(SIZES), job["rank"], N_FT, job["batch_size"])
+    assert got["ft_macs"] == work["first"]["macs"] + 2 * work["later"]["macs"]
+    assert got["mem"]["cache_bytes"] == work["cache_bytes"]
+    assert got["trainable_params"] == trainable(method, list(SIZES), job["rank"])
+
+
+def test_the_ceiling_probe_measures_the_core_and_the_memory(c_runner):
+    done = subprocess.run([str(c_runner), "--ceiling"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    ceiling = json.loads(done.stdout)
+    assert ceiling["core_gflops"] > 0.1 and ceiling["core_square"] in (32, 64, 96, 128, 192, 256)
+    sizes = [size for size, _ in ceiling["read_gbs"]]
+    assert sizes == sorted(sizes) and sizes[-1] >= 256 << 20 and all(gbs > 0.1 for _, gbs in ceiling["read_gbs"])
 
 
 def test_divergence_is_a_fail_result(c_runner, files, tmp_path):

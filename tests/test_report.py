@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from harness.bench.bounds import macs_per_sample, trainable
 from harness.report import ReportError, write_report
 from harness.report import tables
 from harness.report.load import load_records
@@ -24,39 +25,11 @@ HIDDEN, RANK, EPOCHS, N_TRAIN, N_TEST, BATCH = (96, 96), 4, 10, 300, 200, 20
 SECONDS_PER_MAC = {"numpy": 4e-9, "c": 1.5e-9}
 
 
-def macs_per_sample(method, cached, n_in, n_out):
-    """(first-epoch, later-epoch) MACs for one sample, from the layer sizes."""
-    sizes = [n_in, *HIDDEN, n_out]
-    layers = list(zip(sizes[:-1], sizes[1:]))
-    full = sum(n * m for n, m in layers)
-    last = layers[-1][0] * layers[-1][1]
-    lora = RANK * sum(n + m for n, m in layers)
-    skip = RANK * sum(n + n_out for n, _ in layers)
-    fwd_bwd = {"ft-all": (full, 2 * full), "ft-last": (full, last), "ft-bias": (full, full),
-               "lora-all": (full + lora, full + 2 * lora),
-               "lora-last": (full + RANK * sum(layers[-1]), 2 * RANK * sum(layers[-1])),
-               "skip-lora": (full + skip, 2 * skip), "skip2-lora": (full + skip, 2 * skip)}
-    fwd, bwd = fwd_bwd[method]
-    # Skip adapters leave the whole backbone frozen; the "-last" methods only the layers before the last.
-    frozen = full if method.startswith("skip") else full - last
-    return fwd + bwd, (fwd - frozen + bwd) if cached else fwd + bwd
-
-
-def trainable(method, n_in, n_out):
-    sizes = [n_in, *HIDDEN, n_out]
-    layers = list(zip(sizes[:-1], sizes[1:]))
-    return {"ft-all": sum(n * m + m for n, m in layers), "ft-last": layers[-1][0] * n_out + n_out,
-            "ft-bias": sum(m for _, m in layers), "lora-all": RANK * sum(n + m for n, m in layers),
-            "lora-last": RANK * sum(layers[-1]),
-            "skip-lora": RANK * sum(n + n_out for n, _ in layers),
-            "skip2-lora": RANK * sum(n + n_out for n, _ in layers)}[method]
-
-
 def make_record(task, method, variant, cache, impl, seed, board="local", repetition=0):
     n_in, n_out = TASKS[task]
     rng = np.random.default_rng([list(TASKS).index(task), VARIANTS.index((method, variant, cache)),
                                  seed, repetition, len(impl)])
-    first, later = macs_per_sample(method, cache, n_in, n_out)
+    first, later = macs_per_sample(method, cache, [n_in, *HIDDEN, n_out], RANK)
     ft_macs = N_TRAIN * (first + (EPOCHS - 1) * later)
     epoch_times = [N_TRAIN * m * SECONDS_PER_MAC[impl] * rng.uniform(0.95, 1.05)
                    for m in [first] + [later] * (EPOCHS - 1)]
@@ -82,11 +55,11 @@ def make_record(task, method, variant, cache, impl, seed, board="local", repetit
         "fwd_time_s": 0.45 * ft, "bwd_time_s": 0.35 * ft, "upd_time_s": 0.1 * ft,
         "cache_time_s": 0.02 * ft if cache else 0.0, "epoch_times_s": epoch_times,
         "epoch_loss": [0.6 / (e + 1) for e in range(EPOCHS)], "ft_macs": ft_macs,
-        "trainable_params": trainable(method, n_in, n_out),
+        "trainable_params": trainable(method, [n_in, *HIDDEN, n_out], RANK),
         "cache_hits": hits or 0, "cache_misses": N_TRAIN if cache else 0,
         "cache_hit_rate": hits / (hits + N_TRAIN) if cache else None,
         "peak_rss_bytes": int(60e6 + rng.integers(0, 1e6)), "mem_weights_bytes": 4 * (n_in * 96 + 96 * 96),
-        "mem_grads_bytes": 4 * trainable(method, n_in, n_out), "mem_optimizer_bytes": 0,
+        "mem_grads_bytes": 4 * trainable(method, [n_in, *HIDDEN, n_out], RANK), "mem_optimizer_bytes": 0,
         "mem_activations_bytes": 4 * BATCH * (n_in + 192),
         "mem_cache_bytes": 4 * N_TRAIN * 192 if cache else 0,
         "wall_s": ft + 0.3,

@@ -42,6 +42,16 @@ def pick_board(lab, name: str | None):
                     f"fix --board")
 
 
+def measure_ceiling(target) -> dict:
+    """The C core's own ceiling on the board (`skip2run --ceiling`): 'core' GFLOP/s, and the read
+    bandwidth per working-set size as 'read_BYTES' GB/s."""
+    try:
+        found = json.loads(target.run_program("c", "--ceiling", timeout=PEAK_TIMEOUT_S))
+    except (TargetError, ValueError) as e:
+        raise UserError(f"the C core's ceiling measurement on board {target.board.name} failed: {e}") from None
+    return {"core": found["core_gflops"], **{f"read_{size}": gbs for size, gbs in found["read_gbs"]}}
+
+
 def measure_peaks(target, models: dict, rounds: int) -> dict:
     """Single-thread sgemm GFLOP/s on the board: a SQUARE^3 product and each model's own products."""
     workloads = {"square": [[skip2_peak.SQUARE] * 3],
@@ -83,10 +93,14 @@ def run_bench(experiment: Path = DEFAULT_EXPERIMENT, reps: int = 5, out: Path | 
         for note in notes:
             console.print(f"[yellow]{note}[/]")
         models = {name: (sizes, exp.finetune.batch_size) for *_, name, sizes in groups}
-        peak = (lambda: measure_peaks(target, models, PEAK_ROUNDS)) if "numpy" in impls else None
-        if peak is None:
+        if "numpy" not in impls:
             notes.append("no sgemm peak: it is measured with NumPy on the board")
-        samples, peaks = _time_runners(target, exp, groups, impls, reps, peak, console)
+
+        def limits():
+            blas = measure_peaks(target, models, PEAK_ROUNDS) if "numpy" in impls else {}
+            return {**blas, **measure_ceiling(target)}
+
+        samples, peaks = _time_runners(target, exp, groups, impls, reps, limits, console)
     finally:
         target.close()
     console.print(summary.write(out, experiment, exp, reps, samples, peaks,
@@ -95,9 +109,10 @@ def run_bench(experiment: Path = DEFAULT_EXPERIMENT, reps: int = 5, out: Path | 
     return out
 
 
-def _time_runners(target, exp, groups, impls, reps, peak, console) -> tuple[list, list]:
-    """Every repetition runs each runner once, then measures the sgemm peak: every ratio of the
-    summary is then formed within one repetition, from runs taken back to back."""
+def _time_runners(target, exp, groups, impls, reps, limits, console) -> tuple[list, list]:
+    """Every repetition runs each runner once, then measures the sgemm peak and the core's
+    ceiling: every ratio of the summary is then formed within one repetition, from runs taken
+    back to back."""
     samples, peaks = [], []
     total = len(groups) * len(exp.methods) * reps * len(impls)
     for task, seed, art, model, _ in groups:
@@ -113,8 +128,7 @@ def _time_runners(target, exp, groups, impls, reps, peak, console) -> tuple[list
                         raise UserError(f"{impl} runner on {task} {variant}: {e}") from None
                     samples.append({**key, **result.model_dump()})
                     console.print(_progress(len(samples), total, samples[-1], reps), highlight=False)
-                if peak is not None:
-                    peaks.append({**key, **peak()})
+                peaks.append({**key, **limits()})
     return samples, peaks
 
 

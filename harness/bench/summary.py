@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.bench import bounds
 from harness.paths import import_runner_modules
 from harness.provenance import git_state, shown_path
 from harness.report.tables import markdown
@@ -28,7 +29,12 @@ SPEED = {
     "speedup_vs_numpy": "C speed-up vs NumPy (t_NumPy / t_C)",
     "speedup_vs_torch": "C speed-up vs PyTorch (t_PyTorch / t_C)",
     "c_gflops": "C GFLOP/s", "c_pct_of_square_peak": f"C % of {SQUARE}³ peak",
-    "c_pct_of_model_peak": "C % of model-shape peak",
+    "c_pct_of_model_peak": "C % of model-shape peak", "c_pct_of_core_ceiling": "C % of core ceiling",
+}
+BOUNDS = {
+    "method": "method", "first_ms": "epoch 1 ms", "first_bound_ms": "epoch 1 bound ms", "first_limit": "set by",
+    "first_x_bound": "epoch 1 / bound", "later_ms": "later epoch ms", "later_bound_ms": "later bound ms",
+    "later_limit": "later set by", "later_x_bound": "later epoch / bound",
 }
 ACCURACY = {
     "method": "method", "acc_before_pct": "acc before %", "acc_after_c_pct": "acc after C %",
@@ -66,6 +72,7 @@ def summarise(samples: pd.DataFrame, peaks: pd.DataFrame) -> pd.DataFrame:
             "c_gflops": gflops.median(),
             "c_pct_of_square_peak": (100 * gflops / rep["square"]).median() if "square" in rep else None,
             "c_pct_of_model_peak": (100 * gflops / rep[c["model"]]).median() if c["model"] in rep else None,
+            "c_pct_of_core_ceiling": (100 * gflops / rep["core"]).median() if "core" in rep else None,
             "acc_before_pct": 100 * c["acc_before"],
             **{f"acc_after_{impl}_pct": _pct(after[impl]) for impl in NAMES},
             # Largest disagreement over all runs, in test samples (the runners train on one sequence).
@@ -97,6 +104,36 @@ def reduction(samples: pd.DataFrame) -> pd.DataFrame:
                 row[f"{rival} s"] = per_rep[rival].median()
                 row[f"reduction vs {rival} %"] = (100 * (1 - per_rep[SKIP2] / per_rep[rival])).median()
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def epoch_bounds(samples: pd.DataFrame, peaks: pd.DataFrame, exp) -> pd.DataFrame:
+    """Per method of one task x seed: the C runner's first epoch and median later epoch against
+    their bounds (harness/bench/bounds.py) at the ceiling measured right after the same
+    repetition; each ratio the median over repetitions."""
+    rows = []
+    reads = [c for c in peaks.columns if c.startswith("read_")]
+    for method, g in samples[samples["impl"] == "c"].groupby("variant", sort=False):
+        c = g.iloc[0]
+        work = bounds.epoch_work(method, [int(v) for v in c["model"].split("-")], exp.finetune.rank,
+                                 int(c["n_ft"]), exp.finetune.batch_size)
+        per_rep = []
+        for _, run in g.iterrows():
+            limit = peaks[(peaks["variant"] == method) & (peaks["rep"] == run["rep"])].iloc[0]
+            read_gbs = [(int(col[len("read_"):]), limit[col]) for col in reads]
+            first, first_by = bounds.bound_s(work["first"], limit["core"], read_gbs)
+            later, later_by = bounds.bound_s(work["later"], limit["core"], read_gbs)
+            epochs = run["epoch_times_s"]
+            per_rep.append({"first_s": epochs[0], "first_bound_s": first, "first_limit": first_by,
+                            "later_s": float(np.median(epochs[1:])) if len(epochs) > 1 else None,
+                            "later_bound_s": later, "later_limit": later_by})
+        r = pd.DataFrame(per_rep)
+        rows.append({
+            "method": method, "first_ms": 1e3 * r["first_s"].median(), "first_bound_ms": 1e3 * r["first_bound_s"].median(),
+            "first_limit": r["first_limit"].mode()[0], "first_x_bound": (r["first_s"] / r["first_bound_s"]).median(),
+            "later_ms": 1e3 * r["later_s"].median(), "later_bound_ms": 1e3 * r["later_bound_s"].median(),
+            "later_limit": r["later_limit"].mode()[0], "later_x_bound": (r["later_s"] / r["later_bound_s"]).median(),
+        })
     return pd.DataFrame(rows)
 
 
@@ -139,7 +176,8 @@ def _verdict(table: pd.DataFrame) -> str:
     return head + "; not on: " + ", ".join(f"{m} ({s:.2f}×)" for m, s in misses) + "."
 
 
-def _markdown(experiment: Path, exp, reps: int, table: pd.DataFrame, samples: pd.DataFrame, facts: dict) -> str:
+def _markdown(experiment: Path, exp, reps: int, table: pd.DataFrame, samples: pd.DataFrame, peaks: pd.DataFrame,
+              facts: dict) -> str:
     hp = exp.finetune
     lines = [
         "# Fine-tuning speed: C core vs NumPy vs PyTorch", "",
@@ -153,7 +191,13 @@ def _markdown(experiment: Path, exp, reps: int, table: pd.DataFrame, samples: pd
         "C GFLOP/s = 2 · ft_macs / t(C), against the single-thread sgemm peak of NumPy's BLAS on this "
         f"board for a {SQUARE}³ product and for the model's own products (forward, dW and dx of one step), "
         "measured right after each repetition's runs. Every ratio is the median over repetitions of the "
-        "ratio within one repetition (runs taken back to back), never a ratio of medians of separate runs.", "",
+        "ratio within one repetition (runs taken back to back), never a ratio of medians of separate runs. "
+        "The core's ceiling (`skip2run --ceiling`, measured beside the peak) is the best GFLOP/s of the C core's "
+        "own product on operands in cache, built as the runner is: what the core's code can reach, beside what "
+        "a tuned BLAS reaches.", "",
+        "Epoch bounds: an epoch cannot beat its MACs at the core's ceiling (compute) nor the bytes it reads at the "
+        "read bandwidth measured for a working set of its size (memory); its bound is the larger. The first epoch "
+        "of a cached method also runs the frozen forward over every sample.", "",
         *[f"*Note: {note}.*\n" for note in facts["notes"]],
     ]
     for (task, seed), g in table.groupby(["task", "seed"], sort=False):
@@ -163,6 +207,11 @@ def _markdown(experiment: Path, exp, reps: int, table: pd.DataFrame, samples: pd
         red = reduction(samples[(samples["task"] == task) & (samples["seed"] == seed)])
         if len(red):
             lines += ["Skip2-LoRA time reduction per implementation:", "", markdown(red), ""]
+        here = samples[(samples["task"] == task) & (samples["seed"] == seed)]
+        if "core" in peaks:
+            lines += ["C core epochs against their bounds:", "",
+                      markdown(epoch_bounds(here, peaks[(peaks["task"] == task) & (peaks["seed"] == seed)], exp)
+                               .rename(columns=BOUNDS)), ""]
     peaks = facts["peak_gflops"] or {}
     shown = {
         "Board": facts["board"] + (f" ({facts['emulated']})" if facts["emulated"] else ""),
@@ -170,7 +219,11 @@ def _markdown(experiment: Path, exp, reps: int, table: pd.DataFrame, samples: pd
         "Python": facts["python"], "NumPy": facts["numpy"] and facts["numpy"] + (f" ({facts['blas']})" if facts["blas"] else ""),
         "PyTorch": facts["torch"], "C compiler": facts["c_compiler"], "Git": facts["git"], "Created": facts["created"],
         "Peak sgemm, one thread (median of the repetitions)": "; ".join(
-            f"{f'{SQUARE}³' if k == 'square' else f'model {k}'} {v:.1f} GFLOP/s" for k, v in peaks.items()),
+            f"{f'{SQUARE}³' if k == 'square' else f'model {k}'} {v:.1f} GFLOP/s" for k, v in peaks.items()
+            if k != "core" and not k.startswith("read_")),
+        "C core ceiling (median of the repetitions)": "core" in peaks and f"{peaks['core']:.1f} GFLOP/s",
+        "Read bandwidth by working set": "; ".join(
+            f"{int(k[len('read_'):]) >> 10} KiB {v:.0f} GB/s" for k, v in peaks.items() if k.startswith("read_")),
     }
     lines += ["## Machine", "", *[f"- **{k}:** {v}" for k, v in shown.items() if v]]
     return "\n".join(lines) + "\n"
@@ -186,6 +239,6 @@ def write(out: Path, experiment: Path, exp, reps: int, samples: list, peaks: lis
         {"experiment": shown_path(experiment), "reps": reps, "machine": facts, "samples": samples,
          "peaks": peaks}, indent=1))
     table.to_csv(out / "bench.csv", index=False)
-    text = _markdown(experiment, exp, reps, table, df, facts)
+    text = _markdown(experiment, exp, reps, table, df, per_rep, facts)
     (out / "bench.md").write_text(text)
     return text

@@ -337,6 +337,13 @@ class PosixTarget:
                          f"{quote(*args)}", timeout=timeout)
         return done.stdout.decode()
 
+    def run_program(self, impl: str, *args, timeout: float = COMMAND_TIMEOUT_S) -> str:
+        """Run a deployed runner with other arguments than a job (skip2run --ceiling); its stdout."""
+        if self.down:
+            raise BoardDown(self.down)
+        self._session()
+        return self._run(f"{self.commands[impl]} {quote(*args)}", timeout=timeout).stdout.decode()
+
     def _kill(self, jobdir: str) -> bool:
         """Kill what a job folder's runner left running; True if something was."""
         return b"killed" in self._run(KILL % {"dir": quote(jobdir)}).stdout

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
+#include "ceiling.h"
 #include "job_json.h"
 #include "json_out.h"
 #include "npy.h"
@@ -316,12 +317,28 @@ static int about(void)
     return 0;
 }
 
+/* skip2run --ceiling: what the benchmark holds fine-tuning times against (ceiling.c). */
+static int ceiling(void)
+{
+    json_out *o = &run.out;
+    jo_open(o, NULL, '{');
+    if (skip2_ceiling(o) != 0)
+        die("--ceiling", "out of memory");
+    jo_close(o, '}');
+    print_json(o);
+    free(o->buf);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "--about") == 0)
         return about();
+    if (argc == 2 && strcmp(argv[1], "--ceiling") == 0)
+        return ceiling();
     if (argc != 2) {
-        fprintf(stderr, "usage: skip2run WORKDIR (a directory holding job.json) | skip2run --about\n");
+        fprintf(stderr, "usage: skip2run WORKDIR (a directory holding job.json) | skip2run --about"
+                        " | skip2run --ceiling\n");
         return 1;
     }
     const char *workdir = argv[1];
