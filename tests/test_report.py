@@ -108,7 +108,7 @@ def test_writes_every_output(report):
     text = (out / "report.md").read_text()
     assert text.startswith("# skip2bench report — run run-test")
     assert "abc123 (dirty)" in text and "Test CPU" in text and "16.0 GiB" in text
-    for png in ("time_breakdown.png", "acc_vs_time.png", "epoch_times.png"):
+    for png in ("time_breakdown.png", "acc_vs_time.png", "acc_vs_memory.png", "epoch_times.png"):
         assert (out / png).read_bytes().startswith(b"\x89PNG")
         assert f"]({png})" in text
 
@@ -234,3 +234,11 @@ def test_repetitions_are_averaged_before_the_std_over_seeds(tmp_path):
     per_seed = [100 * r["acc_after"] for r in records if r["repetition"] == 0]
     assert row.n == len(seeds)
     assert row.acc_after_std == pytest.approx(statistics.stdev(per_seed))
+
+
+def test_pareto_front_keeps_only_the_undominated():
+    from harness.report.plots import pareto_front
+    cost = pd.Series({"a": 1.0, "b": 2.0, "c": 2.0, "d": 3.0, "e": 0.5, "f": float("nan")})
+    acc = pd.Series({"a": 0.90, "b": 0.95, "c": 0.93, "d": 0.95, "e": 0.80, "f": 0.99})
+    # c is beaten by b (same cost, less accurate), d by b (costlier, as accurate); f has no cost.
+    assert pareto_front(cost, acc) == ["a", "b", "e"]

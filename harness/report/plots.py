@@ -10,6 +10,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormat
 
 from harness.report.load import impl_key, ordered, scored
 
+MEMORY = ["mem_weights_bytes", "mem_grads_bytes", "mem_optimizer_bytes", "mem_activations_bytes", "mem_cache_bytes"]
 PHASES = [("fwd_time_s", "forward"), ("bwd_time_s", "backward"), ("upd_time_s", "update"),
           ("cache_time_s", "cache")]
 MARKERS = "osD^vP*Xh<>p"
@@ -40,24 +41,51 @@ def time_breakdown(df: pd.DataFrame, path: Path) -> bool:
 
 
 def acc_vs_time(df: pd.DataFrame, path: Path) -> bool:
-    """Accuracy after fine-tuning against fine-tuning time, mean ± std over seeds, per variant."""
+    """Pareto picture: accuracy after fine-tuning against fine-tuning time."""
+    return _tradeoff(df, path, "ft_time_s", "fine-tuning time [s]", "Accuracy vs fine-tuning time")
+
+
+def acc_vs_memory(df: pd.DataFrame, path: Path) -> bool:
+    """Pareto picture: accuracy after fine-tuning against the training memory (analytic model)."""
+    rows = df.assign(train_mem_kib=df[MEMORY].sum(axis=1, min_count=1) / 1024)
+    return _tradeoff(rows, path, "train_mem_kib", "training memory [KiB] (weights, grads, activations, cache)",
+                     "Accuracy vs training memory")
+
+
+def _tradeoff(df: pd.DataFrame, path: Path, column: str, label: str, title: str) -> bool:
+    """Accuracy against a cost, mean ± std over seeds, one point per variant; the Pareto front
+    (variants no other beats on both) joined by a dashed line and the dominated ones hollow.
+    One panel per (impl, board), so only comparable figures share an axis."""
     style = _styles(df)
     # One scale for every panel, so panels compare at a glance.
-    log = _wide(scored(df).groupby(["task", "impl", "board", "variant"])["ft_time_s"].mean())
+    log = _wide(scored(df).groupby(["task", "impl", "board", "variant"])[column].mean())
 
     def draw(ax, rows):
-        stats = rows.groupby("variant")[["ft_time_s", "acc_after"]].agg(["mean", "std"])
+        stats = rows.groupby("variant")[[column, "acc_after"]].agg(["mean", "std"])
+        front = pareto_front(stats[(column, "mean")], stats[("acc_after", "mean")])
         for variant in ordered(stats.index):
             s = stats.loc[variant]
             colour, marker = style[variant]
-            ax.errorbar(s[("ft_time_s", "mean")], 100 * s[("acc_after", "mean")],
-                        xerr=_nan0(s[("ft_time_s", "std")]), yerr=100 * _nan0(s[("acc_after", "std")]),
-                        fmt=marker, color=colour, label=variant, capsize=3)
+            ax.errorbar(s[(column, "mean")], 100 * s[("acc_after", "mean")],
+                        xerr=_nan0(s[(column, "std")]), yerr=100 * _nan0(s[("acc_after", "std")]),
+                        fmt=marker, color=colour, label=variant, capsize=3,
+                        markerfacecolor=colour if variant in front else "none")
+        best = stats.loc[front].sort_values((column, "mean"))
+        ax.plot(best[(column, "mean")], 100 * best[("acc_after", "mean")], "--", color="grey", lw=1, zorder=0,
+                label="Pareto front")
         if log:
             _log_axis(ax.xaxis, ax.set_xscale)
-        ax.set_xlabel("fine-tuning time [s]")
+        ax.set_xlabel(label)
         ax.set_ylabel("accuracy after fine-tuning [%]")
-    return _figure(df, path, "Accuracy vs fine-tuning time (mean ± std over seeds)", draw)
+    return _figure(df, path, f"{title} (mean ± std over seeds; hollow: dominated)", draw)
+
+
+def pareto_front(cost: pd.Series, accuracy: pd.Series) -> list:
+    """Labels no other beats: none is as cheap and as accurate, and better in one of the two."""
+    points = pd.DataFrame({"cost": cost, "acc": accuracy}).dropna()
+    return [k for k, p in points.iterrows()
+            if not ((points["cost"] <= p["cost"]) & (points["acc"] >= p["acc"])
+                    & ((points["cost"] < p["cost"]) | (points["acc"] > p["acc"]))).any()]
 
 
 def epoch_times(df: pd.DataFrame, path: Path) -> bool:
