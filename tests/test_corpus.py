@@ -20,6 +20,7 @@ import pytest
 
 from conftest import ROOT
 from harness.records import RecordLog
+from harness.schema import SCHEMA_VERSION
 
 EXPERIMENT = """name = "tiny"
 tasks = ["synthetic"]
@@ -340,7 +341,7 @@ def test_report_of_a_missing_directory(tmp_path, cache):
 # -- the record log --------------------------------------------------------------------------------
 @pytest.mark.parametrize("damage, needle", [
     (lambda lines: [lines[0], b"{not json\n", *lines[1:]], "records.jsonl:2: malformed record"),
-    (lambda lines: [lines[0].replace(b'"schema_version":2', b'"schema_version":9'), *lines[1:]],
+    (lambda lines: [lines[0].replace(f'"schema_version":{SCHEMA_VERSION}'.encode(), b'"schema_version":9'), *lines[1:]],
      "records.jsonl:1: schema_version 9 is not one this skip2bench reads"),
     (lambda lines: [lines[0].replace(b'"status":"ok"', b'"status":"done"'), *lines[1:]],
      "records.jsonl:1: not a valid record (status"),

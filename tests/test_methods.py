@@ -19,7 +19,7 @@ def make_data(dtype, n=9, d=7, c=3, seed=4):
 
 
 HP = dict(seed=1, lr=0.05, scale=0.7, rank=2, batch_size=4, epochs=3, cache=False,
-          cache_budget_bytes=-1)
+          cache_budget_bytes=-1, cache_format="f32")
 
 
 @pytest.mark.parametrize("method", sm.METHODS)
