@@ -72,9 +72,8 @@ class DataSet:
         """The int8 data set that may follow the model in the slot; empty for float inputs."""
         if self.packed is None:
             return b""
-        splits = ("ft", "test")
-        return model_image.data_section(tuple(self.y[s] for s in splits), tuple(self.packed[s][1][:, 0] for s in splits),
-                                        tuple(self.packed[s][0] for s in splits))
+        q, scales = zip(*(self.packed[s] for s in ("ft", "test")))
+        return model_image.data_section((self.y["ft"], self.y["test"]), tuple(s[:, 0] for s in scales), q)
 
     def blob(self, with_inputs: bool) -> bytes:
         parts = [self.y["ft"], self.y["test"], *((self.x["ft"], self.x["test"]) if with_inputs else ())]
@@ -171,9 +170,8 @@ class SerialTarget:
             data = DataSet(artifacts, job["input_format"])
             section = data.slot_section()
             model_hash, in_slot = self._model(artifacts, section)
-            stream = False
             if in_slot:  # nothing to load: the inputs are in flash, beside the model
-                answer = self._start(job, stream, model_hash, model_image.data_identity(section))
+                stream, answer = False, self._start(job, False, model_hash, model_image.data_identity(section))
                 if answer[0] == 0:  # the job's arena may take the RAM of a set loaded before
                     self.hello = dataclasses.replace(self.hello, data_hash=bytes(32))
             else:

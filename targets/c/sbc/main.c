@@ -192,8 +192,10 @@ static void store_int8(int i, skip2_data *data, int D)
     run.x8_scale[i] = malloc((size_t)data->n * sizeof(float));
     if (!run.x8[i] || !run.x8_scale[i])
         die(run.data_dir, "out of memory");
-    for (uint32_t r = 0; r < data->n; r++)
-        run.x8_scale[i][r] = skip2_quantise(D, run.x[i].f32 + (size_t)r * D, run.x8[i] + (size_t)r * D);
+    for (uint32_t r = 0; r < data->n; r++) {
+        size_t at = (size_t)r * D;
+        run.x8_scale[i][r] = skip2_quantise(D, run.x[i].f32 + at, run.x8[i] + at);
+    }
     npy_free(&run.x[i]);
     *data = (skip2_data){ .x8 = run.x8[i], .x8_scale = run.x8_scale[i], .y = data->y, .n = data->n };
 }
