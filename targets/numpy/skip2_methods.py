@@ -101,7 +101,7 @@ class FrozenPrefix:
         self.capacity = capacity
         if self.int8:
             self.store = np.empty((capacity, self.width), np.int8)
-            self.scales = np.empty((capacity, len(widths)), x.dtype)
+            self.scales = np.zeros((capacity, len(widths)), x.dtype)  # unfilled rows read back as 0, not garbage
         else:
             self.store = np.empty((capacity, self.width), x.dtype)
         self.slot = np.full(n, -1, np.int64)

@@ -197,7 +197,8 @@ static void store_int8(int i, skip2_data *data, int D)
         run.x8_scale[i][r] = skip2_quantise(D, run.x[i].f32 + at, run.x8[i] + at);
     }
     npy_free(&run.x[i]);
-    *data = (skip2_data){ .x8 = run.x8[i], .x8_scale = run.x8_scale[i], .y = data->y, .n = data->n };
+    *data = (skip2_data){ .x8 = run.x8[i], .x8_scale = run.x8_scale[i], .y = data->y,
+                          .n = data->n };
 }
 
 static void load_inputs(int n_layers, skip2_format input_format, skip2_model *model,
