@@ -117,7 +117,7 @@ def pretrain(x_pre, y_pre, n_classes, hidden, cfg, seed):
          for k, (n, m) in enumerate(zip(sizes[:-1], sizes[1:]))]
     b = [np.zeros(m, np.float32) for m in sizes[1:]]
     hp = dict(seed=seed, lr=cfg.lr, batch_size=cfg.batch_size, epochs=cfg.epochs, rank=1,
-              scale=1.0, cache=False, cache_budget_bytes=-1)
+              scale=1.0, cache=False, cache_budget_bytes=-1, cache_format="f32")
     meter = sm.Meter()
     method = sm.build("ft-all", sm.Net(W, b), hp, meter, x)
     epochs = sm.finetune(method, x, y_pre.astype(np.int64), hp, meter, stream=prng.STREAM_PRETRAIN_SHUFFLE)

@@ -4,13 +4,13 @@ Validation uses pydantic; every problem becomes one line naming the file, the fi
 """
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import Field, ValidationError, create_model, field_validator, model_validator
 
 from harness.boards import IMPLS, Board, Impl, Strict
 from harness.errors import UserError
-from harness.limits import LIMITS
+from harness.limits import FORMATS, LIMITS
 from harness.methods import parse_variant, VARIANTS
 from harness.tasks import TASKS, specs, task_names
 
@@ -78,6 +78,8 @@ class FinetuneHP(Strict):
     scale: float = 1.0
     cache_budget_bytes: Annotated[int, Field(ge=-1, le=MAX["MAX_CACHE_BUDGET"],
                                              description="-1 = unlimited")] = -1
+    # How every board stores the inputs (docs/methods.md, "Compact formats").
+    input_format: Literal[FORMATS] = "f32"
 
 
 def _optional(field):

@@ -1,4 +1,5 @@
-"""Method names and variants as experiments spell them: `<method>` or `<method>+cache`."""
+"""Method names and variants as experiments spell them: `<method>`, `<method>+cache` or
+`<method>+cache-int8` (the cache with int8 rows, docs/methods.md)."""
 from harness.paths import import_runner_modules
 
 import_runner_modules()
@@ -6,14 +7,17 @@ import skip2_methods  # noqa: E402  (board-side code is the single source of the
 
 METHODS = skip2_methods.METHODS
 # "+cache" is an option of methods with a frozen prefix; skip2-lora is skip-lora with the cache
-# always on, so it takes no suffix.
+# always on, so it takes no "+cache", only the int8 format of its cache.
 CACHE_OPTIONAL = tuple(m for m in skip2_methods.CACHEABLE if m != "skip2-lora")
-VARIANTS = METHODS + tuple(f"{m}+cache" for m in CACHE_OPTIONAL)
+INT8_SUFFIX = "+cache-int8"
+VARIANTS = (METHODS + tuple(f"{m}+cache" for m in CACHE_OPTIONAL)
+            + tuple(f"{m}{INT8_SUFFIX}" for m in skip2_methods.CACHEABLE))
 
 
-def parse_variant(variant: str) -> tuple[str, bool]:
-    """'ft-last+cache' -> ('ft-last', True); raises ValueError naming the known variants."""
+def parse_variant(variant: str) -> tuple[str, bool, str]:
+    """'ft-last+cache-int8' -> ('ft-last', True, 'int8'): the method, whether it caches and the
+    cache's format; raises ValueError naming the known variants."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown method '{variant}'; known methods: {', '.join(VARIANTS)}")
     method, _, suffix = variant.partition("+")
-    return method, bool(suffix) or method == "skip2-lora"
+    return method, bool(suffix) or method == "skip2-lora", "int8" if variant.endswith(INT8_SUFFIX) else "f32"

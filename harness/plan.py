@@ -26,6 +26,10 @@ class Job:
     def cache(self) -> bool:
         return parse_variant(self.variant)[1]
 
+    @property
+    def cache_format(self) -> str:
+        return parse_variant(self.variant)[2]
+
 
 def select_boards(exp: Experiment, lab: Lab) -> list:
     """The lab boards the experiment names (by name or tag), or all of them when it names none."""
@@ -62,7 +66,8 @@ def expand(exp: Experiment, lab: Lab) -> list[Job]:
 
 def runner_job(job: Job, hp: FinetuneHP) -> dict:
     """job.json content without the file locations, which the target fills in."""
-    return {"method": job.method, "cache": job.cache, "seed": job.seed, **hp.model_dump()}
+    return {"method": job.method, "cache": job.cache, "cache_format": job.cache_format, "seed": job.seed,
+            **hp.model_dump()}
 
 
 def job_id(model_key: str, variant: str, hp: FinetuneHP) -> str:

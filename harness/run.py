@@ -20,7 +20,7 @@ from harness.tasks import load_task
 
 
 def _job_line(i, n, job, rec) -> str:
-    head = f"[{i:>{len(str(n))}}/{n}] {job.task:<12} {job.variant:<14} {job.impl:<5} {job.board:<8} seed {job.seed}"
+    head = f"[{i:>{len(str(n))}}/{n}] {job.task:<12} {job.variant:<21} {job.impl:<5} {job.board:<8} seed {job.seed}"
     if rec["status"] == "error":
         return f"{head}  [red]error[/]  {rec['error']}"
     if rec["status"] in ("fail", "unsupported"):
@@ -35,6 +35,7 @@ def _identity(run_id, job, exp, art, hp) -> dict:
             "job_id": job_id(art.model_key, job.variant, hp), "task": job.task,
             "method": job.method, "variant": job.variant, "impl": job.impl, "board": job.board,
             "seed": job.seed, "repetition": job.repetition, **hp.model_dump(), "cache": job.cache,
+            "cache_format": job.cache_format,
             "hidden": "-".join(map(str, exp.model.hidden)), "model_key": art.model_key,
             "weights_sha256": art.weights_sha256, "data_sha256": art.data_sha256}
 

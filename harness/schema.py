@@ -5,14 +5,17 @@ before it is written and whenever a log is read; `harness.records` is the only r
 of logs, and everything else (report, resume, later compare and history) reads through it.
 
 Versions: 1 is the log of skip2bench before records carried `schema_version` (no board
-fingerprint, the C binary's hash inside `runtime`); 2 is this one. Every later version ships a
-migration from the one before and a test that reads a committed log of the old version.
+fingerprint, the C binary's hash inside `runtime`); 2 has no storage formats (every job stored
+its cache and inputs in float32); 3 is this one. Every later version ships a migration from the
+one before and a test that reads a committed log of the old version.
 """
 from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-SCHEMA_VERSION = 2
+from harness.limits import FORMATS
+
+SCHEMA_VERSION = 3
 STATUSES = ("ok", "fail", "unsupported", "error")
 # What clock a time came from: the board's own (a runner timing itself; the host is a board too),
 # the host's wall clock around the job, or an estimate from an emulator's instruction count.
@@ -129,6 +132,8 @@ class Record(_RecordResult):
     scale: float
     cache_budget_bytes: int
     cache: bool
+    cache_format: Literal[FORMATS]
+    input_format: Literal[FORMATS]
     hidden: str
     model_key: str
     weights_sha256: str
@@ -182,7 +187,11 @@ def _v1_to_v2(rec: dict) -> dict:
     return rec
 
 
-MIGRATIONS = {1: _v1_to_v2}
+def _v2_to_v3(rec: dict) -> dict:
+    return dict(rec, schema_version=3, cache_format="f32", input_format="f32")
+
+
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 class UnknownVersion(ValueError):

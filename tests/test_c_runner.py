@@ -146,6 +146,44 @@ def test_partial_cache_budget_matches_numpy_and_keeps_results(c_runner, files, t
         np.testing.assert_array_equal(got_params[name], plain_params[name], err_msg=name)
 
 
+COMPACT_JOBS = [("ft-last", "int8", "f32"), ("lora-last", "int8", "int8"), ("skip2-lora", "int8", "f32"),
+                ("skip2-lora", "int8", "int8"), ("ft-all", "f32", "int8"), ("lora-all", "f32", "int8")]
+
+
+@pytest.mark.parametrize("method, cache_format, input_format", COMPACT_JOBS)
+def test_compact_formats_match_numpy(c_runner, files, tmp_path, method, cache_format, input_format):
+    job = make_job(method, 7, cache=method != "ft-all" and method != "lora-all", cache_format=cache_format,
+                   input_format=input_format)
+    ref, ref_params, _ = run("numpy", files, tmp_path / "numpy", job)
+    got, got_params, _ = run(c_runner, files, tmp_path / "c", job)
+    assert_same_result(ref, got)
+    assert_params_close(ref_params, got_params, f"{method} cache {cache_format} inputs {input_format}")
+    if cache_format == "int8":  # a row: a byte per value and a float32 scale per segment (x1, x2, z0)
+        segments = [SIZES[1], SIZES[2]] + ([SIZES[3]] if method != "ft-last" else [])
+        assert got["mem"]["cache_bytes"] == N_FT * (sum(segments) + 4 * len(segments))
+    # The format is not a no-op: float32 storage trains differently.
+    _, plain_params, _ = run(c_runner, files, tmp_path / "plain", make_job(method, 7, cache=job["cache"]))
+    assert any(not np.array_equal(plain_params[n], got_params[n]) for n in got_params)
+
+
+@pytest.mark.parametrize("budget_rows", [0, 25, 59])
+def test_an_int8_cache_trains_the_same_whatever_its_budget(c_runner, files, tmp_path, budget_rows):
+    """A row the budget leaves out is read back through int8 like a stored one: the budget changes
+    time, never results (down to no row at all)."""
+    row_bytes = sum(SIZES[1:]) + 4 * 3
+    full, full_params, _ = run(c_runner, files, tmp_path / "full", make_job("skip2-lora", 3, cache_format="int8"))
+    job = make_job("skip2-lora", 3, cache_format="int8", cache_budget_bytes=budget_rows * row_bytes + row_bytes - 1)
+    part, part_params, _ = run(c_runner, files, tmp_path / "part", job)
+    assert part["cache_capacity_samples"] == budget_rows and full["cache_capacity_samples"] == N_FT
+    assert part["mem"]["cache_bytes"] == budget_rows * row_bytes
+    assert part["epoch_loss"] == full["epoch_loss"] and part["acc_after"] == full["acc_after"]
+    for name in full_params:
+        np.testing.assert_array_equal(part_params[name], full_params[name], err_msg=name)
+    ref, ref_params, _ = run("numpy", files, tmp_path / "numpy", job)
+    assert_same_result(ref, part)
+    assert_params_close(ref_params, part_params, f"skip2-lora int8 cache of {budget_rows} rows")
+
+
 def test_macs_follow_the_method_formula(c_runner, files, tmp_path):
     # skip-lora, one epoch of 60 samples in batches 16, 16, 16, 12 (docs/methods.md).
     got, _, _ = run(c_runner, files, tmp_path / "c", make_job("skip-lora", 1, epochs=1))
@@ -230,6 +268,8 @@ def valid_job_text(**overrides):
     (valid_job_text(method="lora-some"), "'method'"),            # unknown method
     (valid_job_text(batch_size=2.5), "'batch_size'"),            # not an integer
     (valid_job_text(cache=None), "job.json"),                    # null is not a contract value
+    (valid_job_text(cache_format="int4"), "'cache_format' must be one of f32, int8; got 'int4'"),
+    (valid_job_text(input_format=8), "'input_format' must be a string"),
 ])
 def test_malformed_job_json_is_an_error(c_runner, files, tmp_path, job_text, needle):
     write_workdir(files, tmp_path / "w", job_text)

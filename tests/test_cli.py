@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from harness.schema import SCHEMA_VERSION
 
 SMALL_EXPERIMENT = """
 name = "small"
@@ -158,7 +159,7 @@ def test_runner_crash_is_recorded_as_error_with_stderr(tmp_path, cache_dir):
     recs = records(out)
     assert [r["status"] for r in recs] == ["error", "error"]
     assert "exited with code 1" in recs[0]["error"] and "injected crash" in recs[0]["stderr_tail"]
-    assert recs[0]["acc_after"] is None and recs[0]["schema_version"] == 2
+    assert recs[0]["acc_after"] is None and recs[0]["schema_version"] == SCHEMA_VERSION
 
 
 def test_python_without_numpy_makes_numpy_jobs_unsupported(tmp_path, cache_dir):

@@ -20,6 +20,7 @@ import pytest
 
 from conftest import ROOT
 from harness.records import RecordLog
+from harness.schema import SCHEMA_VERSION
 
 EXPERIMENT = """name = "tiny"
 tasks = ["synthetic"]
@@ -119,6 +120,12 @@ BAD_EXPERIMENTS = [
     (EXPERIMENT.replace("[finetune]\nepochs = 1", "[finetune]\nepochs = 1\nrank = 65536"), "finetune.rank: Input should be less than or equal to 65535"),
     (EXPERIMENT.replace("[finetune]\nepochs = 1", "[finetune]\nepochs = 1\nbatch_size = 2000000"), "finetune.batch_size: Input should be less than or equal to 1000000"),
     (EXPERIMENT.replace("[finetune]\nepochs = 1", "[finetune]\nepochs = 1\ncache_budget_bytes = -2"), "finetune.cache_budget_bytes: Input should be greater than or equal to -1"),
+    (EXPERIMENT.replace("[finetune]\nepochs = 1", "[finetune]\nepochs = 1\ninput_format = 'int4'"),
+     "finetune.input_format: Input should be 'f32' or 'int8' (got 'int4')"),
+    (EXPERIMENT + "[finetune.method.skip2-lora]\ninput_format = 8\n",
+     "finetune.method.skip2-lora.input_format: Input should be 'f32' or 'int8' (got 8)"),
+    (EXPERIMENT.replace('"skip2-lora"', '"skip-lora+cache-int8"'),
+     "methods: unknown method 'skip-lora+cache-int8'; known methods: ft-all, "),
     (EXPERIMENT.replace('impls = ["numpy"]', 'impls = ["fortran"]'), "impls.0: Input should be 'numpy' or 'c'"),
     (EXPERIMENT.replace('impls = ["numpy"]', 'impls = ["numpy"]\nboards = ["nowhere"]'), "match no board name or tag"),
     (EXPERIMENT.replace('impls = ["numpy"]', 'impls = ["c"]'), "no selected board of lab 'test' runs impls ['c']"),
@@ -340,7 +347,7 @@ def test_report_of_a_missing_directory(tmp_path, cache):
 # -- the record log --------------------------------------------------------------------------------
 @pytest.mark.parametrize("damage, needle", [
     (lambda lines: [lines[0], b"{not json\n", *lines[1:]], "records.jsonl:2: malformed record"),
-    (lambda lines: [lines[0].replace(b'"schema_version":2', b'"schema_version":9'), *lines[1:]],
+    (lambda lines: [lines[0].replace(f'"schema_version":{SCHEMA_VERSION}'.encode(), b'"schema_version":9'), *lines[1:]],
      "records.jsonl:1: schema_version 9 is not one this skip2bench reads"),
     (lambda lines: [lines[0].replace(b'"status":"ok"', b'"status":"done"'), *lines[1:]],
      "records.jsonl:1: not a valid record (status"),

@@ -39,6 +39,7 @@ epochs = 3
 [finetune]
 epochs = 2
 batch_size = {batch}
+{finetune}
 """
 
 
@@ -140,10 +141,11 @@ def skip2bench(*args, cache, check=True):
     return proc
 
 
-def experiment(tmp_path, data, methods, boards=(), hidden=(16, 12), batch=20) -> Path:
+def experiment(tmp_path, data, methods, boards=(), hidden=(16, 12), batch=20, finetune="") -> Path:
+    """An experiment file; `finetune` is added to its [finetune] table."""
     path = tmp_path / "exp.toml"
     path.write_text(EXPERIMENT.format(methods=json.dumps(list(methods)), boards=json.dumps(list(boards)),
-                                      hidden=json.dumps(list(hidden)), data=data, batch=batch))
+                                      hidden=json.dumps(list(hidden)), data=data, batch=batch, finetune=finetune))
     return path
 
 
@@ -188,6 +190,41 @@ def test_mcu_boards_train_exactly_as_the_host(lab, cache, tmp_path, small_task):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["boards"]["mcu-stm32f405"]["facts"]["ram"] == {"sram": 131072, "ccm": 65536}
     assert "flash" not in proc.stderr
+
+
+def test_compact_formats_train_exactly_as_the_host(lab, cache, tmp_path, small_task):
+    """int8 caches and int8 inputs read from the model slot, bit-identical with the host's C runner;
+    one method keeps float32 inputs, which go to RAM between the other jobs (in a seeded order)."""
+    out = tmp_path / "run"
+    row_bytes = (16 + 12 + 2) + 4 * 3  # skip2-lora's int8 row: x1, x2, z0 and their scales
+    finetune = f"""input_format = "int8"
+[finetune.method.lora-all]
+input_format = "f32"
+[finetune.method."skip2-lora+cache-int8"]
+cache_budget_bytes = {30 * row_bytes}
+"""
+    methods = ["ft-last+cache-int8", "lora-all", "skip2-lora+cache-int8"]
+    skip2bench("run", "-e", experiment(tmp_path, small_task, methods, finetune=finetune), "-l", lab, "-o", out,
+               "--no-report", cache=cache)
+    recs = records(out)
+    assert len(recs) == 3 * len(methods) and all(r["status"] == "ok" for r in recs), recs
+    host = {r["job_id"]: r for r in recs if r["board"] == "host"}
+    for r in recs:
+        ref = host[r["job_id"]]
+        assert r["cache_format"] == ("f32" if r["method"] == "lora-all" else "int8")
+        for key in ("acc_before", "acc_after", "ft_macs", "epoch_loss", "cache_capacity_samples", "cache_hits",
+                    "mem_cache_bytes", "input_format"):
+            assert r[key] == ref[key], (r["board"], r["variant"], key)
+        if r["board"] == "host":
+            continue
+        mem, in_flash = r["mcu_memory"], r["input_format"] == "int8"
+        assert r["runtime"]["inputs_in_flash"] is in_flash and r["runtime"]["streamed"] is False
+        # The int8 set follows the model in flash: a 64-byte header, then per sample a label, a
+        # scale and 64 int8 inputs; the float set of lora-all sits in RAM.
+        assert mem["flash"]["data"] == (64 + (80 + 60) * (4 + 4 + 64) if in_flash else 0)
+        assert (sum(reg["data"] for reg in mem["ram"].values()) == 0) is in_flash
+    skip2 = [r for r in recs if r["variant"] == "skip2-lora+cache-int8"]
+    assert {r["cache_capacity_samples"] for r in skip2} == {30} and {r["mem_cache_bytes"] for r in skip2} == {30 * row_bytes}
 
 
 def test_a_job_that_does_not_fit_is_unsupported(lab, cache, tmp_path, small_task):

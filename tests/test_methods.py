@@ -19,7 +19,7 @@ def make_data(dtype, n=9, d=7, c=3, seed=4):
 
 
 HP = dict(seed=1, lr=0.05, scale=0.7, rank=2, batch_size=4, epochs=3, cache=False,
-          cache_budget_bytes=-1)
+          cache_budget_bytes=-1, cache_format="f32")
 
 
 @pytest.mark.parametrize("method", sm.METHODS)
@@ -55,10 +55,10 @@ def test_gradients_match_finite_differences(method):
 CACHE_RTOL = 1e-10
 
 
-def train(method, budget=-1, cache=False, dtype=np.float32):
+def train(method, budget=-1, cache=False, dtype=np.float32, cache_format="f32"):
     x, y = make_data(dtype, n=37)
     meter = sm.Meter()
-    hp = dict(HP, cache=cache, cache_budget_bytes=budget, epochs=4)
+    hp = dict(HP, cache=cache, cache_budget_bytes=budget, epochs=4, cache_format=cache_format)
     m = sm.build(method, make_net(dtype), hp, meter, x)
     epochs = sm.finetune(m, x, y, hp, meter)
     return m, meter, epochs
@@ -82,6 +82,20 @@ def test_cache_budget_limits_stored_samples_and_keeps_results():
     assert part.prefix.hits == 3 * 10
     for name in full.params:
         np.testing.assert_allclose(part.params[name], full.params[name], rtol=CACHE_RTOL, err_msg=name)
+
+
+def test_an_int8_cache_keeps_results_whatever_its_budget():
+    full, _, _ = train("skip2-lora", cache=True, dtype=np.float64, cache_format="int8")
+    row = full.prefix.row_bytes
+    assert row == (6 + 5 + 3) + 4 * 3  # a byte per value, a scale per segment (x1, x2, z0)
+    for budget, stored in ((row - 1, 0), (10 * row + row // 2, 10)):
+        part, _, _ = train("skip2-lora", budget=budget, cache=True, dtype=np.float64, cache_format="int8")
+        assert part.prefix.capacity == part.prefix.used == stored
+        for name in full.params:
+            np.testing.assert_allclose(part.params[name], full.params[name], rtol=CACHE_RTOL, err_msg=name)
+    # ... and int8 is not float32: the rows read back differ, and so does training.
+    plain, _, _ = train("skip2-lora", cache=True, dtype=np.float64)
+    assert not np.allclose(plain.params["A0"], full.params["A0"], rtol=1e-6)
 
 
 def test_frozen_backbone_is_untouched_by_adapter_methods():

@@ -11,6 +11,7 @@ from harness.schema import SCHEMA_VERSION
 from harness.targets import parse_result
 
 V1_LOG = Path(__file__).parent / "data" / "records-v1.jsonl"
+V2_LOG = Path(__file__).parent / "data" / "records-v2.jsonl"
 
 
 def v1_lines():
@@ -26,6 +27,17 @@ def test_a_committed_v1_log_is_read_as_the_current_version():
     assert ok_c["attempts"] == 1 and ok_c["time_kind"] == "device" and ok_c["board_fingerprint"] is None
     assert ok_c["acc_after"] == raw_c["acc_after"] and ok_c["ft_macs"] == raw_c["ft_macs"]
     assert error["status"] == "error" and error["acc_before"] is None and error["runner_sha256"] is None
+
+
+def test_a_committed_v2_log_is_read_with_float32_storage():
+    raw = [json.loads(line) for line in V2_LOG.read_text().splitlines()]
+    records = RecordLog(V2_LOG).read()
+    assert [r["variant"] for r in records] == [r["variant"] for r in raw]
+    # Before storage formats existed every cache row and input was float32.
+    for rec, old in zip(records, raw):
+        assert rec["schema_version"] == SCHEMA_VERSION and old["schema_version"] == 2
+        assert rec["cache_format"] == rec["input_format"] == "f32"
+        assert rec["acc_after"] == old["acc_after"] and rec["mem_cache_bytes"] == old["mem_cache_bytes"]
 
 
 def test_migrate_rewrites_a_v1_log_and_keeps_every_value(tmp_path):

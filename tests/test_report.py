@@ -44,6 +44,7 @@ def make_record(task, method, variant, cache, impl, seed, board="local", repetit
         "task": task, "method": method,
         "variant": variant, "impl": impl, "board": board, "seed": seed, "repetition": repetition,
         "epochs": EPOCHS, "batch_size": BATCH, "lr": 0.01, "rank": RANK, "scale": 1.0, "cache": cache,
+        "cache_format": "f32", "input_format": "f32",
         "cache_budget_bytes": 1 << 20 if cache else -1, "hidden": "96-96",
         "model_key": f"{task}-{seed}", "weights_sha256": "0" * 64, "data_sha256": "1" * 64,
         "board_fingerprint": "f" * 16, "started_at": "2025-01-01T00:00:00+00:00",

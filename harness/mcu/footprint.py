@@ -16,9 +16,10 @@ def static(elf: Path, regions) -> dict:
     return {"flash": flash, "ram": ram}
 
 
-def memory(fw_static: dict, hello, done: dict, model_bytes: int) -> dict:
+def memory(fw_static: dict, hello, done: dict, flash_bytes: dict) -> dict:
     """Flash and every RAM region's use by one job, measured: static data, the stack's deepest
-    use, the data set and the arena where the firmware placed them."""
+    use, the data set and the arena where the firmware placed them; in flash the firmware and,
+    from `flash_bytes`, the model image and the data set the job read there (int8 inputs)."""
     ram = {}
     for i, (name, _, size, free) in enumerate(hello.regions):
         reserved = size - free - fw_static["ram"][name]  # the stack's reservation, where it sits
@@ -28,5 +29,4 @@ def memory(fw_static: dict, hello, done: dict, model_bytes: int) -> dict:
                "arena": done["arena_bytes_placed"] if done["arena_region"] == i else 0}
         use["used"] = use["static"] + use["stack"] + use["data"] + use["arena"]
         ram[name] = use
-    return {"flash": {"size": hello.flash_bytes, "firmware": fw_static["flash"], "model": model_bytes},
-            "ram": ram}
+    return {"flash": {"size": hello.flash_bytes, "firmware": fw_static["flash"], **flash_bytes}, "ram": ram}

@@ -2,6 +2,8 @@
 import struct
 from dataclasses import dataclass
 
+from harness.limits import FORMATS
+
 HELLO, STATUS, DATA_BEGIN, DATA_CHUNK, DATA_END, RUN = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
 ROWS, PROGRESS, DONE = 0x10, 0x11, 0x12
 METHODS = ("ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora")
@@ -28,6 +30,7 @@ class Hello:
     data_hash: bytes
     regions: tuple  # (name, base, size, free)
     timer: str      # what the ticks count: "dwt" (the core's cycle counter) or "systick"
+    slot_data_hash: bytes  # the data set in the model slot (int8 inputs), or zeros
 
     @classmethod
     def parse(cls, p: bytes) -> "Hello":
@@ -50,9 +53,9 @@ class Hello:
             base, size, free = struct.unpack_from("<3I", p, at + 8)
             regions.append((name, base, size, free))
             at += 20
-        timer = "dwt" if p[at] else "systick"
+        timer, slot_data_hash = struct.unpack_from("<B32s", p, at)
         return cls(protocol, version, board, clock, tps, flash, slot, slot_bytes, fw_hash, model_hash,
-                   data_hash, tuple(regions), timer)
+                   data_hash, tuple(regions), "dwt" if timer else "systick", slot_data_hash)
 
     def region_facts(self) -> dict:
         return {name: {"base": f"0x{base:08x}", "bytes": size, "free": free}
@@ -64,7 +67,8 @@ def data_begin(data_hash: bytes, n_ft: int, n_test: int, d: int, with_inputs: bo
 
 
 def run(job: dict, stream: bool, model_hash: bytes, data_hash: bytes) -> bytes:
-    return struct.pack("<BBBBIIIIffi", METHODS.index(job["method"]), int(bool(job["cache"])), int(stream), 0,
+    return struct.pack("<BBBBIIIIffi", METHODS.index(job["method"]), int(bool(job["cache"])), int(stream),
+                       FORMATS.index(job["cache_format"]),
                        job["seed"], job["epochs"], job["batch_size"], job["rank"], job["lr"], job["scale"],
                        job["cache_budget_bytes"]) + model_hash + data_hash
 

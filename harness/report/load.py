@@ -12,9 +12,9 @@ from harness.records import KEY_FIELDS, MalformedRecords, RecordLog
 METHOD_ORDER = list(METHODS)
 IMPL_ORDER = ["numpy", "c"]
 # Hyper-parameters that tell two jobs of the same task and variant apart.
-HPARAMS = ["epochs", "batch_size", "lr", "rank", "scale", "hidden", "cache_budget_bytes"]
+HPARAMS = ["epochs", "batch_size", "lr", "rank", "scale", "hidden", "cache_budget_bytes", "input_format"]
 IDENTITY = ["run_id", "job_id", "task", "method", "variant", "impl", "board", "seed", "repetition",
-            *HPARAMS, "cache"]
+            *HPARAMS, "cache", "cache_format"]
 RESULTS = ["acc_before", "acc_after", "ft_time_s", "fwd_time_s", "bwd_time_s", "upd_time_s",
            "cache_time_s", "epoch_times_s", "epoch_loss", "ft_macs", "trainable_params",
            "cache_hits", "cache_misses", "cache_hit_rate", "peak_rss_bytes", "mem_weights_bytes",

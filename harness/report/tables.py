@@ -149,7 +149,7 @@ def fit(df: pd.DataFrame) -> pd.DataFrame | None:
             for name, use in mem["ram"].items():
                 row[f"{name}_KB"] = use["used"] / 1024
                 row[f"{name}_of_KB"] = use["size"] / 1024
-            row["flash_KB"] = (mem["flash"]["firmware"] + mem["flash"]["model"]) / 1024
+            row["flash_KB"] = (mem["flash"]["firmware"] + mem["flash"]["model"] + mem["flash"].get("data", 0)) / 1024
             row["arena_KB"] = sum(u["arena"] for u in mem["ram"].values()) / 1024
             row["stack_B"] = max(u["stack"] for u in mem["ram"].values())
         refused = g[g["status"].eq("unsupported")]

@@ -3,9 +3,10 @@ another kind of board, so a job with impl "c" trains the same here as on the hos
 
 prepare() builds the firmware, reaches the board (HELLO: protocol, firmware hash, memory) and
 flashes the current firmware when the board runs another. Each job then needs its model in the
-board's model slot (flashed when another is there), its data set in RAM (inputs and labels when
-they fit, else labels only with the inputs streamed per mini-batch on the board's request), and
-a RUN, after which the host answers the board's ROWS, PROGRESS and DONE.
+board's model slot (flashed when another is there) and its data set: with int8 inputs in the slot
+beside the model when they fit there, else in RAM (inputs and labels when they fit, else labels
+only with the inputs streamed per mini-batch on the board's request); then a RUN, after which the
+host answers the board's ROWS, PROGRESS and DONE.
 """
 import dataclasses
 import hashlib
@@ -21,11 +22,16 @@ import numpy as np
 
 from harness.errors import JobUnsupported, TargetError, UserError
 from harness.mcu import firmware, footprint, messages as msg, model_image
+from harness.paths import import_runner_modules
 from harness.targets import facts as board_facts
 from harness.targets import validated
 from harness.transports import LinkDown
 from harness.transports.serial_link import PROTOCOL, ProtocolError, SerialLink
 
+import_runner_modules()
+import skip2_quant as quant  # noqa: E402  (the runners' own quantiser: the same bytes everywhere)
+
+ROW = [slice(None)]  # an input row is one segment: one scale per row
 RECONNECT_TIMEOUT_S = 1.0  # per HELLO try (x link_tries): a board may still be busy with a dead host's job
 # Data set chunks: 1 KB, not the 4 KB a frame allows, so that on a noisy line most frames pass
 # (at one damaged byte in 5000, 81 % of 1 KB frames arrive whole, 44 % of 4 KB ones).
@@ -47,14 +53,27 @@ def check_hello(payload: bytes, board_name: str, ours: int = PROTOCOL) -> msg.He
 
 class DataSet:
     """A job's data as the board gets it: labels, and the inputs scaled on the host in float32
-    ((x - mean) / std with the backbone's statistics, the same operations as every runner)."""
+    ((x - mean) / std with the backbone's statistics, the same operations as every runner), in the
+    job's input format: with int8, the int8 rows for the model slot, and their dequantised values
+    wherever floats are sent."""
 
-    def __init__(self, artifacts):
+    def __init__(self, artifacts, input_format: str):
         model, data = Path(artifacts.model_dir), Path(artifacts.data_dir)
         mean, std = np.load(model / "mean.npy"), np.load(model / "std.npy")
         self.x = {s: ((np.load(data / f"x_{s}.npy") - mean) / std).astype("<f4") for s in ("ft", "test")}
         self.y = {s: np.load(data / f"y_{s}.npy").astype("<i4") for s in ("ft", "test")}
         self.d = self.x["ft"].shape[1]
+        self.packed = None
+        if input_format == "int8":
+            self.packed = {s: quant.quantise(x, ROW) for s, x in self.x.items()}
+            self.x = {s: quant.dequantise(*packed, ROW) for s, packed in self.packed.items()}
+
+    def slot_section(self) -> bytes:
+        """The int8 data set that may follow the model in the slot; empty for float inputs."""
+        if self.packed is None:
+            return b""
+        q, scales = zip(*(self.packed[s] for s in ("ft", "test")))
+        return model_image.data_section((self.y["ft"], self.y["test"]), tuple(s[:, 0] for s in scales), q)
 
     def blob(self, with_inputs: bool) -> bytes:
         parts = [self.y["ft"], self.y["test"], *((self.x["ft"], self.x["test"]) if with_inputs else ())]
@@ -148,22 +167,28 @@ class SerialTarget:
         try:
             if self.link is None:
                 self._connect(RECONNECT_TIMEOUT_S)
-            model_hash = self._model(artifacts)
-            data = DataSet(artifacts)
-            stream = not self._load(data, with_inputs=True)
-            if stream:  # the inputs do not fit the board's RAM: the labels go there, the rows stream
-                self._load_or_refuse(data)
-            answer = self._start(job, stream, model_hash, data)
-            if answer[0] == 1 and not stream:  # the inputs take the arena's room: stream them instead
-                stream = True
-                self._load_or_refuse(data)
-                answer = self._start(job, stream, model_hash, data)
+            data = DataSet(artifacts, job["input_format"])
+            section = data.slot_section()
+            model_hash, in_slot = self._model(artifacts, section)
+            if in_slot:  # nothing to load: the inputs are in flash, beside the model
+                stream, answer = False, self._start(job, False, model_hash, model_image.data_identity(section))
+                if answer[0] == 0:  # the job's arena may take the RAM of a set loaded before
+                    self.hello = dataclasses.replace(self.hello, data_hash=bytes(32))
+            else:
+                stream = not self._load(data, with_inputs=True)
+                if stream:  # the inputs do not fit the board's RAM: the labels go there, the rows stream
+                    self._load_or_refuse(data)
+                answer = self._start(job, stream, model_hash, self._ram_hash(data, stream))
+                if answer[0] == 1 and not stream:  # the inputs take the arena's room: stream them instead
+                    stream = True
+                    self._load_or_refuse(data)
+                    answer = self._start(job, stream, model_hash, self._ram_hash(data, stream))
             status, needed, available, message = answer
             if status == 1:  # the board's own words: "needs 120 KB in sram for its arena, ..."
                 raise JobUnsupported(f"board {self.board.name}: the job {message}")
             if status != 0:
                 raise TargetError(f"{what} refused the job: {msg.RUN_STATUS.get(status, status)}: {message}")
-            return self._serve(job, data, stream, what)
+            return self._serve(job, data, stream, in_slot, what)
         except (LinkDown, ProtocolError) as e:
             self._forget_link()
             raise TargetError(f"{what}: {e}") from None
@@ -179,19 +204,27 @@ class SerialTarget:
             self.link.close()
             self.link = None
 
-    def _model(self, artifacts) -> bytes:
-        image = model_image.cached(artifacts.model_dir, artifacts.n_layers, self.cache_dir)
-        size, want = image.stat().st_size, model_image.identity(image.read_bytes())
-        self.model_bytes = size
-        if size > self.hello.model_slot_bytes:
-            raise JobUnsupported(f"board {self.board.name}: the model image is {size} bytes, its model slot "
+    def _model(self, artifacts, section: bytes) -> tuple[bytes, bool]:
+        """The job's model in the slot, with the int8 data set `section` after it when there is one
+        and it fits (flashed when the slot holds another): the model's hash, and whether the slot
+        holds the data set."""
+        model = model_image.image(artifacts.model_dir, artifacts.n_layers)
+        want, data_hash = model_image.identity(model), model_image.data_identity(section)
+        in_slot = bool(section) and len(model) + len(section) <= self.hello.model_slot_bytes
+        self.flash_bytes = {"model": len(model), "data": len(section) if in_slot else 0}
+        if self.hello.model_hash == want and (not in_slot or self.hello.slot_data_hash == data_hash):
+            return want, in_slot
+        if len(model) > self.hello.model_slot_bytes:
+            raise JobUnsupported(f"board {self.board.name}: the model image is {len(model)} bytes, its model slot "
                                  f"holds {self.hello.model_slot_bytes}")
-        if self.hello.model_hash != want:
-            self._flash(image)
-            self.sent["model"] += size
-            if self.hello.model_hash != want:
-                raise TargetError(f"board {self.board.name} does not report the model just flashed")
-        return want
+        blob = model + section if in_slot else model
+        self._flash(model_image.cached(blob, self.cache_dir))
+        self.sent["model"] += len(model)
+        self.sent["data"] += len(blob) - len(model)
+        if self.hello.model_hash != want or (in_slot and self.hello.slot_data_hash != data_hash):
+            raise TargetError(f"board {self.board.name} does not report the model{' and data' if in_slot else ''} "
+                              f"just flashed")
+        return want, in_slot
 
     def _load(self, data: DataSet, with_inputs: bool) -> bool:
         """The data set in the board's RAM (skipped when it is there); False when it does not fit."""
@@ -224,13 +257,17 @@ class SerialTarget:
             n = len(data.y["ft"]) + len(data.y["test"])
             raise JobUnsupported(f"board {self.board.name}: even the {n} labels do not fit its RAM")
 
-    def _start(self, job, stream, model_hash, data) -> tuple:
-        answer = self.link.request(msg.RUN, msg.run(job, stream, model_hash, hashlib.sha256(
-            data.blob(not stream)).digest()), accept_device_request=True)
+    @staticmethod
+    def _ram_hash(data: DataSet, stream: bool) -> bytes:
+        """The name of the set in RAM: inputs and labels, or labels only when the inputs stream."""
+        return hashlib.sha256(data.blob(not stream)).digest()
+
+    def _start(self, job, stream, model_hash, data_hash) -> tuple:
+        answer = self.link.request(msg.RUN, msg.run(job, stream, model_hash, data_hash), accept_device_request=True)
         # No answer but a request from the board: it started, and its RUN answer was lost.
         return (0, 0, 0, "") if answer is None else msg.run_answer(answer)
 
-    def _serve(self, job, data, stream, what):
+    def _serve(self, job, data, stream, in_slot, what):
         epochs, result, streamed = [], {}, [0]
 
         def handle(frame):
@@ -248,9 +285,9 @@ class SerialTarget:
             raise ProtocolError(f"board {self.board.name} sent an unknown request 0x{frame.type:02x}")
 
         self.link.serve(handle, time.monotonic() + self.board.timeout_s)
-        return validated(self._result(job, result, epochs, stream, streamed[0]), what)
+        return validated(self._result(job, result, epochs, stream, in_slot, streamed[0]), what)
 
-    def _result(self, job, r, epochs, stream, streamed_bytes) -> dict:
+    def _result(self, job, r, epochs, stream, in_slot, streamed_bytes) -> dict:
         """The firmware's result as every runner reports it (docs/runner-contract.md)."""
         h = self.hello
         if self.emulated:
@@ -282,12 +319,13 @@ class SerialTarget:
             "mem": r["mem"], "peak_rss_bytes": None,
             "runtime": {"board": h.board, "firmware_version": h.firmware_version, "protocol": h.protocol,
                         "clock_hz": h.clock_hz, "arena_bytes": r["arena_bytes"], "streamed": stream,
+                        "inputs_in_flash": in_slot,
                         "machine": "cortex-m4f"},
             "runner_sha256": self.fw.elf_sha256, "attempts": 1,
             "time_kind": "emulated" if self.emulated else "device",
             # Waiting for and moving streamed rows, kept out of every time above (device clock).
             "transfer_time_s": r["transfer_ticks"] / h.ticks_per_second, "streamed_bytes": streamed_bytes,
-            "mcu_memory": footprint.memory(self.fw_static, h, r, self.model_bytes),
+            "mcu_memory": footprint.memory(self.fw_static, h, r, self.flash_bytes),
             **{f"{k}_instructions": v for k, v in instructions.items()},
         }
 

@@ -2,10 +2,12 @@
 
 `skip2_limits.def` (targets/c/core/, deployed beside this file) is also compiled into the C
 core, so the NumPy and C runners refuse exactly the same jobs, and the harness checks experiment
-files against the same numbers.
+files against the same numbers. A job's storage formats must be ones every runner knows.
 """
 import os
 import re
+
+from skip2_quant import FORMATS
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # Deployed, the file sits beside this one; in the repository, in the C core's folder.
@@ -49,6 +51,10 @@ def job_problems(job, widths):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
                 or value in (float("inf"), float("-inf")):
             problems.append(f"'{key}' must be a finite number; got {value!r}")
+    for key in ("cache_format", "input_format"):
+        value = job.get(key, "f32")
+        if value not in FORMATS:
+            problems.append(f"'{key}' must be one of {', '.join(FORMATS)}; got {value!r}")
     if any(not 1 <= w <= LIMITS["MAX_WIDTH"] for w in widths):
         problems.append(f"every layer width must be 1..{LIMITS['MAX_WIDTH']}; got {list(widths)}")
     return problems

@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 import skip2_prng as prng
+import skip2_quant as quant
 
 METHODS = ("ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora")
 # Methods whose frozen prefix never changes during fine-tuning, so it may be cached per sample.
@@ -80,27 +81,36 @@ class FrozenPrefix:
     With the cache on, a sample's prefix is computed the first time it is seen and stored while
     the byte budget lasts (first come, first stored); later lookups copy it back. Samples that do
     not fit are recomputed every time, so the budget changes time, never results. A row holds
-    [x[1], ..., x[L-1], (z0)] side by side.
+    [x[1], ..., x[L-1], (z0)] side by side, in the cache's format: with "int8" every computed row,
+    stored or not, is read back through int8 (one scale per layer's slice and one for z0).
     """
 
-    def __init__(self, net, x, with_logits, cache, budget_bytes, meter):
+    def __init__(self, net, x, with_logits, cache, budget_bytes, meter, cache_format="f32"):
         self.net, self.x, self.with_logits, self.meter = net, x, with_logits, meter
         widths = [w.shape[1] for w in net.W[:-1]] + ([net.W[-1].shape[1]] if with_logits else [])
         ends = np.cumsum(widths)
         self.columns = [slice(e - w, e) for w, e in zip(widths, ends)]
-        self.row_bytes = int(ends[-1]) * x.itemsize
+        self.width = int(ends[-1])
+        self.int8 = cache and cache_format == "int8"
+        # An int8 row: one byte per value and a float32 scale per segment.
+        self.row_bytes = self.width + 4 * len(widths) if self.int8 else self.width * x.itemsize
         n = x.shape[0]
         capacity = 0
         if cache:
             capacity = n if budget_bytes < 0 else min(n, budget_bytes // self.row_bytes)
         self.capacity = capacity
-        self.store = np.empty((capacity, int(ends[-1])), x.dtype)
+        if self.int8:
+            self.store = np.empty((capacity, self.width), np.int8)
+            self.scales = np.zeros((capacity, len(widths)), x.dtype)  # unfilled rows read back as 0, not garbage
+        else:
+            self.store = np.empty((capacity, self.width), x.dtype)
         self.slot = np.full(n, -1, np.int64)
         self.used = 0
         self.hits = self.misses = 0
 
-    def compute(self, xb, out):
-        """Frozen forward of a batch into the row block `out`."""
+    def compute(self, xb):
+        """Frozen forward of a batch: its rows."""
+        out = np.empty((xb.shape[0], self.width), xb.dtype)
         h, cols, mm, net = xb, self.columns, self.meter.mm, self.net
         for k in range(len(net.W) - 1):
             a = mm(h, net.W[k])
@@ -110,37 +120,55 @@ class FrozenPrefix:
             a = mm(h, net.W[-1])
             a += net.b[-1]
             out[:, cols[-1]] = a
+        return out
+
+    def fresh(self, idx):
+        """Rows computed for the samples idx as the cache's format reads them back, and what it
+        would store of them."""
+        self.meter.phase("fwd")
+        rows = self.compute(self.x[idx])
+        if not self.int8:
+            return rows, rows
+        self.meter.phase("cache")
+        packed = quant.quantise(rows, self.columns)
+        return quant.dequantise(*packed, self.columns, rows.dtype), packed
 
     def get(self, idx):
         """Returns (list of x[0..L-1] for the batch, frozen logits or None)."""
-        m = self.meter
         if self.capacity == 0:
-            m.phase("fwd")
-            rows = np.empty((len(idx), self.store.shape[1]), self.x.dtype)
-            self.compute(self.x[idx], rows)
+            rows = self.fresh(idx)[0]
         else:
-            m.phase("cache")
+            self.meter.phase("cache")
             slots = self.slot[idx]
             miss = np.flatnonzero(slots < 0)
-            rows = self.store[slots]  # rows of misses are garbage until computed below
+            rows = self.load(slots)  # rows of misses are garbage until computed below
             self.hits += len(idx) - len(miss)
             self.misses += len(miss)
             if len(miss):
-                m.phase("fwd")
-                fresh = np.empty((len(miss), self.store.shape[1]), self.x.dtype)
-                self.compute(self.x[idx[miss]], fresh)
-                m.phase("cache")
-                rows[miss] = fresh
-                take = miss[: max(0, self.capacity - self.used)]
-                if len(take):
-                    new = np.arange(self.used, self.used + len(take))
-                    self.store[new] = rows[take]
-                    self.slot[idx[take]] = new
-                    self.used += len(take)
-        m.phase("fwd")
+                computed, packed = self.fresh(idx[miss])
+                self.meter.phase("cache")
+                rows[miss] = computed
+                take = min(len(miss), self.capacity - self.used)  # the first misses, while room lasts
+                if take:
+                    new = np.arange(self.used, self.used + take)
+                    self.save(new, packed, slice(take))
+                    self.slot[idx[miss[:take]]] = new
+                    self.used += take
+        self.meter.phase("fwd")
         parts = [rows[:, c] for c in self.columns]
         xs = [self.x[idx]] + parts[: len(self.net.W) - 1]
         return xs, (parts[-1] if self.with_logits else None)
+
+    def load(self, slots):
+        if self.int8:
+            return quant.dequantise(self.store[slots], self.scales[slots], self.columns, self.x.dtype)
+        return self.store[slots]
+
+    def save(self, new, packed, take):
+        if self.int8:
+            self.store[new], self.scales[new] = packed[0][take], packed[1][take]
+        else:
+            self.store[new] = packed[take]
 
 
 class Method:
@@ -260,10 +288,11 @@ class PrefixMethod(Method):
     def __init__(self, net, hp, meter, x_train):
         super().__init__(net, hp, meter)
         self.prefix = FrozenPrefix(net, x_train, self.with_frozen_logits, hp["cache"],
-                                   hp["cache_budget_bytes"], meter)
+                                   hp["cache_budget_bytes"], meter, hp["cache_format"])
 
     def logits(self, x):
-        # Evaluation runs the same arithmetic on fresh activations, outside the training cache.
+        # Evaluation runs the same arithmetic on fresh activations, outside the training cache
+        # and its format: the cache is a way of training, the model is used as computed.
         meter = Meter()
         pre = FrozenPrefix(self.net, x, self.with_frozen_logits, False, 0, meter)
         xs, z0 = pre.get(np.arange(x.shape[0]))

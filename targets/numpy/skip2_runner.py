@@ -18,6 +18,7 @@ import numpy as np
 
 import skip2_limits
 import skip2_methods as sm
+import skip2_quant as quant
 
 IMPL = "numpy"
 
@@ -45,7 +46,10 @@ def load_job(workdir):
     arrays = {}
     for part in ("ft", "test"):
         x = np.load(os.path.join(data, f"x_{part}.npy")).astype(np.float32)
-        arrays[part] = ((x - mean) / std, np.load(os.path.join(data, f"y_{part}.npy")).astype(np.int64))
+        x = (x - mean) / std
+        if job.get("input_format", "f32") == "int8":  # stored as int8 rows, one scale each
+            x = quant.round_trip(x, [slice(None)])
+        arrays[part] = (x, np.load(os.path.join(data, f"y_{part}.npy")).astype(np.int64))
     return job, sm.Net(W, b), arrays
 
 
@@ -84,6 +88,7 @@ def run(workdir):
     # skip2-lora always caches, skip-lora never (it is the cache-less counterpart); the others may.
     hp["cache"] = job["method"] == "skip2-lora" or (bool(job.get("cache")) and job["method"] in sm.CACHEABLE)
     hp["cache_budget_bytes"] = int(job.get("cache_budget_bytes", -1))
+    hp["cache_format"] = job.get("cache_format", "f32")
     widths = [net.W[0].shape[0], *(w.shape[1] for w in net.W)]
     refuse(workdir, skip2_limits.job_problems(job, widths)
            + (["n_layers must be at least 2"] if len(net.W) < 2 else []))

@@ -225,6 +225,8 @@ def finetune(method, opt, y, hp):
 def run(workdir):
     torch.set_num_threads(1)
     job, net, data = skip2_runner.load_job(workdir)
+    if job.get("cache_format", "f32") != "f32":
+        raise SystemExit(f"{workdir}/job.json: the PyTorch comparator keeps its cache in float32 only")
     hp = dict(job)
     hp["cache"] = bool(job.get("cache")) or job["method"] == "skip2-lora"
     hp["cache_budget_bytes"] = int(job.get("cache_budget_bytes", -1))

@@ -43,6 +43,7 @@ const char *skip2_strerror(int status)
     case SKIP2_ERR_BATCH: return "batch_size must be 1..1000000 (SKIP2_MAX_BATCH)";
     case SKIP2_ERR_RANK: return "rank must be 1..65535 (SKIP2_MAX_RANK)";
     case SKIP2_ERR_BUDGET: return "cache_budget_bytes must be -1..2147483647 (SKIP2_MAX_CACHE_BUDGET)";
+    case SKIP2_ERR_FORMAT: return "cache_format must be f32 or int8";
     case SKIP2_ERR_HYPER: return "lr and scale must be finite";
     case SKIP2_ERR_EMPTY: return "the data set has no samples";
     case SKIP2_ERR_LABEL: return "a label is not a class index of the model's output layer";
@@ -145,6 +146,8 @@ static int plan(skip2_ctx *c, const skip2_model *model, const skip2_job *job, ui
         return SKIP2_ERR_RANK;
     if (job->cache_budget_bytes < -1 || job->cache_budget_bytes > SKIP2_MAX_CACHE_BUDGET)
         return SKIP2_ERR_BUDGET;
+    if ((unsigned)job->cache_format >= SKIP2_N_FORMATS)
+        return SKIP2_ERR_FORMAT;
     if (!isfinite(job->lr) || !isfinite(job->scale))
         return SKIP2_ERR_HYPER;
     if (n_train == 0)
@@ -163,8 +166,8 @@ static int plan(skip2_ctx *c, const skip2_model *model, const skip2_job *job, ui
         /* ft-last trains the last layer, so its prefix ends at x[L-1]; the adapter methods
          * also keep the frozen logits. skip-lora is skip2-lora's cache-less counterpart. */
         int cache = m == SKIP2_SKIP2_LORA || (job->cache && m != SKIP2_SKIP_LORA);
-        skip2_prefix_plan(&c->prefix, model, m != SKIP2_FT_LAST, cache, job->cache_budget_bytes,
-                          n_train);
+        skip2_prefix_plan(&c->prefix, model, m != SKIP2_FT_LAST, cache, job->cache_format,
+                          job->cache_budget_bytes, n_train);
     }
     register_params(c);
     return SKIP2_OK;
@@ -180,7 +183,8 @@ static void layout(skip2_ctx *c, void *base)
 
     c->theta = take(&a, c->n_theta, f);
     c->gtheta = take(&a, c->n_theta, f);
-    /* Inputs in memory are read where they lie; streamed ones are fetched a batch at a time. */
+    /* Float inputs in memory are read where they lie; int8 ones are dequantised and streamed
+     * ones fetched, a batch at a time. */
     if (c->train.x == NULL)
         c->xb = take(&a, bs * D, f);
     c->x0_at = take(&a, bs, sizeof *c->x0_at);
@@ -218,7 +222,12 @@ static void layout(skip2_ctx *c, void *base)
         c->pack = take(&a, pack, f);
     skip2_prefix *p = &c->prefix;
     if (p->capacity > 0) {
-        p->store = take(&a, (uint64_t)p->capacity * p->row, f);
+        if (p->int8) {
+            p->store8 = take(&a, (uint64_t)p->capacity * p->row, 1);
+            p->scale = take(&a, (uint64_t)p->capacity * p->segments, f);
+        } else {
+            p->store = take(&a, (uint64_t)p->capacity * p->row, f);
+        }
         p->slot = take(&a, n, sizeof *p->slot);
         p->miss = take(&a, bs, sizeof *p->miss);
         p->miss_idx = take(&a, bs, sizeof *p->miss_idx);
@@ -602,7 +611,7 @@ void skip2_memory_bytes(const skip2_ctx *c, skip2_memory *mem)
     mem->grads = skip2_trainable_params(c) * f;
     mem->optimizer = 0; /* plain SGD keeps no state */
     mem->activations = (uint64_t)c->job.batch_size * widths * f;
-    mem->cache = (uint64_t)c->prefix.used * c->prefix.row * f;
+    mem->cache = (uint64_t)c->prefix.used * (uint64_t)c->prefix.row_bytes;
 }
 
 void skip2_scale_inputs(float *x, uint32_t n, int d, const float *mean, const float *std)

@@ -23,6 +23,7 @@
 #include "skip2_model.h"
 #include "skip2_prefix.h"
 #include "skip2_prng.h"
+#include "skip2_quant.h"
 
 typedef enum {
     SKIP2_FT_ALL, SKIP2_FT_LAST, SKIP2_FT_BIAS, SKIP2_LORA_ALL, SKIP2_LORA_LAST,
@@ -43,6 +44,7 @@ typedef struct {
     int cache;                  /* cache the prefix of ft-last / lora-last; skip2-lora always
                                    caches, skip-lora never */
     int64_t cache_budget_bytes; /* negative = unlimited */
+    skip2_format cache_format;  /* how cache rows are stored (skip2_quant.h) */
     /* Called after every epoch, or NULL: an MCU reports progress to its host from here (its
      * port keeps that transfer out of the core's clock). */
     void (*on_epoch)(int epoch, uint64_t ticks, double loss, void *user);
@@ -51,8 +53,8 @@ typedef struct {
 
 typedef enum {
     SKIP2_OK, SKIP2_ERR_METHOD, SKIP2_ERR_LAYERS, SKIP2_ERR_DIMS, SKIP2_ERR_SEED, SKIP2_ERR_EPOCHS,
-    SKIP2_ERR_BATCH, SKIP2_ERR_RANK, SKIP2_ERR_BUDGET, SKIP2_ERR_HYPER, SKIP2_ERR_EMPTY,
-    SKIP2_ERR_LABEL, SKIP2_ERR_ARENA, SKIP2_ERR_TOO_BIG
+    SKIP2_ERR_BATCH, SKIP2_ERR_RANK, SKIP2_ERR_BUDGET, SKIP2_ERR_FORMAT, SKIP2_ERR_HYPER,
+    SKIP2_ERR_EMPTY, SKIP2_ERR_LABEL, SKIP2_ERR_ARENA, SKIP2_ERR_TOO_BIG
 } skip2_status;
 
 const char *skip2_strerror(int status);

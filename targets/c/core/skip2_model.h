@@ -20,11 +20,15 @@ typedef struct {
     const float *b[SKIP2_MAX_LAYERS]; /* dims[k+1] */
 } skip2_model;
 
-/* n samples: x is n x D row-major (already scaled), y the class indices. When x is NULL the rows
- * live elsewhere (an MCU streams them from the host): fetch copies rows idx[0..m-1], or rows
- * first..first+m-1 when idx is NULL, scaled, into out (m x D). */
+/* n samples: x is n x D row-major (already scaled), y the class indices. Inputs stored in int8
+ * (input_format int8) are x8 (n x D) with one scale per row in x8_scale, x being NULL; rows are
+ * dequantised (skip2_quant.h) as they are read. When x and x8 are NULL the rows live elsewhere
+ * (an MCU streams them from the host): fetch copies rows idx[0..m-1], or rows first..first+m-1
+ * when idx is NULL, scaled, into out (m x D). */
 typedef struct skip2_data {
     const float *x;
+    const int8_t *x8;
+    const float *x8_scale;
     const int32_t *y;
     uint32_t n;
     void (*fetch)(const struct skip2_data *data, const uint32_t *idx, uint32_t first, uint32_t m,
@@ -32,12 +36,13 @@ typedef struct skip2_data {
     void *user;
 } skip2_data;
 
-/* Points rows[0..m-1] at the rows idx[0..m-1] of data: where they lie when data is in memory,
- * else fetched into scratch (m x D). */
+/* Points rows[0..m-1] at the rows idx[0..m-1] of data: where they lie when data is in memory as
+ * float32, else dequantised or fetched into scratch (m x D). */
 void skip2_data_rows(const skip2_data *data, int D, const uint32_t *idx, uint32_t m,
                      float *scratch, const float **rows);
 
-/* Rows first..first+m-1 of data: in place when data is in memory, else fetched into scratch. */
+/* Rows first..first+m-1 of data: in place when data is in memory as float32, else dequantised or
+ * fetched into scratch. */
 const float *skip2_data_block(const skip2_data *data, int D, uint32_t first, uint32_t m,
                               float *scratch);
 

@@ -3,17 +3,21 @@
 #include <string.h>
 
 void skip2_prefix_plan(skip2_prefix *p, const skip2_model *model, int with_logits, int cache,
-                       int64_t budget_bytes, uint32_t n)
+                       skip2_format format, int64_t budget_bytes, uint32_t n)
 {
     int L = model->n_layers;
-    *p = (skip2_prefix){ .with_logits = with_logits };
+    *p = (skip2_prefix){ .with_logits = with_logits, .segments = L - 1 + (with_logits != 0),
+                         .int8 = cache && format == SKIP2_INT8 };
     p->off[1] = 0;
     for (int k = 1; k < L; k++)
         p->off[k + 1] = p->off[k] + model->dims[k];
     p->row = p->off[L] + (with_logits ? model->dims[L] : 0);
+    p->off[p->segments + 1] = p->row;
+    /* An int8 row: one byte per value and a float32 scale per segment. */
+    p->row_bytes = p->int8 ? (int64_t)p->row + (int64_t)p->segments * (int64_t)sizeof(float)
+                           : (int64_t)p->row * (int64_t)sizeof(float);
     if (cache) {
-        int64_t row_bytes = (int64_t)p->row * (int64_t)sizeof(float);
-        int64_t fit = budget_bytes < 0 ? (int64_t)n : budget_bytes / row_bytes;
+        int64_t fit = budget_bytes < 0 ? (int64_t)n : budget_bytes / p->row_bytes;
         p->capacity = fit < (int64_t)n ? (uint32_t)fit : n;
     }
 }
@@ -35,6 +39,31 @@ void skip2_prefix_compute(const skip2_prefix *p, const skip2_model *model, int m
                      model->b[L - 1], rows + p->off[L], p->row);
 }
 
+/* A computed row read back through int8, segment by segment; its bytes are stored in the cache
+ * row `slot` unless slot < 0. */
+static void round_trip(const skip2_prefix *p, float *row, int32_t slot)
+{
+    int8_t *q = slot < 0 ? NULL : p->store8 + (size_t)slot * p->row;
+    for (int s = 0; s < p->segments; s++) {
+        int from = p->off[s + 1];
+        float scale = skip2_quantise(p->off[s + 2] - from, row + from, q ? q + from : NULL);
+        if (q)
+            p->scale[(size_t)slot * p->segments + s] = scale;
+    }
+}
+
+/* The int8 cache row `slot` as floats, in out. */
+static const float *load(const skip2_prefix *p, int32_t slot, float *out)
+{
+    const int8_t *q = p->store8 + (size_t)slot * p->row;
+    const float *scale = p->scale + (size_t)slot * p->segments;
+    for (int s = 0; s < p->segments; s++) {
+        int from = p->off[s + 1];
+        skip2_dequantise(p->off[s + 2] - from, q + from, scale[s], out + from);
+    }
+    return out;
+}
+
 void skip2_prefix_get(skip2_prefix *p, const skip2_model *model, const skip2_data *train,
                       const uint32_t *idx, int nb, int need_x0, float *xb, const float **x0,
                       float *rows, skip2_meter *meter)
@@ -44,18 +73,28 @@ void skip2_prefix_get(skip2_prefix *p, const skip2_model *model, const skip2_dat
         skip2_meter_phase(meter, SKIP2_FWD);
         skip2_data_rows(train, D, idx, (uint32_t)nb, xb, x0);
         skip2_prefix_compute(p, model, nb, skip2_scattered(x0, 0), rows, &meter->macs);
-        for (int i = 0; i < nb; i++)
-            p->at[i] = rows + (size_t)i * p->row;
+        if (p->int8)
+            skip2_meter_phase(meter, SKIP2_CACHE);
+        for (int i = 0; i < nb; i++) {
+            float *row = rows + (size_t)i * p->row;
+            if (p->int8)
+                round_trip(p, row, -1);
+            p->at[i] = row;
+        }
+        if (p->int8)
+            skip2_meter_phase(meter, SKIP2_FWD);
         return;
     }
     skip2_meter_phase(meter, SKIP2_CACHE);
-    uint32_t n_miss = 0;
+    uint32_t n_miss = 0, n_hit = 0;
     for (int i = 0; i < nb; i++) {
         int32_t s = p->slot[idx[i]];
-        if (s >= 0)
-            p->at[i] = p->store + (size_t)s * p->row;
-        else
+        if (s < 0)
             p->miss[n_miss++] = (uint32_t)i;
+        else if (p->int8) /* into the batch's rows from the end: the misses' fill them from 0 */
+            p->at[i] = load(p, s, rows + (size_t)((uint32_t)nb - ++n_hit) * p->row);
+        else
+            p->at[i] = p->store + (size_t)s * p->row;
     }
     p->hits += (uint32_t)nb - n_miss;
     p->misses += n_miss;
@@ -75,12 +114,15 @@ void skip2_prefix_get(skip2_prefix *p, const skip2_model *model, const skip2_dat
                          &meter->macs);
     skip2_meter_phase(meter, SKIP2_CACHE);
     for (uint32_t j = 0; j < n_miss; j++) {
-        const float *computed = rows + (size_t)j * p->row;
+        float *computed = rows + (size_t)j * p->row;
+        int32_t s = p->used < p->capacity ? (int32_t)p->used++ : -1;
         p->at[p->miss[j]] = computed;
-        if (p->used < p->capacity) {
-            memcpy(p->store + (size_t)p->used * p->row, computed, (size_t)p->row * sizeof(float));
-            p->slot[p->miss_idx[j]] = (int32_t)p->used++;
-        }
+        if (p->int8)
+            round_trip(p, computed, s);
+        else if (s >= 0)
+            memcpy(p->store + (size_t)s * p->row, computed, (size_t)p->row * sizeof(float));
+        if (s >= 0)
+            p->slot[p->miss_idx[j]] = s;
     }
     skip2_meter_phase(meter, SKIP2_FWD);
 }

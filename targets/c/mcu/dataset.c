@@ -17,6 +17,11 @@ const dataset *dataset_current(void)
     return state == READY ? &set : NULL;
 }
 
+void dataset_discard(void)
+{
+    state = NONE;
+}
+
 static void answer_status(const link_frame *f, uint32_t status)
 {
     writer w = { link_response_payload(), 0, LINK_RESPONSE_MAX, 0 };

@@ -186,7 +186,17 @@ static int run_core(const skip2_model *model, const skip2_job *job, const skip2_
     return 1;
 }
 
-/* Request: u8 method, u8 cache, u8 stream, u8 reserved, u32 seed, u32 epochs, u32 batch_size,
+/* The data set named by hash: the one in RAM, or the one in the model slot; NULL if neither. */
+static const dataset *find_data(const uint8_t *hash)
+{
+    const dataset *sets[2] = { dataset_current(), slot_data() };
+    for (int i = 0; i < 2; i++)
+        if (sets[i] && memcmp(sets[i]->hash, hash, 32) == 0)
+            return sets[i];
+    return NULL;
+}
+
+/* Request: u8 method, u8 cache, u8 stream, u8 cache_format, u32 seed, u32 epochs, u32 batch_size,
  * u32 rank, f32 lr, f32 scale, i32 cache_budget_bytes, u8[32] model_hash, u8[32] data_hash.
  * Answer: u8 status, u32 needed, u32 available, char[96] message. */
 void job_on_run(const link_frame *f)
@@ -194,10 +204,11 @@ void job_on_run(const link_frame *f)
     const uint8_t *p = f->payload;
     run_answer a = { 0 };
     const skip2_model *model = slot_model();
-    const dataset *set = dataset_current();
+    const dataset *set = find_data(p + 64);
     int stream = p[2] != 0;
     skip2_job job = {
-        .method = (skip2_method)p[0], .cache = p[1] != 0, .seed = get_u32(p + 4),
+        .method = (skip2_method)p[0], .cache = p[1] != 0, .cache_format = (skip2_format)p[3],
+        .seed = get_u32(p + 4),
         .epochs = to_int(get_u32(p + 8)), .batch_size = to_int(get_u32(p + 12)),
         .rank = to_int(get_u32(p + 16)), .lr = get_f32(p + 20), .scale = get_f32(p + 24),
         .cache_budget_bytes = (int32_t)get_u32(p + 28), .on_epoch = send_progress,
@@ -209,8 +220,8 @@ void job_on_run(const link_frame *f)
 
     if (!model || memcmp(slot_hash(), p + 32, 32) != 0) {
         refuse(&a, RUN_NO_MODEL, "the model slot does not hold this model: flash it");
-    } else if (!set || memcmp(set->hash, p + 64, 32) != 0) {
-        refuse(&a, RUN_NO_DATA, "RAM does not hold this data set: load it (DATA_BEGIN)");
+    } else if (!set) {
+        refuse(&a, RUN_NO_DATA, "neither RAM nor the model slot holds this data set: load it");
     } else if (set->D != (uint32_t)model->dims[0]) {
         refuse(&a, RUN_INVALID, "the data set's row width D differs from the model's input width");
     } else if (!stream && !set->with_inputs) {
@@ -220,10 +231,13 @@ void job_on_run(const link_frame *f)
     } else {
         sources[0] = (rows_source){ 0, set->D };
         sources[1] = (rows_source){ 1, set->D };
-        data[0] = (skip2_data){ .x = stream ? NULL : set->x_ft, .y = set->y_ft, .n = set->n_ft,
+        data[0] = (skip2_data){ .x = stream ? NULL : set->x_ft, .x8 = stream ? NULL : set->x8_ft,
+                                .x8_scale = set->scale_ft, .y = set->y_ft, .n = set->n_ft,
                                 .fetch = fetch_rows, .user = &sources[0] };
-        data[1] = (skip2_data){ .x = stream ? NULL : set->x_test, .y = set->y_test,
-                                .n = set->n_test, .fetch = fetch_rows, .user = &sources[1] };
+        data[1] = (skip2_data){ .x = stream ? NULL : set->x_test,
+                                .x8 = stream ? NULL : set->x8_test, .x8_scale = set->scale_test,
+                                .y = set->y_test, .n = set->n_test, .fetch = fetch_rows,
+                                .user = &sources[1] };
         status = skip2_arena_bytes(model, &job, &data[0], &bytes);
         if (status == SKIP2_ERR_TOO_BIG) {  /* beyond 4 GB: does not fit, rather than invalid */
             status = SKIP2_OK;
@@ -262,6 +276,8 @@ void job_on_run(const link_frame *f)
     if (a.status != RUN_STARTED)
         return;
 
+    if (set->block.region < 0)  /* the arena may take the RAM a set there holds */
+        dataset_discard();
     ram_note_use((uint64_t)set->block.bytes + bytes);
     placed_data = set->block;
     placed_arena = (ram_block){ arena.region, arena.start, (uint32_t)bytes };

@@ -18,11 +18,12 @@ static const uint8_t zeros[32];
 
 /* Answer: u16 protocol, u16 firmware_version, char[16] board, u32 clock_hz, u32 ticks_per_second,
  * u32 flash_bytes, u32 model_slot, u32 model_slot_bytes, char[64] firmware_hash, u8[32]
- * model_hash, u8[32] data_hash, u8 n_regions, per region char[8] name, u32 base, size, free.
- * Answered whatever the request holds: a host of another protocol version learns ours. */
+ * model_hash, u8[32] data_hash, u8 n_regions, per region char[8] name, u32 base, size, free,
+ * u8 timer, u8[32] slot_data_hash. Answered whatever the request holds: a host of another
+ * protocol version learns ours. */
 static void on_hello(const link_frame *f)
 {
-    const dataset *set = dataset_current();
+    const dataset *set = dataset_current(), *in_slot = slot_data();
     writer w = { link_response_payload(), 0, LINK_RESPONSE_MAX, 0 };
     put_u16(&w, PROTOCOL_VERSION);
     put_u16(&w, FIRMWARE_VERSION);
@@ -43,6 +44,7 @@ static void on_hello(const link_frame *f)
         put_u32(&w, ram_free(r));
     }
     put_u8(&w, (uint32_t)systick_uses_dwt());
+    put_bytes(&w, in_slot ? in_slot->hash : zeros, 32);
     link_respond(f, w.len);
 }
 

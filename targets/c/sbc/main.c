@@ -35,6 +35,8 @@ static struct {
     job_json job_text;
     char *model_dir, *data_dir;
     npy_array W[SKIP2_MAX_LAYERS], b[SKIP2_MAX_LAYERS], mean, std, x[2], y[2];
+    int8_t *x8[2];      /* input_format int8: the inputs as the core reads them */
+    float *x8_scale[2];
     void *arena;
     json_out out;
 } run;
@@ -96,7 +98,20 @@ static int need(const char *path, job_json *j, int status, const char *key, int 
     return status;
 }
 
-static void read_job(const char *workdir, skip2_job *job, int *n_layers, int *save_params)
+/* An optional format key ("f32" when absent). */
+static skip2_format format_of(const char *path, job_json *j, const char *key)
+{
+    const char *s;
+    if (!need(path, j, job_json_string(j, key, &s), key, 0))
+        return SKIP2_F32;
+    int format = skip2_format_from_name(s);
+    if (format < 0)
+        die(path, "'%s' must be one of f32, int8; got '%s'", key, s);
+    return (skip2_format)format;
+}
+
+static void read_job(const char *workdir, skip2_job *job, int *n_layers, int *save_params,
+                     skip2_format *input_format)
 {
     char *path = join(workdir, "job.json");
     char *text = read_text(path);
@@ -133,6 +148,8 @@ static void read_job(const char *workdir, skip2_job *job, int *n_layers, int *sa
     if (need(path, j, job_json_int(j, "cache_budget_bytes", INT64_MIN, INT64_MAX, &v),
              "cache_budget_bytes", 0))
         job->cache_budget_bytes = v;
+    job->cache_format = format_of(path, j, "cache_format");
+    *input_format = format_of(path, j, "input_format");
     need(path, j, job_json_int(j, "n_layers", 1, SKIP2_MAX_LAYERS, &v), "n_layers", 1);
     *n_layers = (int)v;
     *save_params = 0;
@@ -169,7 +186,24 @@ static void load(const char *dir, const char *name, npy_array *a, int labels, in
     free(path);
 }
 
-static void load_inputs(int n_layers, skip2_model *model, skip2_data data[2])
+/* The scaled inputs of a split stored as int8 rows (one scale each), replacing the floats. */
+static void store_int8(int i, skip2_data *data, int D)
+{
+    run.x8[i] = malloc((size_t)data->n * D);
+    run.x8_scale[i] = malloc((size_t)data->n * sizeof(float));
+    if (!run.x8[i] || !run.x8_scale[i])
+        die(run.data_dir, "out of memory");
+    for (uint32_t r = 0; r < data->n; r++) {
+        size_t at = (size_t)r * D;
+        run.x8_scale[i][r] = skip2_quantise(D, run.x[i].f32 + at, run.x8[i] + at);
+    }
+    npy_free(&run.x[i]);
+    *data = (skip2_data){ .x8 = run.x8[i], .x8_scale = run.x8_scale[i], .y = data->y,
+                          .n = data->n };
+}
+
+static void load_inputs(int n_layers, skip2_format input_format, skip2_model *model,
+                        skip2_data data[2])
 {
     char name[32];
     *model = (skip2_model){ .n_layers = n_layers };
@@ -198,6 +232,8 @@ static void load_inputs(int n_layers, skip2_model *model, skip2_data data[2])
             die(path, "labels must be class indices 0..%d", model->dims[n_layers] - 1);
         }
         skip2_scale_inputs(run.x[i].f32, data[i].n, (int)D, run.mean.f32, run.std.f32);
+        if (input_format == SKIP2_INT8)
+            store_int8(i, &data[i], (int)D);
     }
 }
 
@@ -346,8 +382,9 @@ int main(int argc, char **argv)
     skip2_model model;
     skip2_data data[2];
     int n_layers, save;
-    read_job(workdir, &job, &n_layers, &save);
-    load_inputs(n_layers, &model, data);
+    skip2_format input_format;
+    read_job(workdir, &job, &n_layers, &save, &input_format);
+    load_inputs(n_layers, input_format, &model, data);
 
     char *job_path = join(workdir, "job.json");
     size_t bytes;
@@ -380,6 +417,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < 2; i++) {
         npy_free(&run.x[i]);
         npy_free(&run.y[i]);
+        free(run.x8[i]);
+        free(run.x8_scale[i]);
     }
     free(run.model_dir);
     free(run.data_dir);
