@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ROOT, require_tool, unavailable, write_runner_files
 from harness.bench.bounds import epoch_work, trainable
-from harness.methods import parse_variant
+from harness.methods import VARIANTS, parse_variant
 
 METHODS = ("ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora")
 SEEDS = (1, 7)
@@ -194,12 +194,11 @@ def test_macs_follow_the_method_formula(c_runner, files, tmp_path):
     assert got["ft_macs"] == frozen + adapters + update
 
 
-@pytest.mark.parametrize("variant", ["ft-all", "ft-last", "ft-last+cache", "ft-bias", "lora-all", "lora-last",
-                                     "lora-last+cache", "skip-lora", "skip2-lora"])
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_the_benchmark_epoch_model_counts_what_the_runner_counts(c_runner, files, tmp_path, variant):
     # The bounds of `skip2bench bench` rest on this model of each epoch's MACs.
-    method, cached = parse_variant(variant)
-    job = make_job(method, 1, epochs=3, cache=cached)
+    method, cached, cache_format = parse_variant(variant)
+    job = make_job(method, 1, epochs=3, cache=cached, cache_format=cache_format)
     got, _, _ = run(c_runner, files, tmp_path / "c", job)
     work = epoch_work(variant, list(SIZES), job["rank"], N_FT, job["batch_size"])
     assert got["ft_macs"] == work["first"]["macs"] + 2 * work["later"]["macs"]

@@ -42,7 +42,7 @@ def trainable(method: str, sizes: list, rank: int) -> int:
 
 def epoch_work(variant: str, sizes: list, rank: int, n: int, batch: int) -> dict:
     """MACs, bytes read and working-set bytes of the first and of a later epoch; the cache's bytes."""
-    method, cached = parse_variant(variant)
+    method, cached, cache_format = parse_variant(variant)
     steps = -(-n // batch)
     first, later = macs_per_sample(method, cached, sizes, rank)
     params = trainable(method, sizes, rank)
@@ -50,8 +50,9 @@ def epoch_work(variant: str, sizes: list, rank: int, n: int, batch: int) -> dict
     backbone = FLOAT * sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     inputs = FLOAT * n * sizes[0]
     # A cached row (docs/methods.md): the inputs of the layers after the first, and the frozen
-    # logits z0 but for ft-last.
-    row = FLOAT * (sum(sizes[1:-1]) + (0 if method == "ft-last" else sizes[-1]))
+    # logits z0 but for ft-last; int8 rows hold a byte per value and a float scale per segment.
+    segments = [*sizes[1:-1], *([] if method == "ft-last" else [sizes[-1]])]
+    row = sum(segments) + FLOAT * len(segments) if cache_format == "int8" else FLOAT * sum(segments)
     # Every step reads the trained parameters, and the frozen backbone where it computes with it:
     # always in the first epoch, in the later ones only without a cache (ft-last's cached
     # epochs read its trained last layer, counted in params).
