@@ -4,6 +4,11 @@
 #include <string.h>
 
 #define LEVELS 127.0f
+/* 1.5 * 2^23: for |t| < 2^22, t + ROUNDER lies in [2^23, 2^24), where the floats are the
+ * integers, so the addition rounds t to an integer (half to even in the default rounding mode)
+ * and the subtraction is exact: rintf's bits without its library call (some 45 instructions on
+ * a Cortex-M4F). Needs IEEE float arithmetic: no -ffast-math, which would fold the pair to t. */
+#define ROUNDER 12582912.0f
 
 static const char *const FORMAT_NAMES[SKIP2_N_FORMATS] = { "f32", "int8" };
 
@@ -28,7 +33,8 @@ float skip2_quantise(int n, float *v, int8_t *q)
         /* A zero scale gives 0/0 = NaN or +-inf; the clamp and the NaN rule keep q defined. */
         float t = v[i] / scale;
         t = t > LEVELS ? LEVELS : t < -LEVELS ? -LEVELS : t;
-        int8_t k = t == t ? (int8_t)rintf(t) : 0; /* rintf: half to even in the default mode */
+        float shifted = t + ROUNDER; /* a statement of its own: rounded to float here */
+        int8_t k = t == t ? (int8_t)(shifted - ROUNDER) : 0;
         if (q)
             q[i] = k;
         v[i] = (float)k * scale;
