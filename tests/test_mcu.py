@@ -7,6 +7,7 @@ checked against the host's record of the same job.
 """
 import json
 import os
+import re
 import shutil
 import socket
 import struct
@@ -56,6 +57,12 @@ def _cut(path: Path, features: int, keep: dict) -> Path:
 def wide_task(tmp_path_factory):
     """All 512 bins, few samples: 128 kB of inputs, more than the small board has left beside the arena."""
     return _cut(tmp_path_factory.mktemp("wide") / "wide.npz", 512, {"pre": 400, "ft": 40, "test": 24})
+
+
+@pytest.fixture(scope="module")
+def cached_task(tmp_path_factory):
+    """64 bins and 300 fine-tuning samples: enough rows that a cache of them all is a large block."""
+    return _cut(tmp_path_factory.mktemp("cached") / "cached.npz", 64, {"pre": 400, "ft": 300, "test": 60})
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +187,7 @@ def test_mcu_boards_train_exactly_as_the_host(lab, cache, tmp_path, small_task):
         # firmware placed the data set and the arena, each within its region.
         mem = r["mcu_memory"]
         assert mem["flash"]["firmware"] > 10_000 and mem["flash"]["model"] > 0
-        assert sum(reg["arena"] for reg in mem["ram"].values()) >= r["runtime"]["arena_bytes"] > 0
+        assert sum(reg["arena"] + reg["store"] for reg in mem["ram"].values()) >= r["runtime"]["arena_bytes"] > 0
         assert 0 < mem["ram"]["sram"]["stack"] <= 8192 and mem["ram"]["sram"]["static"] > 0
         assert all(reg["used"] <= reg["size"] for reg in mem["ram"].values())
     streamed = {(r["board"], r["variant"]): r["runtime"]["streamed"] for r in recs if r["status"] == "ok"
@@ -227,15 +234,41 @@ cache_budget_bytes = {30 * row_bytes}
     assert {r["cache_capacity_samples"] for r in skip2} == {30} and {r["mem_cache_bytes"] for r in skip2} == {30 * row_bytes}
 
 
+def test_a_cache_store_apart_from_the_arena_trains_exactly_as_the_host(lab, cache, tmp_path, cached_task):
+    """A job too big for any one region of the small board (about 126 KB, sram has 108 KB free)
+    runs with its int8 cache of every sample (78 KB) in sram and the rest of its arena in the ccm,
+    bit-identical with the host's C runner, which keeps both in one arena."""
+    out = tmp_path / "run"
+    exp = experiment(tmp_path, cached_task, ["skip2-lora+cache-int8"], boards=["mcu-stm32f405", "host"],
+                     hidden=(128, 126), batch=10, finetune='input_format = "int8"')
+    skip2bench("run", "-e", exp, "-l", lab, "-o", out, "--no-report", cache=cache)
+    small, host = ({r["board"]: r for r in records(out)}[b] for b in ("mcu-stm32f405", "host"))
+    assert small["status"] == "ok", small
+    for key in ("acc_before", "acc_after", "ft_macs", "epoch_loss", "cache_capacity_samples", "cache_hits",
+                "mem_cache_bytes"):
+        assert small[key] == host[key], key
+    assert small["cache_capacity_samples"] == 300 and small["mem_cache_bytes"] == 300 * (128 + 126 + 2 + 4 * 3)
+    ram = small["mcu_memory"]["ram"]
+    assert ram["sram"]["store"] >= small["mem_cache_bytes"] and ram["sram"]["arena"] == 0
+    assert ram["ccm"]["arena"] > 0 and ram["ccm"]["store"] == 0
+    assert ram["sram"]["store"] + ram["ccm"]["arena"] > 108 * 1024  # together they fit neither region
+    assert all(reg["used"] <= reg["size"] for reg in ram.values())
+
+
 def test_a_job_that_does_not_fit_is_unsupported(lab, cache, tmp_path, small_task):
     out = tmp_path / "run"
-    skip2bench("run", "-e", experiment(tmp_path, small_task, ["ft-all"], boards=["mcu"], hidden=(300, 200)), "-l",
-               lab, "-o", out, "--no-report", cache=cache)
-    by_board = {r["board"]: r for r in records(out)}
-    assert set(by_board) == {"mcu-an386", "mcu-stm32f405"}  # the host is not an "mcu"
-    assert by_board["mcu-an386"]["status"] == "ok"
-    small = by_board["mcu-stm32f405"]
-    assert small["status"] == "unsupported" and "KB in sram for its arena" in small["reason"]
+    exp = experiment(tmp_path, small_task, ["ft-all", "skip2-lora"], boards=["mcu"], hidden=(300, 200))
+    skip2bench("run", "-e", exp, "-l", lab, "-o", out, "--no-report", cache=cache)
+    by_board = {(r["board"], r["method"]): r for r in records(out)}
+    assert {board for board, _ in by_board} == {"mcu-an386", "mcu-stm32f405"}  # the host is not an "mcu"
+    assert all(by_board["mcu-an386", m]["status"] == "ok" for m in ("ft-all", "skip2-lora"))
+    assert all(by_board["mcu-stm32f405", m]["status"] == "unsupported" for m in ("ft-all", "skip2-lora"))
+    assert re.search(r"the job needs \d+ KB in sram for its arena, the board's sram has 108 KB free \(of 128 KB\)$",
+                     by_board["mcu-stm32f405", "ft-all"]["reason"])
+    # skip2-lora's float32 cache (157 KB) does not fit beside its arena, nor in a region of its own.
+    assert re.search(r"the job needs \d+ KB in ccm for its arena and 157 KB in sram for its cache store, the board's "
+                     r"ccm has \d+ KB free \(of 64 KB\) and its sram 108 KB \(of 128 KB\)$",
+                     by_board["mcu-stm32f405", "skip2-lora"]["reason"])
     # The board still answers: the refusal did not crash it.
     assert "mcu-stm32f405" in skip2bench("lab", "check", "--lab", lab, cache=cache).stdout
     # The report's fit table: what fit where, with measured memory, and the refusal's reason.

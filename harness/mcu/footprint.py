@@ -18,15 +18,17 @@ def static(elf: Path, regions) -> dict:
 
 def memory(fw_static: dict, hello, done: dict, flash_bytes: dict) -> dict:
     """Flash and every RAM region's use by one job, measured: static data, the stack's deepest
-    use, the data set and the arena where the firmware placed them; in flash the firmware and,
-    from `flash_bytes`, the model image and the data set the job read there (int8 inputs)."""
+    use, the data set, the arena and the core's cache store (apart from the arena or at its end)
+    where the firmware placed them; in flash the firmware and, from `flash_bytes`, the model image
+    and the data set the job read there (int8 inputs)."""
     ram = {}
     for i, (name, _, size, free) in enumerate(hello.regions):
         reserved = size - free - fw_static["ram"][name]  # the stack's reservation, where it sits
         use = {"size": size, "static": fw_static["ram"][name],
                "stack": done["stack_bytes"] if reserved > 0 else 0,
                "data": done["data_bytes"] if done["data_region"] == i else 0,
-               "arena": done["arena_bytes_placed"] if done["arena_region"] == i else 0}
-        use["used"] = use["static"] + use["stack"] + use["data"] + use["arena"]
+               "arena": done["arena_bytes_placed"] if done["arena_region"] == i else 0,
+               "store": done["store_bytes_placed"] if done["store_region"] == i else 0}
+        use["used"] = use["static"] + use["stack"] + use["data"] + use["arena"] + use["store"]
         ram[name] = use
     return {"flash": {"size": hello.flash_bytes, "firmware": fw_static["flash"], **flash_bytes}, "ram": ram}

@@ -76,7 +76,7 @@ def run(job: dict, stream: bool, model_hash: bytes, data_hash: bytes) -> bytes:
 def run_answer(p: bytes) -> tuple[int, int, int, str]:
     """(status, needed, available, message) of a RUN response."""
     status, needed, available = struct.unpack_from("<BII", p)
-    return status, needed, available, _text(p[9:105])
+    return status, needed, available, _text(p[9:9 + 192])
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def progress(p: bytes) -> tuple[int, int, float]:
     return struct.unpack_from("<IQd", p)
 
 
-_DONE = struct.Struct("<BBHIIIIQQQQ4QIQQ5QQIBIBI")
+_DONE = struct.Struct("<BBHIIIIQQQQ4QIQQ5QQIBIBIBI")
 
 
 def done(p: bytes) -> dict:
@@ -112,4 +112,5 @@ def done(p: bytes) -> dict:
                           v[18:23]))
     out["transfer_ticks"] = v[23]
     out["stack_bytes"], out["data_region"], out["data_bytes"], out["arena_region"], out["arena_bytes_placed"] = v[24:29]
+    out["store_region"], out["store_bytes_placed"] = v[29:31]
     return out

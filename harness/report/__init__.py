@@ -32,9 +32,11 @@ TABLES = [
      "Per MCU board and method: fine-tuning instructions (QEMU -icount: exact, host transfers left "
      "out) and ft_s = instructions / nominal clock (an emulated estimate), MACs per instruction; "
      "RAM used per region (static data from the firmware's ELF, the painted stack's high-water, "
-     "the data set and the arena where the firmware placed them) against the region's size, "
-     "flash (firmware + model image); input rows streamed and their transfer time; for each "
-     "refused job the board's reason. Measured on the board, not estimated.", tables.fit, False, None),
+     "the data set, the arena and the cache store where the firmware placed them) against the "
+     "region's size, flash (firmware + model image + data set); the arena and the cache store "
+     "(apart from the arena when it does not fit beside it) and the regions they sat in; input rows "
+     "streamed and their transfer time; for each refused job the board's reason. Measured on the "
+     "board, not estimated.", tables.fit, False, None),
     ("status", "Status",
      "ok = finished; fail = the method diverged (a method result, scored); unsupported = the board "
      "cannot run the job (for example no NumPy), not scored and not retried until the board changes; "

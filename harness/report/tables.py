@@ -150,7 +150,9 @@ def fit(df: pd.DataFrame) -> pd.DataFrame | None:
                 row[f"{name}_KB"] = use["used"] / 1024
                 row[f"{name}_of_KB"] = use["size"] / 1024
             row["flash_KB"] = (mem["flash"]["firmware"] + mem["flash"]["model"] + mem["flash"].get("data", 0)) / 1024
-            row["arena_KB"] = sum(u["arena"] for u in mem["ram"].values()) / 1024
+            for part in ("arena", "store"):  # records before the store could sit apart have none
+                row[f"{part}_KB"] = sum(u.get(part, 0) for u in mem["ram"].values()) / 1024
+                row[f"{part}_in"] = ",".join(name for name, u in mem["ram"].items() if u.get(part))
             row["stack_B"] = max(u["stack"] for u in mem["ram"].values())
         refused = g[g["status"].eq("unsupported")]
         row["why refused"] = refused["reason"].iloc[0] if len(refused) else ""

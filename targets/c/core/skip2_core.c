@@ -173,9 +173,10 @@ static int plan(skip2_ctx *c, const skip2_model *model, const skip2_job *job, ui
     return SKIP2_OK;
 }
 
-static void layout(skip2_ctx *c, void *base)
+/* With bases NULL it only measures: c->arena_used, c->store_used. */
+static void layout(skip2_ctx *c, void *base, void *store_base)
 {
-    arena a = { base, 0 };
+    arena a = { base, 0 }, store = { store_base, 0 };
     const int *dims = c->net.dims;
     int L = c->net.n_layers, D = dims[0], C = dims[L], R = c->job.rank;
     uint64_t bs = (uint64_t)c->job.batch_size, n = c->train.n, f = sizeof(float);
@@ -223,10 +224,10 @@ static void layout(skip2_ctx *c, void *base)
     skip2_prefix *p = &c->prefix;
     if (p->capacity > 0) {
         if (p->int8) {
-            p->store8 = take(&a, (uint64_t)p->capacity * p->row, 1);
-            p->scale = take(&a, (uint64_t)p->capacity * p->segments, f);
+            p->store8 = take(&store, (uint64_t)p->capacity * p->row, 1);
+            p->scale = take(&store, (uint64_t)p->capacity * p->segments, f);
         } else {
-            p->store = take(&a, (uint64_t)p->capacity * p->row, f);
+            p->store = take(&store, (uint64_t)p->capacity * p->row, f);
         }
         p->slot = take(&a, n, sizeof *p->slot);
         p->miss = take(&a, bs, sizeof *p->miss);
@@ -238,20 +239,30 @@ static void layout(skip2_ctx *c, void *base)
     c->epoch_ticks = take(&a, (uint64_t)c->job.epochs, sizeof *c->epoch_ticks);
     c->epoch_loss = take(&a, (uint64_t)c->job.epochs, sizeof *c->epoch_loss);
     c->arena_used = a.used;
+    c->store_used = store.used;
+}
+
+/* A block holding `used` bytes from an arbitrary base: room to align it too. */
+static uint64_t block_bytes(uint64_t used)
+{
+    return used ? used + 63 : 0;
 }
 
 int skip2_arena_bytes(const skip2_model *model, const skip2_job *job, const skip2_data *train,
-                      size_t *bytes)
+                      size_t *bytes, size_t *store_bytes)
 {
     skip2_ctx c;
     int status = plan(&c, model, job, train->n);
     if (status != SKIP2_OK)
         return status;
     c.train = *train;
-    layout(&c, NULL);
-    if (c.arena_used > (uint64_t)SIZE_MAX - 63)
+    layout(&c, NULL, NULL);
+    uint64_t total = block_bytes(c.arena_used) + block_bytes(c.store_used);
+    if (total > SIZE_MAX)
         return SKIP2_ERR_TOO_BIG;
-    *bytes = (size_t)c.arena_used + 63; /* room to align an arbitrary base */
+    *bytes = (size_t)total;
+    if (store_bytes)
+        *store_bytes = (size_t)block_bytes(c.store_used);
     return SKIP2_OK;
 }
 
@@ -317,8 +328,17 @@ int skip2_check_labels(const skip2_model *model, const skip2_data *data)
     return SKIP2_OK;
 }
 
+/* The block's base rounded up to 64 bytes in *at; whether `used` bytes fit from there. */
+static int place(void *base, size_t bytes, uint64_t used, void **at)
+{
+    uintptr_t start = ((uintptr_t)base + 63) & ~(uintptr_t)63;
+    *at = (void *)start;
+    return used == 0 || (start - (uintptr_t)base) + used <= bytes;
+}
+
 int skip2_init(skip2_ctx *c, const skip2_model *model, const skip2_job *job,
-               const skip2_data *train, void *arena_base, size_t arena_bytes)
+               const skip2_data *train, void *arena, size_t arena_bytes, void *store,
+               size_t store_bytes)
 {
     int status = plan(c, model, job, train->n);
     if (status == SKIP2_OK)
@@ -326,11 +346,19 @@ int skip2_init(skip2_ctx *c, const skip2_model *model, const skip2_job *job,
     if (status != SKIP2_OK)
         return status;
     c->train = *train;
-    layout(c, NULL);
-    uintptr_t start = ((uintptr_t)arena_base + 63) & ~(uintptr_t)63;
-    if (c->arena_used + (start - (uintptr_t)arena_base) > arena_bytes)
+    layout(c, NULL, NULL);
+    uint64_t main_bytes = block_bytes(c->arena_used);
+    if (!store) { /* the store's block is the arena's end */
+        if (main_bytes > arena_bytes)
+            return SKIP2_ERR_ARENA;
+        store = (unsigned char *)arena + main_bytes;
+        store_bytes = arena_bytes - (size_t)main_bytes;
+    }
+    void *arena_at, *store_at;
+    if (!place(arena, arena_bytes, c->arena_used, &arena_at)
+        || !place(store, store_bytes, c->store_used, &store_at))
         return SKIP2_ERR_ARENA;
-    layout(c, (void *)start);
+    layout(c, arena_at, store_at);
     init_params(c);
     if (c->prefix.capacity > 0)
         for (uint32_t i = 0; i < train->n; i++)
@@ -559,12 +587,13 @@ uint32_t skip2_correct(skip2_ctx *c, const skip2_data *data)
 }
 
 int skip2_run(skip2_ctx *c, const skip2_model *model, const skip2_job *job, const skip2_data *train,
-              const skip2_data *test, void *arena, size_t arena_bytes, skip2_result *r)
+              const skip2_data *test, void *arena, size_t arena_bytes, void *store,
+              size_t store_bytes, skip2_result *r)
 {
     *r = (skip2_result){ .n_ft = train->n, .n_test = test->n };
     r->status = skip2_check_labels(model, test);
     if (r->status == SKIP2_OK)
-        r->status = skip2_init(c, model, job, train, arena, arena_bytes);
+        r->status = skip2_init(c, model, job, train, arena, arena_bytes, store, store_bytes);
     if (r->status != SKIP2_OK)
         return r->status;
     r->correct_before = skip2_correct(c, test);
@@ -582,7 +611,7 @@ int skip2_run(skip2_ctx *c, const skip2_model *model, const skip2_job *job, cons
     r->cache_capacity = c->prefix.capacity;
     r->cache_hits = c->prefix.hits;
     r->cache_misses = c->prefix.misses;
-    r->arena_bytes = c->arena_used;
+    r->arena_bytes = c->arena_used + c->store_used;
     skip2_memory_bytes(c, &r->mem);
     return SKIP2_OK;
 }

@@ -3,14 +3,17 @@
  * I/O; the per-board clock comes from skip2_port.h.
  *
  * Memory: all working memory (trained parameters and their gradients, activations, the prefix
- * cache, shuffle buffers, per-epoch records) lives in ONE caller-provided arena whose size
- * skip2_arena_bytes() computes from the job; nothing is allocated afterwards. The caller's
+ * cache, shuffle buffers, per-epoch records) lives in caller-provided memory whose size
+ * skip2_arena_bytes() computes from the job; nothing is allocated afterwards: ONE arena, or
+ * the arena and apart from it the cache store (the cached rows, capacity x row bytes: the one
+ * large buffer that can live elsewhere, e.g. in another RAM region of an MCU). The caller's
  * model is only read: the tensors a method trains are copied into the arena first.
  *
  * Use:
- *     size_t bytes;  skip2_arena_bytes(&model, &job, &train, &bytes);   // checks the job
+ *     size_t bytes, store;  skip2_arena_bytes(&model, &job, &train, &bytes, &store); // checks
  *     skip2_ctx ctx; skip2_result r;
- *     skip2_run(&ctx, &model, &job, &train, &test, arena, bytes, &r);  // the whole job
+ *     skip2_run(&ctx, &model, &job, &train, &test, arena, bytes, NULL, 0, &r);  // one arena
+ *     skip2_run(..., arena, bytes - store, store_block, store, &r);             // or two parts
  *     for (i < ctx.n_params) save ctx.params[i] // trained tensors by their NumPy names
  */
 #ifndef SKIP2_CORE_H
@@ -96,7 +99,7 @@ typedef struct {
     skip2_prefix prefix;        /* cache capacity, use, hits and misses (prefix methods) */
     int n_params;
     skip2_param params[2 * SKIP2_MAX_LAYERS]; /* as NumPy has them once skip2_run is done */
-    uint64_t arena_used;
+    uint64_t arena_used, store_used;    /* bytes laid out in the arena and in the cache store */
 
     /* The plan (see skip2_core.c). */
     int kind;                   /* SKIP2_FULL, SKIP2_LAST_LINEAR or SKIP2_SKIP_ADAPTERS */
@@ -126,16 +129,21 @@ typedef struct {
     uint64_t *sort_keys;                /* 2n: skip2_permutation's scratch */
 } skip2_ctx;
 
-/* Arena bytes the job needs for this training data (its size, and whether it is streamed;
- * includes alignment slack). Checks the job against every limit (skip2_limits.def). */
+/* Bytes the job needs for this training data (its size, and whether it is streamed), with
+ * alignment slack: *bytes in all, of which *store_bytes (unless store_bytes is NULL; 0 when the
+ * job caches no rows) are the cache store's. Checks the job against every limit
+ * (skip2_limits.def). */
 int skip2_arena_bytes(const skip2_model *model, const skip2_job *job, const skip2_data *train,
-                      size_t *bytes);
+                      size_t *bytes, size_t *store_bytes);
 
-/* Checks the job, lays out the arena and initialises the trained tensors. The model's and
- * train's arrays are referenced, not copied (apart from the trained tensors), and must stay
- * valid while ctx is used. */
+/* Checks the job, lays out the arena and the cache store and initialises the trained tensors.
+ * With store NULL the arena holds both (arena_bytes >= skip2_arena_bytes' *bytes); otherwise
+ * the store is that block (store_bytes >= *store_bytes) and the arena needs the rest of *bytes.
+ * The model's and train's arrays are referenced, not copied (apart from the trained tensors),
+ * and must stay valid while ctx is used. */
 int skip2_init(skip2_ctx *ctx, const skip2_model *model, const skip2_job *job,
-               const skip2_data *train, void *arena, size_t arena_bytes);
+               const skip2_data *train, void *arena, size_t arena_bytes, void *store,
+               size_t store_bytes);
 
 /* SKIP2_OK when every label of data is a class index of the model, else SKIP2_ERR_LABEL. */
 int skip2_check_labels(const skip2_model *model, const skip2_data *data);
@@ -154,7 +162,7 @@ typedef struct {
     int status;                 /* SKIP2_OK, or why the job was refused */
     int diverged, epochs_run;
     uint32_t n_ft, n_test, correct_before, correct_after;
-    uint64_t ft_macs, trainable_params, arena_bytes;
+    uint64_t ft_macs, trainable_params, arena_bytes;   /* arena_bytes: laid out, store included */
     uint64_t ft_ticks, phase_ticks[SKIP2_N_PHASES];
     uint32_t cache_capacity;
     uint64_t cache_hits, cache_misses;
@@ -163,10 +171,11 @@ typedef struct {
     const double *epoch_loss;
 } skip2_result;
 
-/* The whole job: check the test labels, init, count correct before, fine-tune, count after. */
+/* The whole job: check the test labels, init (arena and store as skip2_init takes them), count
+ * correct before, fine-tune, count after. */
 int skip2_run(skip2_ctx *ctx, const skip2_model *model, const skip2_job *job,
               const skip2_data *train, const skip2_data *test, void *arena, size_t arena_bytes,
-              skip2_result *result);
+              void *store, size_t store_bytes, skip2_result *result);
 
 uint64_t skip2_trainable_params(const skip2_ctx *ctx);
 void skip2_memory_bytes(const skip2_ctx *ctx, skip2_memory *mem);

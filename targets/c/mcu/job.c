@@ -17,13 +17,14 @@
 
 enum { RUN_STARTED = 0, RUN_NO_FIT = 1, RUN_INVALID = 2, RUN_NO_MODEL = 3, RUN_NO_DATA = 4 };
 #define ROWS_HEADER 8u
-#define MESSAGE_BYTES 96u
+#define MESSAGE_BYTES 192u
 
 /* Large, and alive for one job at a time: static rather than on the 8 KB stack. */
 static skip2_ctx ctx;
 static skip2_result result;
 static jmp_buf abandon;               /* leaves skip2_run when the host stops answering */
-static ram_block placed_data, placed_arena;  /* where the job's data set and arena sit (DONE) */
+static ram_block placed_data, placed_arena, placed_store; /* where the job's data set, arena and
+                                                           cache store sit (DONE) */
 
 /* What a streamed split's fetch needs. */
 typedef struct {
@@ -66,6 +67,68 @@ static void refuse(run_answer *a, uint32_t status, const char *why)
 {
     a->status = status;
     say(a, why);
+}
+
+/* ---- where the job's memory goes ---------------------------------------------------------- */
+
+/* A part of the job's memory: the block it gets (region, start, bytes it needs) and the free
+ * bytes of the space it goes to. */
+typedef struct {
+    ram_block block;
+    uint32_t free;
+} part;
+
+static const char *const PART_NAMES[2] = { "arena", "cache store" };
+
+/* Places the job's `bytes`, of which `store` are the core's cache store, which may sit apart
+ * from the rest (the arena): parts[0] the arena, parts[1] the store. Everything goes to the
+ * largest space left beside the data set, the store at the arena's end; unless that is too
+ * small and the job has a store and the board another region: then the larger part goes there
+ * and the other to the largest space left in another region (larger with larger: when any
+ * placement of the two parts fits, this one does). Returns whether the parts are apart. */
+static int place(const ram_block *taken, size_t bytes, size_t store, part parts[2])
+{
+    ram_block largest = ram_largest_left(taken, -1), other = ram_largest_left(taken, largest.region);
+    size_t rest = bytes - store;
+    parts[0] = (part){ { largest.region, largest.start, rest }, largest.bytes };
+    parts[1] = (part){ { -1, NULL, 0 }, 0 };
+    if (store)
+        parts[1] = (part){ { largest.region, largest.start + rest, store }, largest.bytes };
+    if (bytes <= largest.bytes || store == 0 || other.region < 0)
+        return 0;
+    int small = store > rest ? 0 : 1;  /* the part that goes to the other region */
+    parts[small] = (part){ { other.region, other.start, parts[small].block.bytes }, other.bytes };
+    parts[!small].block.start = largest.start;
+    return 1;
+}
+
+/* "needs 120 KB in sram for its arena, the board's sram has 108 KB free (of 128 KB)"; apart:
+ * "needs 67 KB in ccm for its arena and 72 KB in sram for its cache store, the board's ccm has
+ * 64 KB free (of 64 KB) and its sram 108 KB (of 128 KB)". */
+static void refuse_no_fit(run_answer *a, size_t bytes, const part parts[2], int apart)
+{
+    refuse(a, RUN_NO_FIT, "needs ");
+    for (int i = 0; i <= apart; i++) {
+        size_t need = apart ? parts[i].block.bytes : bytes;
+        say(a, i ? " and " : "");
+        if (need == SIZE_MAX)
+            say(a, "more than 4 G");
+        else
+            say_uint(a, (need + 1023u) / 1024u);
+        say(a, " KB in ");
+        say(a, board.regions[parts[i].block.region].name);
+        say(a, " for its ");
+        say(a, PART_NAMES[i]);
+    }
+    for (int i = 0; i <= apart; i++) {
+        say(a, i ? " and its " : ", the board's ");
+        say(a, board.regions[parts[i].block.region].name);
+        say(a, i ? " " : " has ");
+        say_uint(a, parts[i].free / 1024u);
+        say(a, i ? " KB (of " : " KB free (of ");
+        say_uint(a, board.regions[parts[i].block.region].size / 1024u);
+        say(a, " KB)");
+    }
 }
 
 static void send_answer(const link_frame *f, const run_answer *a)
@@ -168,6 +231,8 @@ static int send_done(void)
     put_u32(&w, placed_data.bytes);
     put_u8(&w, (uint32_t)placed_arena.region);
     put_u32(&w, placed_arena.bytes);
+    put_u8(&w, (uint32_t)placed_store.region);
+    put_u32(&w, placed_store.bytes);
     link_frame resp;
     return link_request(MSG_DONE, w.len, &resp, protocol_while_running);
 }
@@ -176,13 +241,13 @@ static int send_done(void)
 
 /* The whole job inside skip2_run; 0 when a fetch was abandoned. Nothing of this frame is used
  * after a longjmp, so no local needs to be volatile. */
-static int run_core(const skip2_model *model, const skip2_job *job, const skip2_data data[2],
-                    void *arena, size_t bytes)
+static int run_core(const skip2_model *model, const skip2_job *job, const skip2_data data[2])
 {
     if (setjmp(abandon))
         return 0;
     port_transfer_reset();
-    skip2_run(&ctx, model, job, &data[0], &data[1], arena, bytes, &result);
+    skip2_run(&ctx, model, job, &data[0], &data[1], placed_arena.start, placed_arena.bytes,
+              placed_store.start, placed_store.bytes, &result);
     return 1;
 }
 
@@ -198,7 +263,7 @@ static const dataset *find_data(const uint8_t *hash)
 
 /* Request: u8 method, u8 cache, u8 stream, u8 cache_format, u32 seed, u32 epochs, u32 batch_size,
  * u32 rank, f32 lr, f32 scale, i32 cache_budget_bytes, u8[32] model_hash, u8[32] data_hash.
- * Answer: u8 status, u32 needed, u32 available, char[96] message. */
+ * Answer: u8 status, u32 needed, u32 available, char[192] message. */
 void job_on_run(const link_frame *f)
 {
     const uint8_t *p = f->payload;
@@ -214,8 +279,8 @@ void job_on_run(const link_frame *f)
         .cache_budget_bytes = (int32_t)get_u32(p + 28), .on_epoch = send_progress,
     };
     skip2_data data[2];
-    ram_block arena = { -1, 0, 0 };
-    size_t bytes = 0;
+    part parts[2];
+    size_t bytes = 0, store = 0;
     int status;
 
     if (!model || memcmp(slot_hash(), p + 32, 32) != 0) {
@@ -238,39 +303,27 @@ void job_on_run(const link_frame *f)
                                 .x8 = stream ? NULL : set->x8_test, .x8_scale = set->scale_test,
                                 .y = set->y_test, .n = set->n_test, .fetch = fetch_rows,
                                 .user = &sources[1] };
-        status = skip2_arena_bytes(model, &job, &data[0], &bytes);
+        status = skip2_arena_bytes(model, &job, &data[0], &bytes, &store);
         if (status == SKIP2_ERR_TOO_BIG) {  /* beyond 4 GB: does not fit, rather than invalid */
             status = SKIP2_OK;
             bytes = SIZE_MAX;
+            store = 0;
         }
         /* skip2_run's own checks beyond skip2_arena_bytes: the labels of both splits. */
         if (status == SKIP2_OK)
             status = skip2_check_labels(model, &data[0]);
         if (status == SKIP2_OK)
             status = skip2_check_labels(model, &data[1]);
-        arena = ram_largest_left(&set->block);
+        int apart = place(&set->block, bytes, store, parts);
+        int fits = apart ? parts[0].block.bytes <= parts[0].free
+                               && parts[1].block.bytes <= parts[1].free
+                         : bytes <= parts[0].free;
         a.needed = bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)bytes;
-        a.available = arena.bytes;
-        if (status != SKIP2_OK) {
+        a.available = ram_largest_left(&set->block, -1).bytes;
+        if (status != SKIP2_OK)
             refuse(&a, RUN_INVALID, skip2_strerror(status));
-        } else if (bytes > arena.bytes) {
-            /* "needs 120 KB in sram for its arena, the board's sram has 108 KB free (of 128 KB)" */
-            const char *name = board.regions[arena.region].name;
-            refuse(&a, RUN_NO_FIT, "needs ");
-            if (bytes == SIZE_MAX)
-                say(&a, "more than 4 G");
-            else
-                say_uint(&a, (bytes + 1023u) / 1024u);
-            say(&a, " KB in ");
-            say(&a, name);
-            say(&a, " for its arena, the board's ");
-            say(&a, name);
-            say(&a, " has ");
-            say_uint(&a, arena.bytes / 1024u);
-            say(&a, " KB free (of ");
-            say_uint(&a, board.regions[arena.region].size / 1024u);
-            say(&a, " KB)");
-        }
+        else if (!fits)
+            refuse_no_fit(&a, bytes, parts, apart);
     }
     send_answer(f, &a);
     if (a.status != RUN_STARTED)
@@ -280,7 +333,8 @@ void job_on_run(const link_frame *f)
         dataset_discard();
     ram_note_use((uint64_t)set->block.bytes + bytes);
     placed_data = set->block;
-    placed_arena = (ram_block){ arena.region, arena.start, (uint32_t)bytes };
-    if (run_core(model, &job, data, arena.start, bytes))
+    placed_arena = parts[0].block;
+    placed_store = parts[1].block;
+    if (run_core(model, &job, data))
         send_done();
 }

@@ -5,7 +5,7 @@
 
 #include "link.h"
 
-#define PROTOCOL_VERSION 2u
+#define PROTOCOL_VERSION 3u
 #define FIRMWARE_VERSION 2u
 
 enum {

@@ -26,10 +26,12 @@ int ram_smallest_fit(uint64_t bytes)
     return best;
 }
 
-ram_block ram_largest_left(const ram_block *taken)
+ram_block ram_largest_left(const ram_block *taken, int except)
 {
     ram_block best = { -1, 0, 0 };
     for (int r = 0; r < board.n_regions; r++) {
+        if (r == except)
+            continue;
         unsigned char *start = board.regions[r].free_start;
         if (taken && taken->region == r)  /* after the block, 64-byte aligned like the arena's rows */
             start += (taken->bytes + 63u) & ~63u;

@@ -20,8 +20,9 @@ typedef struct {
     uint32_t bytes;
 } ram_block;
 
-/* The largest space left when `taken` (region < 0: nothing) sits at the start of its region. */
-ram_block ram_largest_left(const ram_block *taken);
+/* The largest space left in a region other than `except` (-1: any) when `taken` (region < 0:
+ * nothing) sits at the start of its region; region -1 when there is none. */
+ram_block ram_largest_left(const ram_block *taken, int except);
 
 /* Peak of the RAM the jobs used beyond static data and stack (data set plus arena). */
 void ram_note_use(uint64_t bytes);

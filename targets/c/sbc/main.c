@@ -388,14 +388,14 @@ int main(int argc, char **argv)
 
     char *job_path = join(workdir, "job.json");
     size_t bytes;
-    int status = skip2_arena_bytes(&model, &job, &data[0], &bytes);
+    int status = skip2_arena_bytes(&model, &job, &data[0], &bytes, NULL);
     if (status == SKIP2_OK) {
         run.arena = malloc(bytes);
         if (!run.arena)
             die(job_path, "cannot allocate the %zu-byte arena", bytes);
         skip2_ctx ctx;
         skip2_result result;
-        status = skip2_run(&ctx, &model, &job, &data[0], &data[1], run.arena, bytes, &result);
+        status = skip2_run(&ctx, &model, &job, &data[0], &data[1], run.arena, bytes, NULL, 0, &result);
         if (status == SKIP2_OK) {
             if (save)
                 save_params(workdir, &ctx);
