@@ -16,7 +16,8 @@ from conftest import ROOT, require_tool, unavailable, write_runner_files
 from harness.bench.bounds import epoch_work, trainable
 from harness.methods import parse_variant
 
-METHODS = ("ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora")
+METHODS = ("ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora", "far",
+           "far-random", "bsr", "oselm-head")
 SEEDS = (1, 7)
 SIZES = (20, 12, 10, 3)
 N_FT, N_TEST = 60, 40
@@ -34,6 +35,11 @@ SANITIZER_ENV = {
 # near zero). atol 1e-6 / rtol 1e-5 leaves a margin of about 10x, while a real mistake (a wrong
 # operation order, a missing scale, a stale gradient) moves parameters by 1e-3 or more.
 ATOL, RTOL = 1e-6, 1e-5
+# oselm-head's recursive least squares in float32 starts from P = I / lambda (100 I here) and
+# loses digits as P shrinks: each runner's head ends some 1e-5 from the float64 ridge solution
+# (measured: NumPy 1.0e-5, C 1.9e-5 at most; their difference 1.5e-5, epoch loss 2e-5
+# relative), so the two agree only to that. 1e-4 keeps a margin and still catches a mistake.
+RLS_TOL = 1e-4
 # Timing, memory high-water and provenance legitimately differ between runs and builds.
 VOLATILE = {"ft_time_s", "fwd_time_s", "bwd_time_s", "upd_time_s", "cache_time_s",
             "epoch_times_s", "peak_rss_bytes", "runtime"}
@@ -74,8 +80,10 @@ def files(tmp_path_factory):
 
 def make_job(method, seed, **overrides):
     job = {"method": method, "seed": seed, "epochs": 4, "batch_size": 16, "lr": 0.05,
-           "rank": 2, "scale": 0.7, "cache": method in ("ft-last", "lora-last"),
-           "cache_budget_bytes": -1, "n_layers": len(SIZES) - 1, "save_params": True}
+           "rank": 2, "scale": 0.7, "cache": method in ("ft-last", "lora-last", "bsr", "oselm-head"),
+           "cache_budget_bytes": -1, "n_layers": len(SIZES) - 1, "save_params": True,
+           "far_prime": 0.1, "far_keep": 0.25, "bsr_layers": 0, "oselm_lambda": 0.01,
+           "oselm_forget": 1.0, "oselm_passes": 1}
     job.update(overrides)
     return job
 
@@ -94,7 +102,7 @@ def run(runner, files, workdir, job, env=None):
     return json.loads(done.stdout), params, done.stderr
 
 
-def assert_same_result(ref, got):
+def assert_same_result(ref, got, rtol=RTOL):
     assert set(got) == set(ref)
     assert got["status"] == ref["status"] and got["reason"] == ref["reason"]
     # A test sample whose two largest logits are within rounding may flip its arg-max, so the
@@ -106,10 +114,10 @@ def assert_same_result(ref, got):
                 "cache_misses", "cache_hit_rate", "mem"):
         assert got[key] == ref[key], f"{key}: C {got[key]!r}, NumPy {ref[key]!r}"
     assert len(got["epoch_times_s"]) == len(ref["epoch_loss"])
-    np.testing.assert_allclose(got["epoch_loss"], ref["epoch_loss"], rtol=RTOL)
+    np.testing.assert_allclose(got["epoch_loss"], ref["epoch_loss"], rtol=rtol)
 
 
-def assert_params_close(ref, got, label):
+def assert_params_close(ref, got, label, rtol=RTOL, atol=ATOL):
     assert sorted(got) == sorted(ref)
     worst_abs = max(float(np.max(np.abs(got[n] - ref[n]))) for n in ref)
     worst_rel = max(float(np.max(np.abs(got[n] - ref[n]) / np.maximum(np.abs(ref[n]), 1e-3)))
@@ -117,7 +125,7 @@ def assert_params_close(ref, got, label):
     print(f"{label}: max |C - NumPy| = {worst_abs:.2e}, max relative = {worst_rel:.2e}")
     for name in ref:
         assert got[name].dtype == np.float32 and got[name].shape == ref[name].shape, name
-        np.testing.assert_allclose(got[name], ref[name], rtol=RTOL, atol=ATOL, err_msg=name)
+        np.testing.assert_allclose(got[name], ref[name], rtol=rtol, atol=atol, err_msg=name)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -128,8 +136,9 @@ def test_c_matches_numpy(c_runner, files, tmp_path, method, seed):
     got, got_params, _ = run(c_runner, files, tmp_path / "c", job)
     assert got["impl"] == "c" and got["method"] == method and got["status"] == "ok"
     assert {"compiler", "cflags", "arena_bytes", "machine"} <= set(got["runtime"])
-    assert_same_result(ref, got)
-    assert_params_close(ref_params, got_params, f"{method} seed {seed}")
+    tol = dict(rtol=RLS_TOL, atol=RLS_TOL) if method == "oselm-head" else {}
+    assert_same_result(ref, got, tol.get("rtol", RTOL))
+    assert_params_close(ref_params, got_params, f"{method} seed {seed}", **tol)
 
 
 def test_partial_cache_budget_matches_numpy_and_keeps_results(c_runner, files, tmp_path):
