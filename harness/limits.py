@@ -2,6 +2,6 @@
 from harness.paths import import_runner_modules
 
 import_runner_modules()
-from skip2_limits import LIMITS  # noqa: E402  (the runner's own reader: one parser, one file)
+from skip2_limits import LIMITS, RANGES  # noqa: E402  (the runner's own reader: one parser, one file)
 
-__all__ = ["LIMITS"]
+__all__ = ["LIMITS", "RANGES"]

@@ -165,17 +165,22 @@ def test_macs_follow_the_method_formula(c_runner, files, tmp_path):
     assert got["ft_macs"] == frozen + adapters + update
 
 
-@pytest.mark.parametrize("variant", ["ft-all", "ft-last", "ft-last+cache", "ft-bias", "lora-all", "lora-last",
-                                     "lora-last+cache", "skip-lora", "skip2-lora"])
-def test_the_benchmark_epoch_model_counts_what_the_runner_counts(c_runner, files, tmp_path, variant):
-    # The bounds of `skip2bench bench` rest on this model of each epoch's MACs.
+@pytest.mark.parametrize("variant, options", [
+    ("ft-all", {}), ("ft-last", {}), ("ft-last+cache", {}), ("ft-bias", {}), ("lora-all", {}), ("lora-last", {}),
+    ("lora-last+cache", {}), ("skip-lora", {}), ("skip2-lora", {}),
+    ("far", {"far_prime": 0.2, "far_keep": 0.5}), ("far-random", {}), ("bsr", {}), ("bsr+cache", {}),
+    ("bsr+cache", {"bsr_layers": 0b101}), ("bsr", {"bsr_layers": 0b001}), ("oselm-head", {"oselm_passes": 3}),
+    ("oselm-head+cache", {"oselm_passes": 3})])
+def test_the_benchmark_epoch_model_counts_what_the_runner_counts(c_runner, files, tmp_path, variant, options):
+    # The bounds of `skip2bench bench` rest on this model of each epoch's MACs; far's priming
+    # (0.2 of 12 steps: the first 2 of epoch 0's 4) is counted step by step.
     method, cached = parse_variant(variant)
-    job = make_job(method, 1, epochs=3, cache=cached)
+    job = make_job(method, 1, epochs=3, cache=cached, **options)
     got, _, _ = run(c_runner, files, tmp_path / "c", job)
-    work = epoch_work(variant, list(SIZES), job["rank"], N_FT, job["batch_size"])
+    work = epoch_work(variant, list(SIZES), job["rank"], N_FT, job["batch_size"], job)
     assert got["ft_macs"] == work["first"]["macs"] + 2 * work["later"]["macs"]
     assert got["mem"]["cache_bytes"] == work["cache_bytes"]
-    assert got["trainable_params"] == trainable(method, list(SIZES), job["rank"])
+    assert got["trainable_params"] == trainable(method, list(SIZES), job["rank"], job)
 
 
 def test_the_ceiling_probe_measures_the_core_and_the_memory(c_runner):
@@ -295,3 +300,25 @@ def test_peak_rss_is_the_runners_own_not_its_parents(c_runner, files, tmp_path):
         result = run(runner, files, tmp_path / str(id(runner)), make_job("ft-all", 1))[0]
         assert 0 < result["peak_rss_bytes"] < 200 * 2**20, (runner, result["peak_rss_bytes"])
     assert ballast.sum() > 0
+
+
+@pytest.mark.parametrize("method, field, value", [
+    ("far", "far_keep", 1.5), ("far-random", "far_prime", -0.1), ("far", "far_prime", None),
+    ("bsr", "bsr_layers", 8), ("bsr", "bsr_layers", 256), ("oselm-head", "oselm_lambda", 0.0),
+    ("oselm-head", "oselm_forget", 0.2), ("oselm-head", "oselm_passes", 0), ("oselm-head", "oselm_passes", None)])
+def test_both_runners_refuse_a_method_option_out_of_range(c_runner, files, tmp_path, method, field, value):
+    job = json.loads(valid_job_text(method=method, **{field: value}))
+    if value is None:  # a method's own option is required in its jobs
+        del job[field]
+    write_workdir(files, tmp_path / "w", json.dumps(job))
+    expect_error(c_runner, tmp_path / "w", field)
+    done = subprocess.run([sys.executable, str(NUMPY_RUNNER), str(tmp_path / "w")], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode != 0 and field in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_other_methods_options_are_ignored(c_runner, files, tmp_path):
+    job = make_job("ft-all", 1, epochs=1, far_keep=7.0, bsr_layers=-3, oselm_forget=0.0)
+    del job["oselm_lambda"]
+    for runner in ("numpy", c_runner):
+        assert run(runner, files, tmp_path / str(id(runner)), job)[0]["status"] == "ok"

@@ -15,11 +15,6 @@ _CANDIDATES = (os.path.join(_HERE, "skip2_limits.def"),
                os.path.join(_HERE, os.pardir, "c", "core", "skip2_limits.def"))
 
 
-def _number(text):
-    """A C literal of the file: decimal, or a hexadecimal float such as 0x1p-20 (exact)."""
-    return float.fromhex(text) if "0x" in text else float(text)
-
-
 def _read():
     for path in _CANDIDATES:
         if os.path.exists(path):
@@ -27,7 +22,7 @@ def _read():
                 text = f.read()
             limits = {name: int(value) for name, value in
                       re.findall(r"^SKIP2_LIMIT\((\w+),\s*(\d+)\)", text, re.M)}
-            ranges = {name.lower(): (_number(lo), _number(hi)) for name, lo, hi in
+            ranges = {name.lower(): (float(lo), float(hi)) for name, lo, hi in
                       re.findall(r"^SKIP2_RANGE\((\w+),\s*([^,\s]+),\s*([^)\s]+)\)", text, re.M)}
             return limits, ranges
     raise SystemExit(f"skip2_limits.def not found (looked in {', '.join(_CANDIDATES)})")
@@ -80,8 +75,8 @@ def job_problems(job, widths):
         if key not in own:
             continue
         value = job.get(key)
-        with np.errstate(over="ignore"):  # checked as every runner holds it: rounded to float32
-            if not (_finite(value) and lo <= float(np.float32(value)) <= hi):
+        with np.errstate(over="ignore"):  # as every runner holds it and its bounds: in float32
+            if not (_finite(value) and np.float32(lo) <= np.float32(value) <= np.float32(hi)):
                 problems.append(f"'{key}' must be a number in {lo:g}..{hi:g}; got {value!r}")
     layers = job.get("n_layers")
     if "bsr_layers" in own and isinstance(layers, int) and isinstance(job.get("bsr_layers"), int) \

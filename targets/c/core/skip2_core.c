@@ -64,7 +64,7 @@ const char *skip2_strerror(int status)
     case SKIP2_ERR_TOO_BIG: return "the job's arena exceeds this machine's address space";
     case SKIP2_ERR_FAR: return "far_prime and far_keep must be 0..1 (skip2_limits.def)";
     case SKIP2_ERR_BSR: return "bsr_layers must be 0..255 and name only layers of the model (skip2_limits.def)";
-    case SKIP2_ERR_OSELM: return "oselm_lambda must be 2^-20..2^20, oselm_forget 0.5..1 and oselm_passes 1..1000000 (skip2_limits.def)";
+    case SKIP2_ERR_OSELM: return "oselm_lambda must be 1e-6..1e6, oselm_forget 0.5..1 and oselm_passes 1..1000000 (skip2_limits.def)";
     default: return "unknown error";
     }
 }
