@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 
+import skip2_prng as prng
 from conftest import ROOT, require_tool, unavailable, write_runner_files
 from harness.bench.bounds import epoch_work, trainable
 from harness.methods import parse_variant
@@ -200,6 +201,45 @@ def test_divergence_is_a_fail_result(c_runner, files, tmp_path):
     assert got["reason"] == ref["reason"]
     assert got["acc_after"] is None and got["epoch_loss"][-1] is None
     assert len(got["epoch_loss"]) == len(ref["epoch_loss"])
+
+
+def kept_neurons(trained, primed, k):
+    """Layer k's neurons whose column or bias moved after priming: far's kept ones (the frozen
+    ones are copied out and back, bit for bit)."""
+    W, b, W1, b1 = trained[f"W{k}"], trained[f"b{k}"], primed[f"W{k}"], primed[f"b{k}"]
+    return [j for j in range(W.shape[1]) if not (np.array_equal(W[:, j], W1[:, j]) and b[j] == b1[j])]
+
+
+@pytest.mark.parametrize("method", ["far", "far-random"])
+def test_c_and_numpy_choose_the_same_neurons(c_runner, files, tmp_path, method):
+    # 4 epochs of 4 steps; priming 0.25 of them: epoch 0, which ft-all with 1 epoch repeats.
+    job = make_job(method, 3, far_prime=0.25, far_keep=0.25)
+    initial = {f"{p}{k}": np.load(files / "model" / f"{p}{k}.npy") for p in "Wb" for k in range(3)}
+    choices = {}
+    for runner in ("numpy", c_runner):
+        primed = run(runner, files, tmp_path / f"{id(runner)}-primed", make_job("ft-all", 3, epochs=1))[1]
+        trained = run(runner, files, tmp_path / f"{id(runner)}-far", job)[1]
+        choices[runner] = [kept_neurons(trained, primed, k) for k in range(2)]
+        for k, kept in enumerate(choices[runner]):
+            width = initial[f"W{k}"].shape[1]
+            if method == "far":  # the top 3 by L1 change of column and bias during priming
+                score = np.abs(primed[f"W{k}"] - initial[f"W{k}"]).astype(np.float64).sum(axis=0) + \
+                    np.abs(primed[f"b{k}"] - initial[f"b{k}"])
+                want = sorted(np.argsort(-score, kind="stable")[:3])
+            else:
+                want = sorted(prng.permutation(prng.stream_key(3, prng.STREAM_FAR + k), width)[:3])
+            assert kept == want, (runner, k)
+    assert choices["numpy"] == choices[c_runner]
+
+
+def test_a_least_squares_breakdown_is_a_fail_result(c_runner, files, tmp_path):
+    # P0 = 1e6 I and mu = 0.5 (P doubles every sample) lose P's positive definiteness in float32.
+    job = make_job("oselm-head", 1, oselm_lambda=1e-6, oselm_forget=0.5, oselm_passes=3)
+    ref, _, _ = run("numpy", files, tmp_path / "numpy", job)
+    got, _, _ = run(c_runner, files, tmp_path / "c", job)
+    for result in (ref, got):
+        assert result["status"] == "fail" and result["acc_after"] is None and result["epoch_loss"] == [None]
+        assert result["reason"] == "the RLS denominator (forget + h P h^T) was not positive in epoch 1"
 
 
 def test_sanitized_build_runs_every_method_clean(c_runner, asan_runner, files, tmp_path):
