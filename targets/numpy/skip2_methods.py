@@ -59,7 +59,7 @@ def adapter_init(seed, layer, n_in, rank, dtype):
 
 
 def rounded(fraction, count):
-    """floor(f * count + 1/2), f rounded to float32 first as every runner holds it (exact in double)."""
+    """floor(f * count + 1/2) in double, f rounded to float32 first as every runner holds it."""
     return math.floor(float(np.float32(fraction)) * count + 0.5)
 
 

@@ -50,7 +50,8 @@ const char *skip2_strerror(int status)
     switch (status) {
     case SKIP2_OK: return "ok";
     case SKIP2_ERR_METHOD: return "unknown method";
-    case SKIP2_ERR_LAYERS: return "n_layers must be 1..8 (SKIP2_MAX_LAYERS; ft-last and oselm-head need at least 2)";
+    case SKIP2_ERR_LAYERS:
+        return "n_layers must be 1..8 (SKIP2_MAX_LAYERS; ft-last and oselm-head need at least 2)";
     case SKIP2_ERR_DIMS: return "every layer width must be 1..65535 (SKIP2_MAX_WIDTH)";
     case SKIP2_ERR_SEED: return "seed must be 0..2147483647 (SKIP2_MAX_SEED)";
     case SKIP2_ERR_EPOCHS: return "epochs must be 1..1000000 (SKIP2_MAX_EPOCHS)";
@@ -63,8 +64,11 @@ const char *skip2_strerror(int status)
     case SKIP2_ERR_ARENA: return "the arena is smaller than skip2_arena_bytes() asked for";
     case SKIP2_ERR_TOO_BIG: return "the job's arena exceeds this machine's address space";
     case SKIP2_ERR_FAR: return "far_prime and far_keep must be 0..1 (skip2_limits.def)";
-    case SKIP2_ERR_BSR: return "bsr_layers must be 0..255 and name only layers of the model (skip2_limits.def)";
-    case SKIP2_ERR_OSELM: return "oselm_lambda must be 1e-6..1e6, oselm_forget 0.5..1 and oselm_passes 1..1000000 (skip2_limits.def)";
+    case SKIP2_ERR_BSR:
+        return "bsr_layers must be 0..255 and name only layers of the model (skip2_limits.def)";
+    case SKIP2_ERR_OSELM:
+        return "oselm_lambda must be 1e-6..1e6, oselm_forget 0.5..1 and oselm_passes 1..1000000 "
+               "(skip2_limits.def)";
     default: return "unknown error";
     }
 }
@@ -167,6 +171,7 @@ static int plan(skip2_ctx *c, const skip2_model *model, const skip2_job *job, ui
         return SKIP2_ERR_HYPER;
     if (n_train == 0)
         return SKIP2_ERR_EMPTY;
+
     skip2_method m = job->method;
     int far = m == SKIP2_FAR || m == SKIP2_FAR_RANDOM;
     if (far && !(in_range(job->far_prime, SKIP2_FAR_PRIME_LO, SKIP2_FAR_PRIME_HI)
@@ -189,9 +194,10 @@ static int plan(skip2_ctx *c, const skip2_model *model, const skip2_job *job, ui
         c->train_w = m != SKIP2_FT_BIAS && m != SKIP2_LORA_ALL;
         c->train_b = m != SKIP2_LORA_ALL;
         c->first_adapter = m == SKIP2_LORA_ALL ? 0 : L;
+        /* bit k trains layer k; bsr's default: the upper half */
         c->trained = (1u << L) - 1;
-        if (m == SKIP2_BSR) /* bit k trains layer k; none given: the upper half */
-            c->trained = job->bsr_layers ? (unsigned)job->bsr_layers : c->trained & ~((1u << L / 2) - 1);
+        if (m == SKIP2_BSR)
+            c->trained = job->bsr_layers ? (unsigned)job->bsr_layers : c->trained >> L / 2 << L / 2;
         while (!(c->trained >> c->first & 1))
             c->first++;
         if (c->first > 0) { /* bsr: the layers below the first trained one are a prefix */
@@ -474,7 +480,8 @@ static float *full_forward(skip2_ctx *c, int nb, uint64_t *macs)
         int N = m->dims[k], M = m->dims[k + 1], K = c->cols[k];
         skip2_linear(macs, nb, N, K, layer_input(c, k), m->W[k], m->b[k], c->act[k], M);
         if (K < M)
-            skip2_linear(macs, nb, N, M - K, layer_input(c, k), c->Wf[k], c->bf[k], c->act[k] + K, M);
+            skip2_linear(macs, nb, N, M - K, layer_input(c, k), c->Wf[k], c->bf[k], c->act[k] + K,
+                         M);
         if (k >= c->first_adapter)
             adapters_forward(c, k, 1, nb, skip2_strided(c->act[k], M), c->act[k], M, macs);
         if (k < L - 1)

@@ -8,7 +8,8 @@
 
 #include <math.h>
 
-uint64_t skip2_rounded(float f, uint64_t count)
+/* floor(f * count + 1/2) in double: the priming steps and the kept neurons. */
+static uint64_t rounded(float f, uint64_t count)
 {
     return (uint64_t)floor((double)f * (double)count + 0.5);
 }
@@ -18,10 +19,11 @@ void skip2_far_plan(skip2_ctx *c, uint32_t n_train)
     const int *dims = c->net.dims;
     int L = c->net.n_layers;
     uint64_t bs = (uint64_t)c->job.batch_size;
-    c->priming = skip2_rounded(c->job.far_prime, (uint64_t)c->job.epochs * ((n_train + bs - 1) / bs));
+    uint64_t steps = (uint64_t)c->job.epochs * ((n_train + bs - 1) / bs);
+    c->priming = rounded(c->job.far_prime, steps);
     c->far_trained = 0;
     for (int k = 0; k < L; k++) {
-        uint32_t M = (uint32_t)dims[k + 1], kept = (uint32_t)skip2_rounded(c->job.far_keep, M);
+        uint32_t M = (uint32_t)dims[k + 1], kept = (uint32_t)rounded(c->job.far_keep, M);
         c->kept[k] = k == L - 1 ? M : kept > 0 ? kept : 1;
         c->far_trained += (uint32_t)dims[k] * c->kept[k] + c->kept[k];
     }
@@ -32,7 +34,7 @@ void skip2_far_plan(skip2_ctx *c, uint32_t n_train)
 static int before(const double *score, uint32_t a, uint32_t b)
 {
     double x = score[a], y = score[b];
-    if (isnan(x) != isnan(y))
+    if (!isnan(x) != !isnan(y))
         return !isnan(x);
     if (x != y && !isnan(x))
         return x > y;

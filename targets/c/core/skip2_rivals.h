@@ -5,9 +5,6 @@
 
 #include "skip2_core.h"
 
-/* floor(f * count + 1/2), in double: the priming steps and the kept neurons of far. */
-uint64_t skip2_rounded(float f, uint64_t count);
-
 /* far at plan time: priming steps, kept neurons per layer, trained scalars after priming. */
 void skip2_far_plan(skip2_ctx *c, uint32_t n_train);
 
