@@ -6,11 +6,11 @@ import sys
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
-from pydantic import Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, create_model, field_validator, model_validator
 
 from harness.boards import IMPLS, Board, Impl, Strict
 from harness.errors import UserError
-from harness.limits import FORMATS, LIMITS
+from harness.limits import FORMATS, LIMITS, RANGES
 from harness.methods import parse_variant, VARIANTS
 from harness.tasks import TASKS, specs, task_names
 
@@ -51,11 +51,22 @@ Batch = Annotated[int, Field(ge=1, le=MAX["MAX_BATCH"])]
 Rate = Annotated[float, Field(gt=0)]
 
 
+def _real(field: str):
+    """A method's real-valued option, within its range in skip2_limits.def."""
+    lo, hi = RANGES[field]
+    return Annotated[float, Field(ge=lo, le=hi)]
+
+
 def _unique(values: list, what: str) -> list:
     repeated = sorted({str(v) for v in values if values.count(v) > 1})
     if repeated:
         raise ValueError(f"{what} must not repeat; repeated: {', '.join(repeated)}")
     return values
+
+
+# Layer indices (bsr_layers), each once, in ascending order.
+LayerSet = Annotated[list[Annotated[int, Field(ge=0, lt=MAX["MAX_LAYERS"])]], Field(min_length=1),
+                     AfterValidator(lambda layers: sorted(_unique(layers, "layers")))]
 
 
 class ModelConfig(Strict):
@@ -80,6 +91,13 @@ class FinetuneHP(Strict):
                                              description="-1 = unlimited")] = -1
     # How every board stores the inputs (docs/methods.md, "Compact formats").
     input_format: Literal[FORMATS] = "f32"
+    # Options of one method each (docs/methods.md); the others ignore them.
+    far_prime: _real("far_prime") = 0.1
+    far_keep: _real("far_keep") = 0.25
+    bsr_layers: Optional[LayerSet] = None  # unset: the upper half
+    oselm_lambda: _real("oselm_lambda") = 0.01
+    oselm_forget: _real("oselm_forget") = 1.0
+    oselm_passes: Epochs = 1
 
 
 def _optional(field):
@@ -136,6 +154,16 @@ class Experiment(Strict):
             raw = dict(raw, task={name: dict(t, kind=name) if isinstance(t, dict) and "kind" not in t
                                   and name in TASKS else t for name, t in raw["task"].items()})
         return raw
+
+    @model_validator(mode="after")
+    def _bsr_layers_exist(self):
+        layers = len(self.model.hidden) + 1
+        for where, hp in [("finetune", self.finetune), *((f"finetune.method.{m}", o)
+                                                       for m, o in self.finetune.method.items())]:
+            if hp.bsr_layers and max(hp.bsr_layers) >= layers:
+                raise ValueError(f"{where}.bsr_layers: layer {max(hp.bsr_layers)} does not exist; the model "
+                                 f"has layers 0..{layers - 1} (hidden ones, then the output layer)")
+        return self
 
     @model_validator(mode="after")
     def _tasks_defined(self):

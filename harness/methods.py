@@ -3,15 +3,20 @@
 from harness.paths import import_runner_modules
 
 import_runner_modules()
+import skip2_limits  # noqa: E402
 import skip2_methods  # noqa: E402  (board-side code is the single source of the method list)
 
 METHODS = skip2_methods.METHODS
+FAILURES = skip2_methods.FAILURES  # a fail's reason by the code the runners report
 # "+cache" is an option of methods with a frozen prefix; skip2-lora is skip-lora with the cache
 # always on, so it takes no "+cache", only the int8 format of its cache.
 CACHE_OPTIONAL = tuple(m for m in skip2_methods.CACHEABLE if m != "skip2-lora")
 INT8_SUFFIX = "+cache-int8"
 VARIANTS = (METHODS + tuple(f"{m}+cache" for m in CACHE_OPTIONAL)
             + tuple(f"{m}{INT8_SUFFIX}" for m in skip2_methods.CACHEABLE))
+# Hyper-parameters a method does not use, beyond the other methods' own options: oselm-head
+# solves its head by least squares in its own passes, with no learning rate and no adapters.
+UNUSED = {"oselm-head": ("lr", "epochs", "rank", "scale")}
 
 
 def parse_variant(variant: str) -> tuple[str, bool, str]:
@@ -21,3 +26,10 @@ def parse_variant(variant: str) -> tuple[str, bool, str]:
         raise ValueError(f"unknown method '{variant}'; known methods: {', '.join(VARIANTS)}")
     method, _, suffix = variant.partition("+")
     return method, bool(suffix) or method == "skip2-lora", "int8" if variant.endswith(INT8_SUFFIX) else "f32"
+
+
+def used_hp(method: str, hp: dict) -> dict:
+    """The hyper-parameters of `hp` that `method` uses: a job's identity (harness/plan.py)."""
+    own = skip2_limits.METHOD_FIELDS.get(method, ())
+    others = {key for keys in skip2_limits.METHOD_FIELDS.values() for key in keys} - set(own)
+    return {k: v for k, v in hp.items() if k not in others and k not in UNUSED.get(method, ())}

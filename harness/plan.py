@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from harness.config import Experiment, FinetuneHP, Lab
 from harness.errors import UserError
-from harness.methods import parse_variant
+from harness.methods import parse_variant, used_hp
 
 
 @dataclass(frozen=True)
@@ -65,12 +65,18 @@ def expand(exp: Experiment, lab: Lab) -> list[Job]:
 
 
 def runner_job(job: Job, hp: FinetuneHP) -> dict:
-    """job.json content without the file locations, which the target fills in."""
+    """job.json content without the file locations, which the target fills in. bsr's layers
+    travel as a bit mask (bit k: layer k), 0 for the default."""
+    fields = hp.model_dump()
+    fields["bsr_layers"] = sum(1 << k for k in hp.bsr_layers or [])
     return {"method": job.method, "cache": job.cache, "cache_format": job.cache_format, "seed": job.seed,
-            **hp.model_dump()}
+            **fields}
 
 
 def job_id(model_key: str, variant: str, hp: FinetuneHP) -> str:
-    """Identity of a job across boards, impls and repetitions: model (task, data, seed, backbone) + method + hp."""
-    src = json.dumps({"model": model_key, "variant": variant, "hp": hp.model_dump()}, sort_keys=True)
+    """Identity of a job across boards, impls and repetitions: model (task, data, seed, backbone) +
+    method + the hyper-parameters the method uses (so other methods' options and, for oselm-head,
+    the learning rate never tell two of its jobs apart)."""
+    used = used_hp(parse_variant(variant)[0], hp.model_dump())
+    src = json.dumps({"model": model_key, "variant": variant, "hp": used}, sort_keys=True)
     return hashlib.sha256(src.encode()).hexdigest()[:12]

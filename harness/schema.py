@@ -131,6 +131,13 @@ class Record(_RecordResult):
     rank: int
     scale: float
     cache_budget_bytes: int
+    # Options of one method each (docs/methods.md), in every record since they were added.
+    far_prime: Optional[float] = None
+    far_keep: Optional[float] = None
+    bsr_layers: Optional[list[int]] = None
+    oselm_lambda: Optional[float] = None
+    oselm_forget: Optional[float] = None
+    oselm_passes: Optional[int] = None
     cache: bool
     cache_format: Literal[FORMATS]
     input_format: Literal[FORMATS]

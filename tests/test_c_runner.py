@@ -12,11 +12,14 @@ import sys
 import numpy as np
 import pytest
 
+import skip2_methods as sm
+import skip2_prng as prng
 from conftest import ROOT, require_tool, unavailable, write_runner_files
 from harness.bench.bounds import epoch_work, trainable
 from harness.methods import VARIANTS, parse_variant
 
-METHODS = ("ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora")
+METHODS = ("ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora", "far",
+           "far-random", "bsr", "oselm-head")
 SEEDS = (1, 7)
 SIZES = (20, 12, 10, 3)
 N_FT, N_TEST = 60, 40
@@ -34,6 +37,11 @@ SANITIZER_ENV = {
 # near zero). atol 1e-6 / rtol 1e-5 leaves a margin of about 10x, while a real mistake (a wrong
 # operation order, a missing scale, a stale gradient) moves parameters by 1e-3 or more.
 ATOL, RTOL = 1e-6, 1e-5
+# oselm-head's recursive least squares in float32 starts from P = I / lambda (100 I here) and
+# loses digits as P shrinks: each runner's head ends some 1e-5 from the float64 ridge solution
+# (measured: NumPy 1.0e-5, C 1.9e-5 at most; their difference 1.5e-5, epoch loss 2e-5
+# relative), so the two agree only to that. 1e-4 keeps a margin and still catches a mistake.
+RLS_TOL = 1e-4
 # Timing, memory high-water and provenance legitimately differ between runs and builds.
 VOLATILE = {"ft_time_s", "fwd_time_s", "bwd_time_s", "upd_time_s", "cache_time_s",
             "epoch_times_s", "peak_rss_bytes", "runtime"}
@@ -74,8 +82,10 @@ def files(tmp_path_factory):
 
 def make_job(method, seed, **overrides):
     job = {"method": method, "seed": seed, "epochs": 4, "batch_size": 16, "lr": 0.05,
-           "rank": 2, "scale": 0.7, "cache": method in ("ft-last", "lora-last"),
-           "cache_budget_bytes": -1, "n_layers": len(SIZES) - 1, "save_params": True}
+           "rank": 2, "scale": 0.7, "cache": method in ("ft-last", "lora-last", "bsr", "oselm-head"),
+           "cache_budget_bytes": -1, "n_layers": len(SIZES) - 1, "save_params": True,
+           "far_prime": 0.1, "far_keep": 0.25, "bsr_layers": 0, "oselm_lambda": 0.01,
+           "oselm_forget": 1.0, "oselm_passes": 1}
     job.update(overrides)
     return job
 
@@ -94,7 +104,7 @@ def run(runner, files, workdir, job, env=None):
     return json.loads(done.stdout), params, done.stderr
 
 
-def assert_same_result(ref, got):
+def assert_same_result(ref, got, rtol=RTOL):
     assert set(got) == set(ref)
     assert got["status"] == ref["status"] and got["reason"] == ref["reason"]
     # A test sample whose two largest logits are within rounding may flip its arg-max, so the
@@ -106,10 +116,10 @@ def assert_same_result(ref, got):
                 "cache_misses", "cache_hit_rate", "mem"):
         assert got[key] == ref[key], f"{key}: C {got[key]!r}, NumPy {ref[key]!r}"
     assert len(got["epoch_times_s"]) == len(ref["epoch_loss"])
-    np.testing.assert_allclose(got["epoch_loss"], ref["epoch_loss"], rtol=RTOL)
+    np.testing.assert_allclose(got["epoch_loss"], ref["epoch_loss"], rtol=rtol)
 
 
-def assert_params_close(ref, got, label):
+def assert_params_close(ref, got, label, rtol=RTOL, atol=ATOL):
     assert sorted(got) == sorted(ref)
     worst_abs = max(float(np.max(np.abs(got[n] - ref[n]))) for n in ref)
     worst_rel = max(float(np.max(np.abs(got[n] - ref[n]) / np.maximum(np.abs(ref[n]), 1e-3)))
@@ -117,7 +127,7 @@ def assert_params_close(ref, got, label):
     print(f"{label}: max |C - NumPy| = {worst_abs:.2e}, max relative = {worst_rel:.2e}")
     for name in ref:
         assert got[name].dtype == np.float32 and got[name].shape == ref[name].shape, name
-        np.testing.assert_allclose(got[name], ref[name], rtol=RTOL, atol=ATOL, err_msg=name)
+        np.testing.assert_allclose(got[name], ref[name], rtol=rtol, atol=atol, err_msg=name)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -128,8 +138,9 @@ def test_c_matches_numpy(c_runner, files, tmp_path, method, seed):
     got, got_params, _ = run(c_runner, files, tmp_path / "c", job)
     assert got["impl"] == "c" and got["method"] == method and got["status"] == "ok"
     assert {"compiler", "cflags", "arena_bytes", "machine"} <= set(got["runtime"])
-    assert_same_result(ref, got)
-    assert_params_close(ref_params, got_params, f"{method} seed {seed}")
+    tol = dict(rtol=RLS_TOL, atol=RLS_TOL) if method == "oselm-head" else {}
+    assert_same_result(ref, got, tol.get("rtol", RTOL))
+    assert_params_close(ref_params, got_params, f"{method} seed {seed}", **tol)
 
 
 def test_partial_cache_budget_matches_numpy_and_keeps_results(c_runner, files, tmp_path):
@@ -147,19 +158,24 @@ def test_partial_cache_budget_matches_numpy_and_keeps_results(c_runner, files, t
 
 
 COMPACT_JOBS = [("ft-last", "int8", "f32"), ("lora-last", "int8", "int8"), ("skip2-lora", "int8", "f32"),
-                ("skip2-lora", "int8", "int8"), ("ft-all", "f32", "int8"), ("lora-all", "f32", "int8")]
+                ("skip2-lora", "int8", "int8"), ("ft-all", "f32", "int8"), ("lora-all", "f32", "int8"),
+                ("bsr", "int8", "f32"), ("bsr", "int8", "int8"), ("oselm-head", "int8", "f32"),
+                ("oselm-head", "int8", "int8"), ("far", "f32", "int8"), ("far-random", "f32", "int8")]
+# A cached row's segments: x1, x2 and z0 for the adapter methods, x1 and x2 for the last-layer
+# methods, x1 for bsr (its default trains layers 1 and 2).
+ROW_SEGMENTS = {"ft-last": SIZES[1:3], "oselm-head": SIZES[1:3], "bsr": SIZES[1:2]}
 
 
 @pytest.mark.parametrize("method, cache_format, input_format", COMPACT_JOBS)
 def test_compact_formats_match_numpy(c_runner, files, tmp_path, method, cache_format, input_format):
-    job = make_job(method, 7, cache=method != "ft-all" and method != "lora-all", cache_format=cache_format,
-                   input_format=input_format)
+    job = make_job(method, 7, cache=cache_format == "int8", cache_format=cache_format, input_format=input_format)
     ref, ref_params, _ = run("numpy", files, tmp_path / "numpy", job)
     got, got_params, _ = run(c_runner, files, tmp_path / "c", job)
-    assert_same_result(ref, got)
-    assert_params_close(ref_params, got_params, f"{method} cache {cache_format} inputs {input_format}")
-    if cache_format == "int8":  # a row: a byte per value and a float32 scale per segment (x1, x2, z0)
-        segments = [SIZES[1], SIZES[2]] + ([SIZES[3]] if method != "ft-last" else [])
+    tol = dict(rtol=RLS_TOL, atol=RLS_TOL) if method == "oselm-head" else {}
+    assert_same_result(ref, got, tol.get("rtol", RTOL))
+    assert_params_close(ref_params, got_params, f"{method} cache {cache_format} inputs {input_format}", **tol)
+    if cache_format == "int8":  # a row: a byte per value and a float32 scale per segment
+        segments = ROW_SEGMENTS.get(method, SIZES[1:])
         assert got["mem"]["cache_bytes"] == N_FT * (sum(segments) + 4 * len(segments))
     # The format is not a no-op: float32 storage trains differently.
     _, plain_params, _ = run(c_runner, files, tmp_path / "plain", make_job(method, 7, cache=job["cache"]))
@@ -194,16 +210,24 @@ def test_macs_follow_the_method_formula(c_runner, files, tmp_path):
     assert got["ft_macs"] == frozen + adapters + update
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_the_benchmark_epoch_model_counts_what_the_runner_counts(c_runner, files, tmp_path, variant):
-    # The bounds of `skip2bench bench` rest on this model of each epoch's MACs.
+# Every variant with the default options, and the options that change what a method counts.
+EPOCH_MODEL_JOBS = [(variant, {}) for variant in VARIANTS] + [
+    ("far", {"far_prime": 0.2, "far_keep": 0.5}), ("bsr", {"bsr_layers": 0b001}),
+    ("bsr+cache", {"bsr_layers": 0b101}), ("bsr+cache-int8", {"bsr_layers": 0b100})]
+
+
+@pytest.mark.parametrize("variant, options", EPOCH_MODEL_JOBS)
+def test_the_benchmark_epoch_model_counts_what_the_runner_counts(c_runner, files, tmp_path, variant, options):
+    # The bounds of `skip2bench bench` rest on this model of each epoch's MACs, over three epochs
+    # (oselm-head: passes); far's priming (0.2 of 12 steps: the first 2 of epoch 0's 4) is counted
+    # step by step.
     method, cached, cache_format = parse_variant(variant)
-    job = make_job(method, 1, epochs=3, cache=cached, cache_format=cache_format)
+    job = make_job(method, 1, epochs=3, oselm_passes=3, cache=cached, cache_format=cache_format, **options)
     got, _, _ = run(c_runner, files, tmp_path / "c", job)
-    work = epoch_work(variant, list(SIZES), job["rank"], N_FT, job["batch_size"])
+    work = epoch_work(variant, list(SIZES), job["rank"], N_FT, job["batch_size"], job)
     assert got["ft_macs"] == work["first"]["macs"] + 2 * work["later"]["macs"]
     assert got["mem"]["cache_bytes"] == work["cache_bytes"]
-    assert got["trainable_params"] == trainable(method, list(SIZES), job["rank"])
+    assert got["trainable_params"] == trainable(method, list(SIZES), job["rank"], job)
 
 
 def test_the_ceiling_probe_measures_the_core_and_the_memory(c_runner):
@@ -225,16 +249,58 @@ def test_divergence_is_a_fail_result(c_runner, files, tmp_path):
     assert len(got["epoch_loss"]) == len(ref["epoch_loss"])
 
 
+def kept_neurons(trained, primed, k):
+    """Layer k's neurons whose column or bias moved after priming: far's kept ones (the frozen
+    ones are copied out and back, bit for bit)."""
+    W, b, W1, b1 = trained[f"W{k}"], trained[f"b{k}"], primed[f"W{k}"], primed[f"b{k}"]
+    return [j for j in range(W.shape[1]) if not (np.array_equal(W[:, j], W1[:, j]) and b[j] == b1[j])]
+
+
+@pytest.mark.parametrize("method", ["far", "far-random"])
+def test_c_and_numpy_choose_the_same_neurons(c_runner, files, tmp_path, method):
+    # 4 epochs of 4 steps; priming 0.25 of them: epoch 0, which ft-all with 1 epoch repeats.
+    job = make_job(method, 3, far_prime=0.25, far_keep=0.25)
+    initial = {f"{p}{k}": np.load(files / "model" / f"{p}{k}.npy") for p in "Wb" for k in range(3)}
+    choices = {}
+    for runner in ("numpy", c_runner):
+        primed = run(runner, files, tmp_path / f"{id(runner)}-primed", make_job("ft-all", 3, epochs=1))[1]
+        trained = run(runner, files, tmp_path / f"{id(runner)}-far", job)[1]
+        choices[runner] = [kept_neurons(trained, primed, k) for k in range(2)]
+        for k, kept in enumerate(choices[runner]):
+            width = initial[f"W{k}"].shape[1]
+            if method == "far":  # the top 3 by L1 change of column and bias during priming
+                score = np.abs(primed[f"W{k}"] - initial[f"W{k}"]).astype(np.float64).sum(axis=0) + \
+                    np.abs(primed[f"b{k}"] - initial[f"b{k}"])
+                want = sorted(np.argsort(-score, kind="stable")[:3])
+            else:
+                want = sorted(prng.permutation(prng.stream_key(3, prng.STREAM_FAR + k), width)[:3])
+            assert kept == want, (runner, k)
+    assert choices["numpy"] == choices[c_runner]
+
+
+def test_a_least_squares_breakdown_is_a_fail_result(c_runner, files, tmp_path):
+    # P0 = 1e6 I and mu = 0.5 (P doubles every sample) lose P's positive definiteness in float32.
+    job = make_job("oselm-head", 1, oselm_lambda=1e-6, oselm_forget=0.5, oselm_passes=3)
+    ref, _, _ = run("numpy", files, tmp_path / "numpy", job)
+    got, _, _ = run(c_runner, files, tmp_path / "c", job)
+    for result in (ref, got):
+        assert result["status"] == "fail" and result["acc_after"] is None and result["epoch_loss"] == [None]
+        assert result["reason"] == "the RLS denominator (forget + h P h^T) was not positive in epoch 1"
+
+
 def test_sanitized_build_runs_every_method_clean(c_runner, asan_runner, files, tmp_path):
-    for method in METHODS:
-        job = make_job(method, 5, cache_budget_bytes=400 if method == "skip2-lora" else -1)
-        plain, plain_params, _ = run(c_runner, files, tmp_path / method / "plain", job)
-        checked, checked_params, stderr = run(asan_runner, files, tmp_path / method / "asan", job,
+    # Every method as it comes, then every cacheable one with int8 inputs and a partial int8 cache.
+    jobs = [make_job(method, 5, cache_budget_bytes=400 if method == "skip2-lora" else -1) for method in METHODS]
+    jobs += [make_job(method, 5, cache=True, cache_format="int8", input_format="int8", cache_budget_bytes=400)
+             for method in sm.CACHEABLE]
+    for i, job in enumerate(jobs):
+        plain, plain_params, _ = run(c_runner, files, tmp_path / str(i) / "plain", job)
+        checked, checked_params, stderr = run(asan_runner, files, tmp_path / str(i) / "asan", job,
                                               env=SANITIZER_ENV)
         assert stderr == "", stderr
         # The same code at -O1 does the same float operations, so the result is identical.
         assert {k: v for k, v in checked.items() if k not in VOLATILE} == \
-            {k: v for k, v in plain.items() if k not in VOLATILE}, method
+            {k: v for k, v in plain.items() if k not in VOLATILE}, job
         for name in plain_params:
             np.testing.assert_array_equal(checked_params[name], plain_params[name])
 
@@ -325,3 +391,25 @@ def test_peak_rss_is_the_runners_own_not_its_parents(c_runner, files, tmp_path):
         result = run(runner, files, tmp_path / str(id(runner)), make_job("ft-all", 1))[0]
         assert 0 < result["peak_rss_bytes"] < 200 * 2**20, (runner, result["peak_rss_bytes"])
     assert ballast.sum() > 0
+
+
+@pytest.mark.parametrize("method, field, value", [
+    ("far", "far_keep", 1.5), ("far-random", "far_prime", -0.1), ("far", "far_prime", None),
+    ("bsr", "bsr_layers", 8), ("bsr", "bsr_layers", 256), ("oselm-head", "oselm_lambda", 0.0),
+    ("oselm-head", "oselm_forget", 0.2), ("oselm-head", "oselm_passes", 0), ("oselm-head", "oselm_passes", None)])
+def test_both_runners_refuse_a_method_option_out_of_range(c_runner, files, tmp_path, method, field, value):
+    job = json.loads(valid_job_text(method=method, **{field: value}))
+    if value is None:  # a method's own option is required in its jobs
+        del job[field]
+    write_workdir(files, tmp_path / "w", json.dumps(job))
+    expect_error(c_runner, tmp_path / "w", field)
+    done = subprocess.run([sys.executable, str(NUMPY_RUNNER), str(tmp_path / "w")], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode != 0 and field in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_other_methods_options_are_ignored(c_runner, files, tmp_path):
+    job = make_job("ft-all", 1, epochs=1, far_keep=7.0, bsr_layers=-3, oselm_forget=0.0)
+    del job["oselm_lambda"]
+    for runner in ("numpy", c_runner):
+        assert run(runner, files, tmp_path / str(id(runner)), job)[0]["status"] == "ok"

@@ -194,6 +194,15 @@ def test_runner_timeout_is_recorded_as_error(tmp_path, cache_dir):
     ('name = "x"\ntasks = ["synthetic"]\nmethods = ["ft-all"]\n[finetune]\nlr = "fast"\n', "finetune.lr: "),
     ('name = "x"\ntasks = ["synthetic"]\nmethods = ["ft-all+cache"]\n', "unknown method 'ft-all+cache'"),
     ('tasks = ["synthetic"]\nmethods = ["ft-all"]\n', "name: missing required field"),
+    ('name = "x"\ntasks = ["synthetic"]\nmethods = ["far"]\n[finetune]\nfar_keep = 1.5\n',
+     "finetune.far_keep: Input should be less than or equal to 1"),
+    ('name = "x"\ntasks = ["synthetic"]\nmethods = ["oselm-head"]\n[finetune.method.oselm-head]\noselm_forget = 0.2\n',
+     "finetune.method.oselm-head.oselm_forget: Input should be greater than or equal to 0.5"),
+    ('name = "x"\ntasks = ["synthetic"]\nmethods = ["bsr"]\n[finetune]\nbsr_layers = [1, 1]\n',
+     "finetune.bsr_layers: layers must not repeat; repeated: 1"),
+    ('name = "x"\ntasks = ["synthetic"]\nmethods = ["bsr"]\n[finetune.method.bsr]\nbsr_layers = [3]\n',
+     "finetune.method.bsr.bsr_layers: layer 3 does not exist; the model has layers 0..2"),
+    ('name = "x"\ntasks = ["synthetic"]\nmethods = ["far+cache"]\n', "unknown method 'far+cache'"),
 ])
 def test_bad_experiment_files_get_one_line_errors(tmp_path, cache_dir, experiment, expected):
     exp = write(tmp_path / "exp.toml", experiment)

@@ -17,10 +17,12 @@ RESULT_FIELDS = [f for f in Result.model_fields if f not in ("impl", "method", "
     "mem_weights_bytes", "mem_grads_bytes", "mem_optimizer_bytes", "mem_activations_bytes", "mem_cache_bytes"]
 
 TASKS = {"fan-damage1": (512, 2), "har": (64, 6), "synthetic": (256, 2)}
-METHODS = ["ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora"]
+METHODS = ["ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora", "far",
+           "far-random", "bsr", "oselm-head"]
 # Cacheable methods also run with the cache, as the "+cache" variant.
 VARIANTS = [(m, m, m == "skip2-lora") for m in METHODS] + [
-    ("ft-last", "ft-last+cache", True), ("lora-last", "lora-last+cache", True)]
+    ("ft-last", "ft-last+cache", True), ("lora-last", "lora-last+cache", True), ("bsr", "bsr+cache", True),
+    ("oselm-head", "oselm-head+cache", True)]
 HIDDEN, RANK, EPOCHS, N_TRAIN, N_TEST, BATCH = (96, 96), 4, 10, 300, 200, 20
 SECONDS_PER_MAC = {"numpy": 4e-9, "c": 1.5e-9}
 
@@ -131,7 +133,8 @@ def test_variants_in_fixed_order(report):
     csv = pd.read_csv(out / "accuracy.csv")
     order = list(dict.fromkeys(csv[(csv.task == "har") & (csv.impl == "numpy")].variant))
     assert order == ["ft-all", "ft-last", "ft-last+cache", "ft-bias", "lora-all", "lora-last",
-                     "lora-last+cache", "skip-lora", "skip2-lora"]
+                     "lora-last+cache", "skip-lora", "skip2-lora", "far", "far-random", "bsr", "bsr+cache",
+                     "oselm-head", "oselm-head+cache"]
 
 
 def test_reduction_against_both_rivals(report):

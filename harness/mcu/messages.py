@@ -2,11 +2,11 @@
 import struct
 from dataclasses import dataclass
 
-from harness.limits import FORMATS
+from harness.limits import FORMATS  # in the order of the C core's skip2_format: RUN's cache_format byte
+from harness.methods import METHODS  # in the order of the C core's skip2_method: RUN's method byte
 
 HELLO, STATUS, DATA_BEGIN, DATA_CHUNK, DATA_END, RUN = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
 ROWS, PROGRESS, DONE = 0x10, 0x11, 0x12
-METHODS = ("ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora")
 PHASES = ("fwd", "bwd", "upd", "cache")
 RUN_STATUS = {0: "started", 1: "does not fit", 2: "invalid job", 3: "model not flashed", 4: "data not loaded"}
 
@@ -70,7 +70,9 @@ def run(job: dict, stream: bool, model_hash: bytes, data_hash: bytes) -> bytes:
     return struct.pack("<BBBBIIIIffi", METHODS.index(job["method"]), int(bool(job["cache"])), int(stream),
                        FORMATS.index(job["cache_format"]),
                        job["seed"], job["epochs"], job["batch_size"], job["rank"], job["lr"], job["scale"],
-                       job["cache_budget_bytes"]) + model_hash + data_hash
+                       job["cache_budget_bytes"]) + model_hash + data_hash + struct.pack(
+        "<ffIffI", job["far_prime"], job["far_keep"], job["bsr_layers"], job["oselm_lambda"], job["oselm_forget"],
+        job["oselm_passes"])
 
 
 def run_answer(p: bytes) -> tuple[int, int, int, str]:

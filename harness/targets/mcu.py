@@ -22,6 +22,7 @@ import numpy as np
 
 from harness.errors import JobUnsupported, TargetError, UserError
 from harness.mcu import firmware, footprint, messages as msg, model_image
+from harness.methods import FAILURES
 from harness.paths import import_runner_modules
 from harness.targets import facts as board_facts
 from harness.targets import validated
@@ -306,7 +307,7 @@ class SerialTarget:
         return {
             "impl": "c", "method": job["method"],
             "status": "fail" if diverged else "ok",
-            "reason": f"loss became non-finite in epoch {r['epochs_run']}" if diverged else None,
+            "reason": FAILURES[r["diverged"]].format(epoch=r["epochs_run"]) if diverged else None,
             "acc_before": r["correct_before"] / r["n_test"],
             "acc_after": None if diverged else r["correct_after"] / r["n_test"],
             "ft_time_s": seconds["ft"], **{f"{k}_time_s": seconds[k] for k in msg.PHASES},

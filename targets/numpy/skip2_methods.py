@@ -7,6 +7,7 @@ multiply-accumulates are counted as the work is done; the C core counts the same
 Trainable parameters and their gradients live in two flat buffers (as in the C core's arena),
 so one SGD update covers them all; `params` and `grads` hold named views into them.
 """
+import math
 import time
 
 import numpy as np
@@ -14,11 +15,17 @@ import numpy as np
 import skip2_prng as prng
 import skip2_quant as quant
 
-METHODS = ("ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora")
+METHODS = ("ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora",
+           "far", "far-random", "bsr", "oselm-head")
 # Methods whose frozen prefix never changes during fine-tuning, so it may be cached per sample.
 # skip2-lora is skip-lora with the cache always on; skip-lora is its cache-less counterpart.
-CACHEABLE = ("ft-last", "lora-last", "skip2-lora")
+# bsr has a prefix when its lowest trained layer is not the first.
+CACHEABLE = ("ft-last", "lora-last", "skip2-lora", "bsr", "oselm-head")
 PHASES = ("fwd", "bwd", "upd", "cache")
+# Why a job failed, by the code every runner reports (the C core's skip2_result.diverged).
+FAILURES = {1: "loss became non-finite in epoch {epoch}",
+            2: "the RLS denominator (forget + h P h^T) was not positive in epoch {epoch}"}
+RLS_FAILED = 2
 
 
 class Meter:
@@ -50,6 +57,28 @@ def adapter_init(seed, layer, n_in, rank, dtype):
     """A uniform in +-1/sqrt(n_in) from the layer's adapter stream (B starts at zero)."""
     key = prng.stream_key(seed, prng.STREAM_ADAPTER + layer)
     return prng.uniform_sym(key, (n_in, rank), adapter_bound(n_in, dtype)).astype(dtype)
+
+
+def rounded(fraction, count):
+    """floor(f * count + 1/2) in double, f rounded to float32 first as every runner holds it."""
+    return math.floor(float(np.float32(fraction)) * count + 0.5)
+
+
+def far_kept(keep, width):
+    """Neurons far keeps trained in a hidden layer of `width`: the fraction `keep`, at least one."""
+    return max(1, rounded(keep, width))
+
+
+def far_priming(prime, steps):
+    """far's priming steps (full fine-tuning) out of all `steps` of the job."""
+    return rounded(prime, steps)
+
+
+def bsr_trained(mask, n_layers):
+    """bsr's trained layers: bit k of `mask` trains layer k; 0 means the upper half."""
+    if mask == 0:
+        return list(range(n_layers // 2, n_layers))
+    return [k for k in range(n_layers) if mask >> k & 1]
 
 
 def relu(a):
@@ -183,6 +212,8 @@ class Method:
         self.dtype = net.W[0].dtype
         self.lr = self.dtype.type(hp["lr"])
         self.scale = self.dtype.type(hp["scale"])
+        self.epochs = hp["epochs"]
+        self.failure = None  # a FAILURES code that ends training at once (oselm-head)
 
     def allocate(self, initial):
         """Lay out the trainables (name -> initial array, in order) in flat parameter/gradient buffers."""
@@ -204,8 +235,18 @@ class Method:
         self.m.macs += self.theta.size
         return loss
 
+    def finish(self):
+        """Called once after the last epoch."""
+
     def trainable_count(self):
         return self.theta.size
+
+    def grad_floats(self):
+        return self.trainable_count()
+
+    def state_floats(self):
+        """Optimizer state (analytic memory): none for plain SGD."""
+        return 0
 
     def activation_floats(self, batch):
         """Floats of forward activations held for backward per step (analytic memory)."""
@@ -216,37 +257,62 @@ class Method:
 
 
 class FullBackprop(Method):
-    """ft-all, ft-bias and lora-all: forward through every layer, backward down to layer 0."""
+    """ft-all, ft-bias, lora-all and bsr: backpropagation from the logits down to layer `first`.
 
-    def __init__(self, net, hp, meter, train_w, train_b, lora):
+    `layers` are the layers whose W (train_w) and b (train_b) are trained; the lowest of them is
+    `first` (0 with adapters). The layers below it (bsr) are a frozen prefix, computed, or taken
+    from the cache, and keep nothing for backward. A layer's output neurons may be split in two
+    column blocks (far): the trained W[k], b[k] and, in frozen[k], the frozen rest.
+    """
+
+    def __init__(self, net, hp, meter, x_train, train_w, train_b, lora, layers=None):
         super().__init__(net, hp, meter)
+        L = len(net.W)
+        self.layers = list(range(L)) if layers is None else layers
         self.train_w, self.train_b, self.lora = train_w, train_b, lora
+        self.first = 0 if lora else self.layers[0]
+        self.frozen = [None] * L
         initial = {}
         for k, w in enumerate(net.W):
-            if train_w:
+            if train_w and k in self.layers:
                 initial[f"W{k}"] = w
-            if train_b:
+            if train_b and k in self.layers:
                 initial[f"b{k}"] = net.b[k]
             if lora:
                 initial[f"A{k}"] = adapter_init(hp["seed"], k, w.shape[0], hp["rank"], self.dtype)
                 initial[f"B{k}"] = np.zeros((hp["rank"], w.shape[1]), self.dtype)
         self.allocate(initial)
-        # Trained backbone tensors are used through their views in the flat buffer.
-        for k in range(len(net.W)):
-            net.W[k] = self.params.get(f"W{k}", net.W[k])
-            net.b[k] = self.params.get(f"b{k}", net.b[k])
+        self.use_params()
+        if self.first > 0:
+            self.prefix = FrozenPrefix(self.prefix_net(), x_train, False, hp["cache"],
+                                       hp["cache_budget_bytes"], meter, hp["cache_format"])
+
+    def use_params(self):
+        """Trained backbone tensors are used through their views in the flat buffer."""
+        for k in range(len(self.net.W)):
+            self.net.W[k] = self.params.get(f"W{k}", self.net.W[k])
+            self.net.b[k] = self.params.get(f"b{k}", self.net.b[k])
+
+    def prefix_net(self):
+        """The frozen layers below `first`, whose outputs x[1..first] make the prefix."""
+        return Net(self.net.W[:self.first + 1], self.net.b[:self.first + 1])
 
     def adapter_width(self):
         return self.hp["rank"] * len(self.net.W) if self.lora else 0
 
-    def forward(self, x, meter):
-        """Returns logits and the tape (layer inputs, pre-activations, adapter hiddens)."""
+    def forward(self, h, meter):
+        """Logits and the tape (layer inputs, pre-activations, adapter hiddens) of the layers
+        first..L-1, h being the input of layer `first`."""
         mm, xs, acts, us = meter.mm, [], [], []
-        h = x
-        for k in range(len(self.net.W)):
+        for k in range(self.first, len(self.net.W)):
             xs.append(h)
             a = mm(h, self.net.W[k])
             a += self.net.b[k]
+            if self.frozen[k] is not None:
+                w, v = self.frozen[k]
+                rest = mm(h, w)
+                rest += v
+                a = np.concatenate([a, rest], axis=1)
             if self.lora:
                 u = mm(h, self.params[f"A{k}"])
                 us.append(u)
@@ -256,30 +322,122 @@ class FullBackprop(Method):
         return acts[-1], (xs, acts, us)
 
     def logits(self, x):
-        return self.forward(x, Meter())[0]
+        meter = Meter()
+        h = x
+        if self.first > 0:  # outside the training cache, as PrefixMethod.logits
+            h = FrozenPrefix(self.prefix_net(), x, False, False, 0, meter).get(np.arange(len(x)))[0][-1]
+        return self.forward(h, meter)[0]
 
     def gradients(self, x, y, idx):
         self.m.phase("fwd")
-        z, (xs, acts, us) = self.forward(x[idx], self.m)
+        h = self.prefix.get(idx)[0][-1] if self.first > 0 else x[idx]
+        z, (xs, acts, us) = self.forward(h, self.m)
         loss, da = softmax_xent_grad(z, y[idx])
         self.m.phase("bwd")
         mm, g = self.m.mm, self.grads
-        for k in reversed(range(len(self.net.W))):
-            if self.train_w:
-                mm(xs[k].T, da, out=g[f"W{k}"])
-            if self.train_b:
-                da.sum(axis=0, out=g[f"b{k}"])
+        for k in reversed(range(self.first, len(self.net.W))):
+            i, w = k - self.first, self.net.W[k]
+            kept = da[:, :w.shape[1]]  # the trained columns (all but far's frozen ones)
+            if f"W{k}" in g:
+                mm(xs[i].T, kept, out=g[f"W{k}"])
+            if f"b{k}" in g:
+                kept.sum(axis=0, out=g[f"b{k}"])
             if self.lora:
-                mm(us[k].T, da, out=g[f"B{k}"])
+                mm(us[i].T, da, out=g[f"B{k}"])
                 g[f"B{k}"] *= self.scale
                 du = self.scale * mm(da, self.params[f"B{k}"].T)
-                mm(xs[k].T, du, out=g[f"A{k}"])
-            if k > 0:
-                dx = mm(da, self.net.W[k].T)
+                mm(xs[i].T, du, out=g[f"A{k}"])
+            if k > self.first:
+                dx = mm(kept, w.T)
+                if self.frozen[k] is not None:
+                    dx += mm(da[:, w.shape[1]:], self.frozen[k][0].T)
                 if self.lora:
                     dx += mm(du, self.params[f"A{k}"].T)
-                da = dx * (acts[k - 1] > 0)
+                da = dx * (acts[i - 1] > 0)
         return loss, g
+
+
+class Far(FullBackprop):
+    """far and far-random (Freeze And Reconfigure): the first `priming` steps fine-tune every W
+    and b (as ft-all); then each hidden layer keeps `far_kept` of its output neurons trained, the
+    top ones by the L1 change of their column of W and their bias during priming (far), or ones
+    drawn from the layer's stream (far-random); the output layer stays trained. The kept columns
+    are gathered into contiguous trained blocks, the frozen ones set apart (frozen[k]) with no
+    gradient, and the next layer's rows follow the new order; finish() restores the original
+    order, so evaluation runs the plain network.
+    """
+
+    def __init__(self, net, hp, meter, x_train, by_change):
+        self.W0, self.b0 = list(net.W), list(net.b)  # the backbone before priming (never written)
+        super().__init__(net, hp, meter, x_train, train_w=True, train_b=True, lora=False)
+        self.by_change = by_change
+        steps = hp["epochs"] * -(-x_train.shape[0] // hp["batch_size"])
+        self.priming, self.steps = far_priming(hp["far_prime"], steps), 0
+        widths = [w.shape[1] for w in net.W]
+        self.kept = [far_kept(hp["far_keep"], m) for m in widths[:-1]] + widths[-1:]
+        self.n_backbone = self.theta.size
+        self.n_trained = sum(w.shape[0] * k + k for w, k in zip(net.W, self.kept))
+        self.order = None  # per hidden layer: kept neurons, then frozen ones, each ascending
+
+    def choose(self, k):
+        """Layer k's neurons in their trained order: the kept ones, then the frozen, each ascending."""
+        width, kept = self.net.W[k].shape[1], self.kept[k]
+        if self.by_change:
+            # The L1 change of each neuron's column and bias, summed in float64 row by row as C does.
+            score = np.zeros(width)
+            for row in np.abs(self.net.W[k] - self.W0[k]):
+                score += row
+            score += np.abs(self.net.b[k] - self.b0[k])
+            top = np.argsort(-score, kind="stable")[:kept]  # ties to the lower index, NaN last
+        else:
+            top = prng.permutation(prng.stream_key(self.hp["seed"], prng.STREAM_FAR + k), width)[:kept]
+        keep = np.zeros(width, bool)
+        keep[top] = True
+        return np.concatenate([np.flatnonzero(keep), np.flatnonzero(~keep)])
+
+    def step(self, x, y, idx):
+        if self.steps == self.priming:
+            self.m.phase("upd")
+            self.reconfigure()
+        self.steps += 1
+        return super().step(x, y, idx)
+
+    def reconfigure(self):
+        L = len(self.net.W)
+        self.order = [self.choose(k) for k in range(L - 1)]
+        initial, rows = {}, slice(None)
+        for k in range(L):
+            cols = self.order[k] if k < L - 1 else slice(None)
+            w, v, kept = self.net.W[k][rows][:, cols], self.net.b[k][cols], self.kept[k]
+            initial[f"W{k}"], initial[f"b{k}"] = w[:, :kept], v[:kept]
+            self.frozen[k] = (w[:, kept:].copy(), v[kept:].copy()) if kept < w.shape[1] else None
+            rows = cols
+        self.allocate(initial)
+        self.use_params()
+
+    def finish(self):
+        if self.order is None:
+            return
+        self.m.phase("upd")
+        restored, rows = {}, np.arange(self.net.W[0].shape[0])
+        for k, (w, v) in enumerate(zip(self.net.W, self.net.b)):
+            cols = self.order[k] if k < len(self.order) else np.arange(w.shape[1])
+            if self.frozen[k] is not None:
+                w, v = np.concatenate([w, self.frozen[k][0]], axis=1), np.concatenate([v, self.frozen[k][1]])
+            restored[f"W{k}"], restored[f"b{k}"] = np.empty_like(w), np.empty_like(v)
+            restored[f"W{k}"][np.ix_(rows, cols)] = w
+            restored[f"b{k}"][cols] = v
+            rows = cols
+        self.frozen = [None] * len(self.net.W)
+        self.allocate(restored)
+        self.use_params()
+        self.order = None
+
+    def trainable_count(self):
+        return self.n_trained
+
+    def grad_floats(self):
+        return self.n_backbone  # priming's gradients; the trained phase reuses the first of them
 
 
 class PrefixMethod(Method):
@@ -364,11 +522,77 @@ class SkipAdapters(PrefixMethod):
             mm(xs[k].T, du[:, cols], out=self.grads[f"A{k}"])
 
 
-def plan(method, n_layers):
+class OselmHead(FtLast):
+    """oselm-head: online sequential ELM on the last layer of the frozen backbone.
+
+    The head's input is h = [x[L-1], 1], so its weights are beta = [W; b] (the trained W and b
+    of ft-last, stacked as they lie in theta). Starting from the pre-trained head and
+    P = I / lambda, each sample in the epoch's order updates them by recursive least squares
+    towards its one-hot target t, with forgetting factor mu:
+        e = t - h beta,  u = h P,  d = mu + h u^T,  beta += (u^T / d) e,  P = (P - u^T u / d) / mu
+    (u = (P h^T)^T as P is symmetric). The P update multiplies u_i u_j, which is symmetric bit for
+    bit, so P stays exactly symmetric. d not positive (P no longer positive definite in float32)
+    ends the job as a fail. No gradients, no learning rate; the loss is the sample's squared
+    error ||e||^2 before its update.
+    """
+
+    def __init__(self, net, hp, meter, x_train):
+        super().__init__(net, hp, meter, x_train)
+        one = self.dtype.type(1)
+        self.epochs = hp["oselm_passes"]
+        self.beta = self.theta.reshape(net.W[-1].shape[0] + 1, -1)
+        self.P = np.eye(self.beta.shape[0], dtype=self.dtype) * (one / self.dtype.type(hp["oselm_lambda"]))
+        self.forget = self.dtype.type(hp["oselm_forget"])
+        self.shrink = one / self.forget
+
+    def step(self, x, y, idx):
+        xs, _ = self.prefix.get(idx)
+        m, mm, beta, P = self.m, self.m.mm, self.beta, self.P
+        n = beta.shape[0] - 1
+        total = self.dtype.type(0)
+        for i, sample in enumerate(idx):
+            h = xs[-1][i:i + 1]
+            m.phase("fwd")
+            e = mm(h, beta[:n])
+            e += beta[n]
+            e = -e
+            e[0, y[sample]] += 1  # t - z: 1 - z for the label, 0 - z (exact) elsewhere
+            total += (e * e).sum()
+            m.phase("upd")
+            u = mm(h, P[:n])
+            u += P[n]
+            d = self.forget + (mm(h, u[:, :n].T)[0, 0] + u[0, n])
+            if not (np.isfinite(d) and d > 0):
+                self.failure = RLS_FAILED
+                return float("nan")
+            r = self.dtype.type(1) / d
+            beta += np.outer(u * r, e)
+            P -= np.outer(u, u) * r
+            P *= self.shrink
+            m.macs += beta.size + P.size  # the two outer products
+        return float(total / self.dtype.type(len(idx)))
+
+    def gradients(self, x, y, idx):
+        raise TypeError("oselm-head has no gradients: it solves its head by recursive least squares")
+
+    def grad_floats(self):
+        return 0
+
+    def state_floats(self):
+        return self.P.size
+
+    def activation_floats(self, batch):
+        # The batch's prefix rows, then per sample its u and its error.
+        return batch * self.prefix.width + self.beta.shape[0] + self.beta.shape[1]
+
+
+def plan(method, n_layers, hp):
     """How `method` trains, as (kind, options): the one table every Python implementation builds from.
 
-    kind "full" backpropagates through every layer, "last" trains the last layer on the frozen
-    prefix, "skip" trains adapters from the listed layers' inputs into the frozen logits.
+    kind "full" backpropagates down to the lowest trained layer, "far" is full backprop whose
+    hidden layers are partly frozen after priming, "last" trains the last layer on the frozen
+    prefix, "oselm" solves it by recursive least squares, "skip" trains adapters from the listed
+    layers' inputs into the frozen logits.
     """
     plans = {
         "ft-all": ("full", dict(train_w=True, train_b=True, lora=False)),
@@ -378,6 +602,11 @@ def plan(method, n_layers):
         "lora-last": ("skip", dict(layers=[n_layers - 1])),
         "skip-lora": ("skip", dict(layers=list(range(n_layers)))),
         "skip2-lora": ("skip", dict(layers=list(range(n_layers)))),
+        "far": ("far", dict(by_change=True)),
+        "far-random": ("far", dict(by_change=False)),
+        "bsr": ("full", dict(train_w=True, train_b=True, lora=False,
+                             layers=bsr_trained(hp.get("bsr_layers", 0), n_layers))),
+        "oselm-head": ("oselm", {}),
     }
     if method not in plans:
         raise ValueError(f"unknown method '{method}'; known methods: {', '.join(METHODS)}")
@@ -387,10 +616,9 @@ def plan(method, n_layers):
 def build(method, net, hp, meter, x_train):
     """The method object for `method`; trained backbone tensors are copied, never modified in place."""
     net = Net([w.copy() for w in net.W], [v.copy() for v in net.b])
-    kind, options = plan(method, len(net.W))
-    if kind == "full":
-        return FullBackprop(net, hp, meter, **options)
-    return {"last": FtLast, "skip": SkipAdapters}[kind](net, hp, meter, x_train, **options)
+    kind, options = plan(method, len(net.W), hp)
+    kinds = {"full": FullBackprop, "far": Far, "last": FtLast, "oselm": OselmHead, "skip": SkipAdapters}
+    return kinds[kind](net, hp, meter, x_train, **options)
 
 
 def accuracy(method, x, y):
@@ -398,21 +626,26 @@ def accuracy(method, x, y):
 
 
 def finetune(method, x, y, hp, meter, stream=prng.STREAM_SHUFFLE):
-    """Mini-batch SGD over the epochs; returns per-epoch (seconds, mean loss), stops on non-finite loss.
+    """The method's epochs (mini-batch SGD; oselm-head's passes); returns per-epoch (seconds, mean
+    loss), stops after an epoch whose loss is non-finite.
 
     `stream` picks the shuffle stream: fine-tuning on a board, or pre-training on the host.
     """
     n, bs = x.shape[0], hp["batch_size"]
     epochs = []
-    for e in range(hp["epochs"]):
+    for e in range(method.epochs):
         t0 = time.perf_counter()
         order = prng.permutation(prng.stream_key(hp["seed"], stream + e), n)
         total = 0.0
         for s in range(0, n, bs):
             idx = order[s:s + bs]
             total += method.step(x, y, idx) * len(idx)
+            if method.failure:
+                break
         meter.phase(None)
         epochs.append((time.perf_counter() - t0, total / n))
         if not np.isfinite(total):
             break
+    method.finish()
+    meter.phase(None)
     return epochs

@@ -11,6 +11,7 @@ _M64 = (1 << 64) - 1
 
 # Stream ids: one stream per purpose so that adding a use never shifts another's numbers.
 STREAM_ADAPTER = 0x100      # + layer index: LoRA / skip adapter A matrices
+STREAM_FAR = 0x300          # + layer index: far-random's choice of the layer's kept neurons
 STREAM_SHUFFLE = 0x10000    # + epoch index: fine-tuning epoch order
 STREAM_PRETRAIN_INIT = 0x200   # + layer index: backbone weights before pre-training
 STREAM_PRETRAIN_SHUFFLE = 0x20000   # + epoch index: pre-training epoch order

@@ -75,8 +75,8 @@ def memory(method, hp, x_ft):
     prefix = getattr(method, "prefix", None)
     return {
         "weights_bytes": (backbone + adapters) * item,
-        "grads_bytes": method.trainable_count() * item,
-        "optimizer_bytes": 0,  # plain SGD keeps no state
+        "grads_bytes": method.grad_floats() * item,
+        "optimizer_bytes": method.state_floats() * item,
         "activations_bytes": method.activation_floats(hp["batch_size"]) * item,
         "cache_bytes": prefix.used * prefix.row_bytes if prefix else 0,
     }
@@ -101,7 +101,7 @@ def run(workdir):
     epochs = sm.finetune(method, x_ft, y_ft, hp, meter)
     ft_time = time.perf_counter() - t0
 
-    result = outcome(epochs, ft_time, getattr(method, "prefix", None), len(y_ft), len(y_test))
+    result = outcome(epochs, ft_time, getattr(method, "prefix", None), len(y_ft), len(y_test), method.failure)
     if job.get("save_params"):
         save_trained(workdir, method.params)
     return {
@@ -120,14 +120,15 @@ def run(workdir):
     }
 
 
-def outcome(epochs, ft_time, prefix, n_ft, n_test):
-    """Result fields every runner derives the same way from its epochs and its cache (or None)."""
+def outcome(epochs, ft_time, prefix, n_ft, n_test, failure=None):
+    """Result fields every runner derives the same way from its epochs, its cache (or None) and
+    the failure code a method set (sm.FAILURES; a non-finite loss otherwise)."""
     losses = [loss for _, loss in epochs]
     diverged = not math.isfinite(losses[-1])
     lookups = prefix.hits + prefix.misses if prefix else 0
     return {
         "status": "fail" if diverged else "ok",
-        "reason": f"loss became non-finite in epoch {len(epochs)}" if diverged else None,
+        "reason": sm.FAILURES[failure or 1].format(epoch=len(epochs)) if diverged else None,
         "ft_time_s": ft_time,
         "epoch_times_s": [t for t, _ in epochs],
         "epoch_loss": [v if math.isfinite(v) else None for v in losses],

@@ -191,8 +191,11 @@ class SkipAdapters(PrefixHead):
 
 def build(method, W, b, hp, x):
     """The method object, from the NumPy reference's table of how each method trains."""
-    kind, options = sm.plan(method, len(W))
-    return {"full": FullBackprop, "last": FtLast, "skip": SkipAdapters}[kind](W, b, hp, x, **options)
+    kind, options = sm.plan(method, len(W), hp)
+    kinds = {"full": FullBackprop, "last": FtLast, "skip": SkipAdapters}
+    if kind not in kinds or kind == "full" and "layers" in options:  # far, oselm-head, bsr
+        sys.exit(f"the PyTorch comparator does not implement {method}")
+    return kinds[kind](W, b, hp, x, **options)
 
 
 @torch.no_grad()

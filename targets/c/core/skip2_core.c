@@ -7,10 +7,24 @@
 #include "skip2_linalg.h"
 #include "skip2_math.h"
 #include "skip2_port.h"
+#include "skip2_rivals.h"
 
 static const char *const METHOD_NAMES[SKIP2_N_METHODS] = {
-    "ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora"
+    "ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora", "far",
+    "far-random", "bsr", "oselm-head"
 };
+
+/* The real-valued ranges of skip2_limits.def, as SKIP2_<NAME>_LO and _HI. */
+#define SKIP2_LIMIT(name, value)
+#define SKIP2_RANGE(name, lo, hi) static const float SKIP2_##name##_LO = lo, SKIP2_##name##_HI = hi;
+#include "skip2_limits.def"
+#undef SKIP2_LIMIT
+#undef SKIP2_RANGE
+
+static int in_range(float v, float lo, float hi)
+{
+    return v >= lo && v <= hi; /* false for NaN */
+}
 
 const char *skip2_method_name(skip2_method method)
 {
@@ -36,7 +50,8 @@ const char *skip2_strerror(int status)
     switch (status) {
     case SKIP2_OK: return "ok";
     case SKIP2_ERR_METHOD: return "unknown method";
-    case SKIP2_ERR_LAYERS: return "n_layers must be 1..8 (SKIP2_MAX_LAYERS; ft-last needs at least 2)";
+    case SKIP2_ERR_LAYERS:
+        return "n_layers must be 1..8 (SKIP2_MAX_LAYERS; ft-last and oselm-head need at least 2)";
     case SKIP2_ERR_DIMS: return "every layer width must be 1..65535 (SKIP2_MAX_WIDTH)";
     case SKIP2_ERR_SEED: return "seed must be 0..2147483647 (SKIP2_MAX_SEED)";
     case SKIP2_ERR_EPOCHS: return "epochs must be 1..1000000 (SKIP2_MAX_EPOCHS)";
@@ -49,6 +64,12 @@ const char *skip2_strerror(int status)
     case SKIP2_ERR_LABEL: return "a label is not a class index of the model's output layer";
     case SKIP2_ERR_ARENA: return "the arena is smaller than skip2_arena_bytes() asked for";
     case SKIP2_ERR_TOO_BIG: return "the job's arena exceeds this machine's address space";
+    case SKIP2_ERR_FAR: return "far_prime and far_keep must be 0..1 (skip2_limits.def)";
+    case SKIP2_ERR_BSR:
+        return "bsr_layers must be 0..255 and name only layers of the model (skip2_limits.def)";
+    case SKIP2_ERR_OSELM:
+        return "oselm_lambda must be 1e-6..1e6, oselm_forget 0.5..1 and oselm_passes 1..1000000 "
+               "(skip2_limits.def)";
     default: return "unknown error";
     }
 }
@@ -110,9 +131,9 @@ static void register_params(skip2_ctx *c)
             add_param(c, 'B', k, R, dims[L]);
     } else {
         for (int k = 0; k < L; k++) {
-            if (c->train_w)
+            if (c->train_w && (c->trained >> k & 1))
                 add_param(c, 'W', k, dims[k], dims[k + 1]);
-            if (c->train_b)
+            if (c->train_b && (c->trained >> k & 1))
                 add_param(c, 'b', k, dims[k + 1], 0);
             if (k >= c->first_adapter) {
                 add_param(c, 'A', k, dims[k], R);
@@ -128,7 +149,8 @@ static int plan(skip2_ctx *c, const skip2_model *model, const skip2_job *job, ui
     *c = (skip2_ctx){ .job = *job, .net = *model };
     if ((unsigned)job->method >= SKIP2_N_METHODS)
         return SKIP2_ERR_METHOD;
-    if (L < 1 || L > SKIP2_MAX_LAYERS || (job->method == SKIP2_FT_LAST && L < 2))
+    if (L < 1 || L > SKIP2_MAX_LAYERS
+        || ((job->method == SKIP2_FT_LAST || job->method == SKIP2_OSELM_HEAD) && L < 2))
         return SKIP2_ERR_LAYERS;
     for (int k = 0; k <= L; k++) {
         if (model->dims[k] <= 0 || model->dims[k] > SKIP2_MAX_WIDTH)
@@ -154,22 +176,63 @@ static int plan(skip2_ctx *c, const skip2_model *model, const skip2_job *job, ui
         return SKIP2_ERR_EMPTY;
 
     skip2_method m = job->method;
-    if (m == SKIP2_FT_ALL || m == SKIP2_FT_BIAS || m == SKIP2_LORA_ALL) {
+    int far = m == SKIP2_FAR || m == SKIP2_FAR_RANDOM;
+    if (far && !(in_range(job->far_prime, SKIP2_FAR_PRIME_LO, SKIP2_FAR_PRIME_HI)
+                 && in_range(job->far_keep, SKIP2_FAR_KEEP_LO, SKIP2_FAR_KEEP_HI)))
+        return SKIP2_ERR_FAR;
+    if (m == SKIP2_BSR && (job->bsr_layers < 0 || job->bsr_layers > SKIP2_MAX_LAYER_MASK
+                           || job->bsr_layers >> L))
+        return SKIP2_ERR_BSR;
+    if (m == SKIP2_OSELM_HEAD
+        && !(in_range(job->oselm_lambda, SKIP2_OSELM_LAMBDA_LO, SKIP2_OSELM_LAMBDA_HI)
+             && in_range(job->oselm_forget, SKIP2_OSELM_FORGET_LO, SKIP2_OSELM_FORGET_HI)
+             && job->oselm_passes >= 1 && job->oselm_passes <= SKIP2_MAX_EPOCHS))
+        return SKIP2_ERR_OSELM;
+
+    c->prefix_net = *model;
+    for (int k = 0; k < L; k++)
+        c->cols[k] = model->dims[k + 1];
+    if (m == SKIP2_FT_ALL || m == SKIP2_FT_BIAS || m == SKIP2_LORA_ALL || far || m == SKIP2_BSR) {
         c->kind = SKIP2_FULL;
-        c->train_w = m == SKIP2_FT_ALL;
+        c->train_w = m != SKIP2_FT_BIAS && m != SKIP2_LORA_ALL;
         c->train_b = m != SKIP2_LORA_ALL;
         c->first_adapter = m == SKIP2_LORA_ALL ? 0 : L;
+        /* bit k trains layer k; bsr's default: the upper half */
+        c->trained = (1u << L) - 1;
+        if (m == SKIP2_BSR)
+            c->trained = job->bsr_layers ? (unsigned)job->bsr_layers : c->trained >> L / 2 << L / 2;
+        while (!(c->trained >> c->first & 1))
+            c->first++;
+        if (c->first > 0) { /* bsr: the layers below the first trained one are a prefix */
+            c->prefix_net.n_layers = c->first + 1;
+            skip2_prefix_plan(&c->prefix, &c->prefix_net, 0, job->cache, job->cache_format,
+                              job->cache_budget_bytes, n_train);
+        }
+        if (far) {
+            c->far = m;
+            for (int k = 0; k < L; k++) {
+                c->W0[k] = model->W[k];
+                c->b0[k] = model->b[k];
+            }
+            skip2_far_plan(c, n_train);
+        }
     } else {
-        c->kind = m == SKIP2_FT_LAST ? SKIP2_LAST_LINEAR : SKIP2_SKIP_ADAPTERS;
-        c->first_adapter = m == SKIP2_FT_LAST ? L : m == SKIP2_LORA_LAST ? L - 1 : 0;
+        c->kind = m == SKIP2_FT_LAST || m == SKIP2_OSELM_HEAD ? SKIP2_LAST_LINEAR
+                                                               : SKIP2_SKIP_ADAPTERS;
+        c->rls = m == SKIP2_OSELM_HEAD;
+        c->first_adapter = c->kind == SKIP2_LAST_LINEAR ? L : m == SKIP2_LORA_LAST ? L - 1 : 0;
         c->need_x0 = c->first_adapter == 0;
-        /* ft-last trains the last layer, so its prefix ends at x[L-1]; the adapter methods
-         * also keep the frozen logits. skip-lora is skip2-lora's cache-less counterpart. */
+        if (c->rls)
+            c->job.epochs = job->oselm_passes;
+        /* ft-last and oselm-head train the last layer, so their prefix ends at x[L-1]; the
+         * adapter methods also keep the frozen logits. skip-lora is skip2-lora's cache-less
+         * counterpart. */
         int cache = m == SKIP2_SKIP2_LORA || (job->cache && m != SKIP2_SKIP_LORA);
-        skip2_prefix_plan(&c->prefix, model, m != SKIP2_FT_LAST, cache, job->cache_format,
-                          job->cache_budget_bytes, n_train);
+        skip2_prefix_plan(&c->prefix, model, c->kind == SKIP2_SKIP_ADAPTERS, cache,
+                          job->cache_format, job->cache_budget_bytes, n_train);
     }
     register_params(c);
+    c->n_train = c->n_theta;
     return SKIP2_OK;
 }
 
@@ -183,26 +246,40 @@ static void layout(skip2_ctx *c, void *base, void *store_base)
     uint64_t adapters = (uint64_t)(L - c->first_adapter);
 
     c->theta = take(&a, c->n_theta, f);
-    c->gtheta = take(&a, c->n_theta, f);
+    c->gtheta = take(&a, c->rls ? 0 : c->n_theta, f); /* recursive least squares: no gradients */
     /* Float inputs in memory are read where they lie; int8 ones are dequantised and streamed
      * ones fetched, a batch at a time. */
     if (c->train.x == NULL)
         c->xb = take(&a, bs * D, f);
     c->x0_at = take(&a, bs, sizeof *c->x0_at);
-    if (c->kind == SKIP2_FULL) {
-        for (int k = 0; k < L; k++)
+    if (c->kind == SKIP2_FULL)
+        for (int k = c->first; k < L; k++)
             c->act[k] = take(&a, bs * dims[k + 1], f);
-    } else {
+    if (c->kind != SKIP2_FULL || c->first > 0) {
         c->prefix.at = take(&a, bs, sizeof *c->prefix.at);
         c->rows = take(&a, bs * c->prefix.row, f);
-        c->z = take(&a, bs * C, f);
     }
+    if (c->kind != SKIP2_FULL)
+        c->z = take(&a, bs * C, f);
     if (adapters > 0) {
         c->u = take(&a, bs * R * adapters, f);
         c->du = take(&a, bs * R * adapters, f);
     }
-    /* Products added into a layer's outputs (adapters), and the softmax's row sums. */
-    c->tmp = take(&a, bs * (adapters > 0 ? (uint64_t)c->widest : 1), f);
+    if (c->rls) { /* P, and one sample's u = h P */
+        uint64_t H = (uint64_t)dims[L - 1] + 1;
+        c->P = take(&a, H * H, f);
+        c->u = take(&a, H, f);
+    }
+    if (c->far) {
+        uint64_t hidden = 0;
+        for (int k = 0; k < L - 1; k++)
+            hidden += (uint64_t)dims[k + 1];
+        c->far_order = take(&a, hidden, sizeof *c->far_order);
+        c->far_scratch = take(&a, 2 * (uint64_t)c->widest, sizeof *c->far_scratch);
+    }
+    /* Products added into a layer's outputs (adapters; far's frozen columns' part of dx), and
+     * the softmax's row sums. */
+    c->tmp = take(&a, bs * (adapters > 0 || c->far ? (uint64_t)c->widest : 1), f);
     uint64_t widest_in = 0; /* of the adapters */
     for (int k = c->first_adapter; k < L; k++)
         widest_in = (uint64_t)dims[k] > widest_in ? (uint64_t)dims[k] : widest_in;
@@ -360,6 +437,8 @@ int skip2_init(skip2_ctx *c, const skip2_model *model, const skip2_job *job,
         return SKIP2_ERR_ARENA;
     layout(c, arena_at, store_at);
     init_params(c);
+    if (c->rls)
+        skip2_oselm_init(c);
     if (c->prefix.capacity > 0)
         for (uint32_t i = 0; i < train->n; i++)
             c->prefix.slot[i] = -1;
@@ -375,7 +454,7 @@ static skip2_rows layer_input(const skip2_ctx *c, int k)
 {
     if (k == 0)
         return c->x0;
-    if (c->kind == SKIP2_FULL)
+    if (c->kind == SKIP2_FULL && k > c->first)
         return skip2_strided(c->act[k - 1], c->net.dims[k]);
     return skip2_cols_from(c->pre, c->prefix.off[k]);
 }
@@ -415,25 +494,31 @@ static void adapters_backward(skip2_ctx *c, int first, int count, int nb, const 
                     layer_input(c, k), c->gA[k], c->net.dims[k]);
 }
 
-/* dW = x^T da, db = column sums of da, for whichever of them is trained. */
+/* dW = x^T da, db = column sums of da, for whichever of them is trained (of the trained
+ * columns: far's frozen ones have no gradient). */
 static void linear_backward(skip2_ctx *c, int k, int nb, const float *da)
 {
-    int M = c->net.dims[k + 1];
+    int M = c->net.dims[k + 1], K = c->cols[k];
     if (c->gW[k])
-        skip2_mm_tn(&c->meter.macs, c->net.dims[k], nb, M, layer_input(c, k),
-                    skip2_strided(da, M), c->gW[k], M);
+        skip2_mm_tn(&c->meter.macs, c->net.dims[k], nb, K, layer_input(c, k),
+                    skip2_strided(da, M), c->gW[k], K);
     if (c->gb[k])
-        skip2_col_sum(nb, M, da, M, c->gb[k]);
+        skip2_col_sum(nb, K, da, M, c->gb[k]);
 }
 
-/* Full backprop methods: every layer, adapters beside it. Returns the logits (nb x C). */
+/* Full backprop methods: layers first..L-1, adapters beside them; a layer's columns in one
+ * block, or (far after priming) its trained columns and then its frozen ones. Returns the
+ * logits (nb x C). */
 static float *full_forward(skip2_ctx *c, int nb, uint64_t *macs)
 {
     const skip2_model *m = &c->net;
     int L = m->n_layers;
-    for (int k = 0; k < L; k++) {
-        int M = m->dims[k + 1];
-        skip2_linear(macs, nb, m->dims[k], M, layer_input(c, k), m->W[k], m->b[k], c->act[k], M);
+    for (int k = c->first; k < L; k++) {
+        int N = m->dims[k], M = m->dims[k + 1], K = c->cols[k];
+        skip2_linear(macs, nb, N, K, layer_input(c, k), m->W[k], m->b[k], c->act[k], M);
+        if (K < M)
+            skip2_linear(macs, nb, N, M - K, layer_input(c, k), c->Wf[k], c->bf[k], c->act[k] + K,
+                         M);
         if (k >= c->first_adapter)
             adapters_forward(c, k, 1, nb, skip2_strided(c->act[k], M), c->act[k], M, macs);
         if (k < L - 1)
@@ -447,14 +532,19 @@ static void full_backward(skip2_ctx *c, int nb)
     const skip2_model *m = &c->net;
     int R = c->job.rank;
     float *da = c->grad, *dx = c->grad_next;
-    for (int k = m->n_layers - 1; k >= 0; k--) {
-        int N = m->dims[k], M = m->dims[k + 1];
+    for (int k = m->n_layers - 1; k >= c->first; k--) {
+        int N = m->dims[k], M = m->dims[k + 1], K = c->cols[k];
         linear_backward(c, k, nb, da);
         if (k >= c->first_adapter)
             adapters_backward(c, k, 1, nb, da, M);
-        if (k == 0)
+        if (k == c->first)
             break;
-        skip2_mm_nt(&c->meter.macs, nb, M, N, skip2_strided(da, M), m->W[k], M, dx, N, c->pack);
+        skip2_mm_nt(&c->meter.macs, nb, K, N, skip2_strided(da, M), m->W[k], K, dx, N, c->pack);
+        if (K < M) {
+            skip2_mm_nt(&c->meter.macs, nb, M - K, N, skip2_strided(da + K, M), c->Wf[k], M - K,
+                        c->tmp, N, c->pack);
+            skip2_add_scaled(nb, N, skip2_strided(dx, N), 1.0f, c->tmp, N, dx, N);
+        }
         if (k >= c->first_adapter) {
             skip2_mm_nn(&c->meter.macs, nb, R, N, skip2_strided(c->du, R), c->A[k], N, c->tmp, N);
             skip2_add_scaled(nb, N, skip2_strided(dx, N), 1.0f, c->tmp, N, dx, N);
@@ -497,11 +587,11 @@ static void head_backward(skip2_ctx *c, int nb)
 static const float *logits(skip2_ctx *c, const float *x, int nb, uint64_t *macs)
 {
     c->x0 = skip2_strided(x, c->net.dims[0]);
-    if (c->kind == SKIP2_FULL)
-        return full_forward(c, nb, macs);
-    skip2_prefix_compute(&c->prefix, &c->net, nb, c->x0, c->rows, macs);
-    c->pre = skip2_strided(c->rows, c->prefix.row);
-    return head_forward(c, nb, macs);
+    if (c->kind != SKIP2_FULL || c->first > 0) {
+        skip2_prefix_compute(&c->prefix, &c->prefix_net, nb, c->x0, c->rows, macs);
+        c->pre = skip2_strided(c->rows, c->prefix.row);
+    }
+    return c->kind == SKIP2_FULL ? full_forward(c, nb, macs) : head_forward(c, nb, macs);
 }
 
 /* ---- loss, training and evaluation ------------------------------------------------------- */
@@ -512,16 +602,17 @@ static float train_step(skip2_ctx *c, const uint32_t *idx, int nb)
     int C = c->net.dims[c->net.n_layers];
     const float *z;
     c->x0 = skip2_scattered(c->x0_at, 0);
-    if (c->kind == SKIP2_FULL) {
+    if (c->kind == SKIP2_FULL && c->first == 0) {
         skip2_meter_phase(m, SKIP2_FWD);
         skip2_data_rows(&c->train, c->net.dims[0], idx, (uint32_t)nb, c->xb, c->x0_at);
-        z = full_forward(c, nb, &m->macs);
     } else {
-        skip2_prefix_get(&c->prefix, &c->net, &c->train, idx, nb, c->need_x0, c->xb, c->x0_at,
-                         c->rows, m);
+        skip2_prefix_get(&c->prefix, &c->prefix_net, &c->train, idx, nb, c->need_x0, c->xb,
+                         c->x0_at, c->rows, m);
         c->pre = skip2_scattered(c->prefix.at, 0);
-        z = head_forward(c, nb, &m->macs);
+        if (c->rls)
+            return skip2_oselm_step(c, idx, nb);
     }
+    z = c->kind == SKIP2_FULL ? full_forward(c, nb, &m->macs) : head_forward(c, nb, &m->macs);
     float loss = skip2_softmax_xent(nb, C, z, c->train.y, idx, c->grad, c->tmp);
     skip2_meter_phase(m, SKIP2_BWD);
     if (c->kind == SKIP2_FULL)
@@ -529,8 +620,8 @@ static float train_step(skip2_ctx *c, const uint32_t *idx, int nb)
     else
         head_backward(c, nb);
     skip2_meter_phase(m, SKIP2_UPD);
-    skip2_sgd((int)c->n_theta, c->job.lr, c->gtheta, c->theta);
-    m->macs += c->n_theta;
+    skip2_sgd((int)c->n_train, c->job.lr, c->gtheta, c->theta);
+    m->macs += c->n_train;
     return loss;
 }
 
@@ -543,8 +634,13 @@ void skip2_finetune(skip2_ctx *c)
         skip2_permutation(skip2_stream_key(c->job.seed, SKIP2_STREAM_SHUFFLE + (uint64_t)e), n,
                           c->order, c->sort_keys);
         double total = 0.0;
-        for (uint32_t s = 0; s < n; s += bs) {
+        for (uint32_t s = 0; s < n && !c->diverged; s += bs) {
             int nb = (int)(n - s < bs ? n - s : bs);
+            if (c->far && c->steps == c->priming) {
+                skip2_meter_phase(&c->meter, SKIP2_UPD);
+                skip2_far_reconfigure(c);
+            }
+            c->steps++;
             total += (double)train_step(c, c->order + s, nb) * nb;
         }
         skip2_meter_phase(&c->meter, SKIP2_IDLE);
@@ -554,9 +650,15 @@ void skip2_finetune(skip2_ctx *c)
         if (c->job.on_epoch)
             c->job.on_epoch(e, c->epoch_ticks[e], c->epoch_loss[e], c->job.user);
         if (!isfinite(total)) {
-            c->diverged = 1;
+            if (!c->diverged)
+                c->diverged = SKIP2_DIVERGED_LOSS;
             break;
         }
+    }
+    if (c->far && c->steps > c->priming) { /* reconfigured: evaluation runs the plain network */
+        skip2_meter_phase(&c->meter, SKIP2_UPD);
+        skip2_far_restore(c);
+        skip2_meter_phase(&c->meter, SKIP2_IDLE);
     }
     c->ft_ticks = skip2_port_ticks() - start;
 }
@@ -620,7 +722,7 @@ int skip2_run(skip2_ctx *c, const skip2_model *model, const skip2_job *job, cons
 
 uint64_t skip2_trainable_params(const skip2_ctx *c)
 {
-    return c->n_theta;
+    return c->far ? c->far_trained : c->n_theta;
 }
 
 void skip2_memory_bytes(const skip2_ctx *c, skip2_memory *mem)
@@ -636,10 +738,14 @@ void skip2_memory_bytes(const skip2_ctx *c, skip2_memory *mem)
             widths += R;
         }
     }
+    uint64_t H = (uint64_t)dims[L - 1] + 1; /* oselm-head's head input [x[L-1], 1] */
     mem->weights = weights * f;
-    mem->grads = skip2_trainable_params(c) * f;
-    mem->optimizer = 0; /* plain SGD keeps no state */
-    mem->activations = (uint64_t)c->job.batch_size * widths * f;
+    /* far: its priming's gradients, whose first ones the trained phase reuses */
+    mem->grads = (c->rls ? 0 : c->n_theta) * f;
+    mem->optimizer = (c->rls ? H * H : 0) * f; /* P; plain SGD keeps no state */
+    /* oselm-head: the batch's prefix rows, then per sample u and the error */
+    mem->activations = (c->rls ? (uint64_t)c->job.batch_size * c->prefix.row + H + dims[L]
+                               : (uint64_t)c->job.batch_size * widths) * f;
     mem->cache = (uint64_t)c->prefix.used * (uint64_t)c->prefix.row_bytes;
 }
 

@@ -30,7 +30,8 @@
 
 typedef enum {
     SKIP2_FT_ALL, SKIP2_FT_LAST, SKIP2_FT_BIAS, SKIP2_LORA_ALL, SKIP2_LORA_LAST,
-    SKIP2_SKIP_LORA, SKIP2_SKIP2_LORA, SKIP2_N_METHODS
+    SKIP2_SKIP_LORA, SKIP2_SKIP2_LORA, SKIP2_FAR, SKIP2_FAR_RANDOM, SKIP2_BSR, SKIP2_OSELM_HEAD,
+    SKIP2_N_METHODS
 } skip2_method;
 
 /* The method's name as in the runner contract ("ft-all", ...), and back (-1 if unknown). */
@@ -44,10 +45,16 @@ typedef struct {
     uint64_t seed;              /* docs/prng.md: adapter init and epoch shuffles */
     int epochs, batch_size, rank;
     float lr, scale;
-    int cache;                  /* cache the prefix of ft-last / lora-last; skip2-lora always
-                                   caches, skip-lora never */
+    int cache;                  /* cache the frozen prefix (ft-last, lora-last, bsr, oselm-head);
+                                   skip2-lora always caches, skip-lora never */
     int64_t cache_budget_bytes; /* negative = unlimited */
     skip2_format cache_format;  /* how cache rows are stored (skip2_quant.h) */
+    /* Options of one method each (docs/methods.md), ignored by the others. */
+    float far_prime, far_keep;  /* far, far-random: fraction of the steps priming, of each
+                                   hidden layer's neurons kept trained */
+    int bsr_layers;             /* bsr: bit k trains layer k; 0 = the upper half */
+    float oselm_lambda, oselm_forget; /* oselm-head: P0 = I / lambda; forgetting factor */
+    int oselm_passes;           /* oselm-head: its epochs */
     /* Called after every epoch, or NULL: an MCU reports progress to its host from here (its
      * port keeps that transfer out of the core's clock). */
     void (*on_epoch)(int epoch, uint64_t ticks, double loss, void *user);
@@ -57,8 +64,13 @@ typedef struct {
 typedef enum {
     SKIP2_OK, SKIP2_ERR_METHOD, SKIP2_ERR_LAYERS, SKIP2_ERR_DIMS, SKIP2_ERR_SEED, SKIP2_ERR_EPOCHS,
     SKIP2_ERR_BATCH, SKIP2_ERR_RANK, SKIP2_ERR_BUDGET, SKIP2_ERR_FORMAT, SKIP2_ERR_HYPER,
-    SKIP2_ERR_EMPTY, SKIP2_ERR_LABEL, SKIP2_ERR_ARENA, SKIP2_ERR_TOO_BIG
+    SKIP2_ERR_EMPTY, SKIP2_ERR_LABEL, SKIP2_ERR_ARENA, SKIP2_ERR_TOO_BIG, SKIP2_ERR_FAR,
+    SKIP2_ERR_BSR, SKIP2_ERR_OSELM
 } skip2_status;
+
+/* Why training stopped early (skip2_ctx.diverged, skip2_result.diverged): a non-finite loss,
+ * or oselm-head's RLS denominator not positive. */
+enum { SKIP2_DIVERGED_LOSS = 1, SKIP2_DIVERGED_RLS = 2 };
 
 const char *skip2_strerror(int status);
 
@@ -92,8 +104,8 @@ typedef struct {
     /* Results, filled by skip2_finetune. */
     skip2_meter meter;          /* ft_macs and the fwd/bwd/upd/cache split in ticks */
     uint64_t ft_ticks;          /* the whole epoch loop */
-    int epochs_run;             /* < job.epochs when the loss became non-finite */
-    int diverged;
+    int epochs_run;             /* < job.epochs when training stopped early */
+    int diverged;               /* 0, or SKIP2_DIVERGED_* */
     uint64_t *epoch_ticks;      /* epochs_run entries */
     double *epoch_loss;         /* mean training loss per epoch */
     skip2_prefix prefix;        /* cache capacity, use, hits and misses (prefix methods) */
@@ -103,11 +115,18 @@ typedef struct {
 
     /* The plan (see skip2_core.c). */
     int kind;                   /* SKIP2_FULL, SKIP2_LAST_LINEAR or SKIP2_SKIP_ADAPTERS */
-    int train_w, train_b;       /* SKIP2_FULL: W / b are trained */
+    int train_w, train_b;       /* SKIP2_FULL: W / b of the layers in `trained` are trained */
+    unsigned trained;           /* SKIP2_FULL: bit k for layer k */
+    int first;                  /* SKIP2_FULL: lowest layer backward reaches; the layers below
+                                   it are a frozen prefix (bsr) */
+    skip2_model prefix_net;     /* the caller's backbone as the prefix computes it (bsr: only
+                                   the layers below `first`) */
+    int rls;                    /* SKIP2_LAST_LINEAR solved by recursive least squares */
     int first_adapter;          /* adapters on layers first_adapter..L-1; L when none */
     int need_x0;                /* the head reads the input itself, not only the prefix */
     int widest;                 /* widest layer output */
-    uint32_t n_theta;           /* trained scalars */
+    uint32_t n_theta;           /* scalars in theta: the trained ones (far: its priming's) */
+    uint32_t n_train;           /* of them updated by a step (far: fewer after priming) */
 
     /* Arena buffers. */
     float *theta, *gtheta;              /* all trained scalars and their gradients, flat */
@@ -127,6 +146,20 @@ typedef struct {
     float *pack;                        /* skip2_mm_nt scratch (see layout()) */
     uint32_t *order;
     uint64_t *sort_keys;                /* 2n: skip2_permutation's scratch */
+
+    /* far, far-random (skip2_far.c). */
+    int far;                            /* 0, or SKIP2_FAR / SKIP2_FAR_RANDOM */
+    const float *W0[SKIP2_MAX_LAYERS], *b0[SKIP2_MAX_LAYERS]; /* the backbone before priming */
+    uint64_t priming, steps;            /* priming steps; steps taken */
+    int cols[SKIP2_MAX_LAYERS];         /* columns of W[k]: dims[k+1], or its kept neurons */
+    const float *Wf[SKIP2_MAX_LAYERS], *bf[SKIP2_MAX_LAYERS]; /* frozen columns, or NULL */
+    uint32_t kept[SKIP2_MAX_LAYERS];    /* neurons kept trained per hidden layer */
+    uint32_t far_trained;               /* trained scalars after priming */
+    uint32_t *far_order;                /* per hidden layer: kept neurons, then frozen ones */
+    uint64_t *far_scratch;              /* 2 x widest: scores, or skip2_permutation's scratch */
+
+    /* oselm-head (skip2_oselm.c). */
+    float *P;                           /* (N+1) x (N+1), N = dims[L-1] */
 } skip2_ctx;
 
 /* Bytes the job needs for this training data (its size, and whether it is streamed), with

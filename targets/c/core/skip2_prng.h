@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #define SKIP2_STREAM_ADAPTER 0x100u   /* + layer index: adapter A matrices */
+#define SKIP2_STREAM_FAR 0x300u       /* + layer index: far-random's kept neurons */
 #define SKIP2_STREAM_SHUFFLE 0x10000u /* + epoch index: fine-tuning epoch order */
 
 /* Output number i (0-based) of SplitMix64 whose state starts at key. */

@@ -262,7 +262,9 @@ static const dataset *find_data(const uint8_t *hash)
 }
 
 /* Request: u8 method, u8 cache, u8 stream, u8 cache_format, u32 seed, u32 epochs, u32 batch_size,
- * u32 rank, f32 lr, f32 scale, i32 cache_budget_bytes, u8[32] model_hash, u8[32] data_hash.
+ * u32 rank, f32 lr, f32 scale, i32 cache_budget_bytes, u8[32] model_hash, u8[32] data_hash,
+ * then the methods' own options: f32 far_prime, f32 far_keep, u32 bsr_layers, f32 oselm_lambda,
+ * f32 oselm_forget, u32 oselm_passes.
  * Answer: u8 status, u32 needed, u32 available, char[192] message. */
 void job_on_run(const link_frame *f)
 {
@@ -277,6 +279,9 @@ void job_on_run(const link_frame *f)
         .epochs = to_int(get_u32(p + 8)), .batch_size = to_int(get_u32(p + 12)),
         .rank = to_int(get_u32(p + 16)), .lr = get_f32(p + 20), .scale = get_f32(p + 24),
         .cache_budget_bytes = (int32_t)get_u32(p + 28), .on_epoch = send_progress,
+        .far_prime = get_f32(p + 96), .far_keep = get_f32(p + 100),
+        .bsr_layers = to_int(get_u32(p + 104)), .oselm_lambda = get_f32(p + 108),
+        .oselm_forget = get_f32(p + 112), .oselm_passes = to_int(get_u32(p + 116)),
     };
     skip2_data data[2];
     part parts[2];

@@ -6,7 +6,7 @@
 
 #include "link.h"
 
-#define JOB_RUN_BYTES 96u
+#define JOB_RUN_BYTES 120u
 
 /* Answers the RUN request; when it started the job, returns only once the job has ended (DONE
  * answered, or abandoned because the host stopped answering). */

@@ -1,12 +1,12 @@
-/* The messages of docs/serial-protocol.md (protocol version 2) and the firmware's main loop:
+/* The messages of docs/serial-protocol.md (protocol version 4) and the firmware's main loop:
  * the host's requests are answered one at a time; RUN hands over to job.c. */
 #ifndef PROTOCOL_H
 #define PROTOCOL_H
 
 #include "link.h"
 
-#define PROTOCOL_VERSION 3u
-#define FIRMWARE_VERSION 2u
+#define PROTOCOL_VERSION 4u
+#define FIRMWARE_VERSION 4u
 
 enum {
     MSG_HELLO = 0x01, MSG_STATUS = 0x02, MSG_DATA_BEGIN = 0x03, MSG_DATA_CHUNK = 0x04,

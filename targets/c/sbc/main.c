@@ -128,8 +128,9 @@ static void read_job(const char *workdir, skip2_job *job, int *n_layers, int *sa
     int method = skip2_method_from_name(s);
     if (method < 0)
         die(path, "'method' must be one of ft-all, ft-last, ft-bias, lora-all, lora-last, "
-                  "skip-lora, skip2-lora; got '%s'", s);
+                  "skip-lora, skip2-lora, far, far-random, bsr, oselm-head; got '%s'", s);
     job->method = (skip2_method)method;
+    int far = method == SKIP2_FAR || method == SKIP2_FAR_RANDOM, rls = method == SKIP2_OSELM_HEAD;
     /* Integers are read as far as their C type reaches; their limits are checked by the core. */
     need(path, j, job_json_int(j, "seed", 0, INT64_MAX, &v), "seed", 1);
     job->seed = (uint64_t)v;
@@ -150,6 +151,21 @@ static void read_job(const char *workdir, skip2_job *job, int *n_layers, int *sa
         job->cache_budget_bytes = v;
     job->cache_format = format_of(path, j, "cache_format");
     *input_format = format_of(path, j, "input_format");
+    /* A method's own fields: required in its jobs (docs/runner-contract.md). */
+    if (need(path, j, job_json_number(j, "far_prime", &number), "far_prime", far))
+        job->far_prime = (float)number;
+    if (need(path, j, job_json_number(j, "far_keep", &number), "far_keep", far))
+        job->far_keep = (float)number;
+    if (need(path, j, job_json_int(j, "bsr_layers", INT32_MIN, INT32_MAX, &v), "bsr_layers",
+             method == SKIP2_BSR))
+        job->bsr_layers = (int)v;
+    if (need(path, j, job_json_number(j, "oselm_lambda", &number), "oselm_lambda", rls))
+        job->oselm_lambda = (float)number;
+    if (need(path, j, job_json_number(j, "oselm_forget", &number), "oselm_forget", rls))
+        job->oselm_forget = (float)number;
+    if (need(path, j, job_json_int(j, "oselm_passes", INT32_MIN, INT32_MAX, &v), "oselm_passes",
+             rls))
+        job->oselm_passes = (int)v;
     need(path, j, job_json_int(j, "n_layers", 1, SKIP2_MAX_LAYERS, &v), "n_layers", 1);
     *n_layers = (int)v;
     *save_params = 0;
@@ -281,7 +297,7 @@ static void emit_result(const skip2_job *job, const skip2_result *r)
     };
     double tps = (double)skip2_port_ticks_per_second();
     json_out *o = &run.out;
-    char reason[64];
+    char reason[96];
     uint64_t lookups = r->cache_hits + r->cache_misses;
 
     jo_open(o, NULL, '{');
@@ -289,7 +305,9 @@ static void emit_result(const skip2_job *job, const skip2_result *r)
     jo_str(o, "method", skip2_method_name(job->method));
     jo_str(o, "status", r->diverged ? "fail" : "ok");
     if (r->diverged) {
-        snprintf(reason, sizeof reason, "loss became non-finite in epoch %d", r->epochs_run);
+        snprintf(reason, sizeof reason, r->diverged == SKIP2_DIVERGED_RLS
+                 ? "the RLS denominator (forget + h P h^T) was not positive in epoch %d"
+                 : "loss became non-finite in epoch %d", r->epochs_run);
         jo_str(o, "reason", reason);
     } else {
         jo_null(o, "reason");
