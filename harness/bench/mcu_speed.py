@@ -38,7 +38,7 @@ QEMU = ["qemu-system-arm", "-M", "mps2-an386", "-display", "none", "-monitor", "
 LAB_READY_S, JOB_TIMEOUT_S = 120, 1800
 
 
-def phase_macs(r: dict, sizes: list, batch: int) -> dict:
+def phase_macs(r: dict, sizes: list) -> dict:
     """The MACs of a finished job's fwd, bwd and upd phases (docs/methods.md: products m*k*n,
     one per trained scalar per SGD step; the frozen prefix in fwd, over the cache misses when
     the job caches it)."""
@@ -46,7 +46,7 @@ def phase_macs(r: dict, sizes: list, batch: int) -> dict:
     N, M, C = sizes[:-1], sizes[1:], sizes[-1]
     layers = [n * m for n, m in zip(N, M)]
     epochs = len(r["epoch_loss"])
-    rows, steps = r["n_ft"] * epochs, epochs * math.ceil(r["n_ft"] / batch)
+    rows, steps = r["n_ft"] * epochs, epochs * math.ceil(r["n_ft"] / BATCH)
     prefix = 0
     if method in ("ft-all", "ft-bias", "lora-all"):  # per row
         fwd, bwd = sum(layers), sum(layers[1:])  # dx of every layer but the first
@@ -159,20 +159,23 @@ def ratio(macs: int, instructions: int | None) -> str:
 
 
 def product_table(runs: dict) -> list:
-    labels = list(runs)
-    lines = [" | ".join(["product", "MACs", *(f"MAC/instr {label}" for label in labels), "same bits"]),
-             "|".join(["---"] * (3 + len(labels)))]
+    """A line per product, then per group (the name's prefix): MACs over instructions of each
+    tree, and whether the trees' results have the same bits."""
+    labels, compare = list(runs), len(runs) > 1
+    lines = [" | ".join(["product", "MACs", *(f"MAC/instr {label}" for label in labels), *["same bits"] * compare]),
+             "|".join(["---"] * (2 + len(labels) + compare))]
     groups = {}
     for name, (macs, _, digest) in runs[labels[-1]].items():
+        same = "yes" if all(runs[label][name][2] == digest for label in labels) else "NO"
         lines.append(" | ".join([name, str(macs), *(ratio(macs, runs[label][name][1]) for label in labels),
-                                 "yes" if all(runs[label][name][2] == digest for label in labels) else "NO"]))
+                                 *[same] * compare]))
         group = groups.setdefault(name.split(":")[0], {label: [0, 0] for label in labels})
         for label in labels:
             group[label][0] += macs
             group[label][1] += runs[label][name][1]
     for name, sums in groups.items():
         lines.append(" | ".join([f"all {name}", str(sums[labels[0]][0]),
-                                 *(ratio(*sums[label]) for label in labels), ""]))
+                                 *(ratio(*sums[label]) for label in labels), *[""] * compare]))
     return lines
 
 
@@ -184,7 +187,7 @@ def method_table(runs: dict, sizes: list) -> list:
     by = {label: {r["variant"]: r for r in records} for label, records in runs.items()}
     for variant in VARIANTS:
         r = by[labels[-1]][variant]
-        macs = {**phase_macs(r, sizes, BATCH), "cache": 0, "ft": r["ft_macs"]}
+        macs = {**phase_macs(r, sizes), "cache": 0, "ft": r["ft_macs"]}
         for phase in (*PHASES, "ft"):
             counts = [by[label][variant][f"{phase}_instructions"] for label in labels]
             if not any(counts):
