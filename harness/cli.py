@@ -121,6 +121,19 @@ def harness_cost(out):
     measure(Path(out) if out else new_dir("harness-cost"), console)
 
 
+@cli.command("mcu-speed")
+@click.option("--before", default=None, help="Git revision to measure beside this tree (e.g. main).")
+@click.option("--samples", type=click.IntRange(min=1), default=40, show_default=True,
+              help="Fine-tuning samples of fan-damage1 per job (half as many test samples).")
+@click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True, help="Epochs per job.")
+@data_root_option
+def mcu_speed(before, samples, epochs, data_root):
+    """MACs per instruction of the MCU firmware on the emulated mps2-an386: each product of a
+    fan-damage1 training step, and every method by phase (QEMU -icount)."""
+    from harness.bench.mcu_speed import measure
+    measure(before, samples, epochs, data_root, console)
+
+
 @cli.group()
 def lab():
     """Check a lab's boards; start and stop the emulated lab."""

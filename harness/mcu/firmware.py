@@ -30,8 +30,10 @@ class Firmware:
 
 def sources() -> dict:
     files = {f"core/{p.name}": p for p in sorted(CORE_DIR.iterdir()) if p.suffix in (".c", ".h", ".inc", ".def")}
+    # bench/ holds the product benchmark (skip2bench mcu-speed), not part of the firmware.
     files.update({f"mcu/{p.relative_to(MCU_DIR)}": p for p in sorted(MCU_DIR.rglob("*"))
-                  if p.is_file() and "build" not in p.relative_to(MCU_DIR).parts and p.name != ".gitignore"})
+                  if p.is_file() and not {"build", "bench"} & set(p.relative_to(MCU_DIR).parts)
+                  and p.name != ".gitignore"})
     return files
 
 

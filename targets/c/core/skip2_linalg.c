@@ -4,6 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The Cortex-M4F (ARMv7E-M with its FPU) has kernels of its own, skip2_tiles_m4.inc. */
+#if defined(__GNUC__) && defined(__ARM_ARCH_7EM__) && defined(__ARM_FP)
+#define SKIP2_M4 1
+#endif
+
 /* The kernels below are written for constant shapes: each call with constants must become its
  * own loop, which GCC and clang only do for code they inline. */
 #if defined(__GNUC__)
@@ -125,7 +130,11 @@ typedef int vi4 __attribute__((vector_size(4 * sizeof(int))));
 #define DR 1
 #define NAME(x) x##4
 #define NARROWER edge
+#ifdef SKIP2_M4
+#include "skip2_tiles_m4.inc" /* the same results */
+#else
 #include "skip2_tiles.inc"
+#endif
 #include "skip2_vmath.inc"
 #undef VSHUF
 #else
@@ -337,6 +346,14 @@ void skip2_mm_nt(uint64_t *macs, int m, int k, int n, skip2_rows A, const float 
         widest()->dots(m, k, n, A, B, ldb, C, ldc);
         return;
     }
+#ifdef SKIP2_M4
+    /* Long rows on the M4F: each output the product form's ascending sum, as one chain of
+     * VMLAs over the rows of A and B read in place. */
+    if (k >= DOT_LANES) {
+        m4_chains(m, k, n, A, B, ldb, C, ldc);
+        return;
+    }
+#endif
     /* Otherwise B^T (k x n) is packed so the product reads full rows and stores rows straight
      * into C (packing A^T instead and storing C^T column by column is slower). */
     skip2_transpose(n, k, B, ldb, pack);

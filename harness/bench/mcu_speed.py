@@ -1,0 +1,230 @@
+"""MACs per instruction of the MCU firmware on the emulated mps2-an386 (Cortex-M4F), for the
+fan-damage1 model shape (512-96-96-2, batch 20, rank 4), by instructions counted under QEMU
+-icount (one per nanosecond of virtual time: deterministic, so one run is the figure):
+
+- products: each of the core's products at the shapes of one training step, timed on its own
+  (targets/c/mcu/bench/products.c), with a hash of its output's bits;
+- methods: every method's fine-tuning jobs, split by phase: the records' fwd/bwd/upd/cache
+  instruction counts against the MACs of each phase (docs/methods.md's counting, checked
+  against the record's ft_macs).
+
+The jobs train on a few fan-damage1 samples (instructions per MAC hardly depend on how many).
+With --before REF, git revision REF is measured the same way beside this tree: its core in the
+product bench, and its whole tree (harness, firmware) for the jobs, which must then give the
+same accuracies, losses and MAC counts.
+"""
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from harness import paths
+from harness.errors import UserError
+from harness.tasks import load_task
+
+HIDDEN, BATCH, RANK = (96, 96), 20, 4
+VARIANTS = ("ft-all", "ft-bias", "ft-last", "ft-last+cache", "lora-all", "lora-last", "lora-last+cache",
+            "skip-lora", "skip2-lora")
+PHASES = ("fwd", "bwd", "upd", "cache")
+QEMU = ["qemu-system-arm", "-M", "mps2-an386", "-display", "none", "-monitor", "none", "-serial", "null",
+        "-icount", "shift=0", "-semihosting-config", "enable=on,target=native"]
+LAB_READY_S, JOB_TIMEOUT_S = 120, 1800
+
+
+def phase_macs(r: dict, sizes: list) -> dict:
+    """The MACs of a finished job's fwd, bwd and upd phases (docs/methods.md: products m*k*n,
+    one per trained scalar per SGD step; the frozen prefix in fwd, over the cache misses when
+    the job caches it)."""
+    method, R = r["method"], RANK
+    N, M, C = sizes[:-1], sizes[1:], sizes[-1]
+    layers = [n * m for n, m in zip(N, M)]
+    epochs = len(r["epoch_loss"])
+    rows, steps = r["n_ft"] * epochs, epochs * math.ceil(r["n_ft"] / BATCH)
+    prefix = 0
+    if method in ("ft-all", "ft-bias", "lora-all"):  # per row
+        fwd, bwd = sum(layers), sum(layers[1:])  # dx of every layer but the first
+        if method == "ft-all":
+            bwd += sum(layers)  # dW
+        if method == "lora-all":
+            fwd += R * sum(n + m for n, m in zip(N, M))  # x A, u B
+            bwd += R * sum(2 * m + n for n, m in zip(N, M)) + R * sum(N[1:])  # dB, du, dA; du A^T
+    else:
+        prefix = sum(layers[:-1]) + (0 if method == "ft-last" else layers[-1])
+        if method == "ft-last":
+            fwd = bwd = layers[-1]
+        else:
+            adapted = N[-1:] if method == "lora-last" else N
+            fwd = R * (sum(adapted) + len(adapted) * C)
+            bwd = R * (sum(adapted) + 2 * len(adapted) * C)
+    prefix_rows = r["cache_misses"] if r["cache_capacity_samples"] else rows
+    macs = {"fwd": rows * fwd + prefix_rows * prefix, "bwd": rows * bwd, "upd": steps * r["trainable_params"]}
+    if sum(macs.values()) != r["ft_macs"]:
+        raise UserError(f"{r['variant']}: the phases' MACs {macs} do not add up to the record's ft_macs "
+                        f"{r['ft_macs']}; harness/bench/mcu_speed.py counts differently from the core")
+    return macs
+
+
+def export(ref: str, into: Path) -> Path:
+    """The tree of git revision `ref`, unpacked into `into`."""
+    into.mkdir()
+    archive = into.with_suffix(".tar")
+    for command in (["git", "-C", str(paths.REPO), "archive", "-o", str(archive), ref],
+                    ["tar", "-x", "-f", str(archive), "-C", str(into)]):
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise UserError(f"--before {ref}: {done.stderr.strip()}")
+    return into
+
+
+def products(tree: Path, build: Path) -> dict:
+    """name -> (MACs, instructions, output hash) of the product bench on `tree`'s core."""
+    done = subprocess.run(["make", "-s", "-C", str(paths.TARGETS / "c" / "mcu"), "products", "PORT=mps2-an386",
+                           f"BUILD={build}", f"CORE={tree / 'targets' / 'c' / 'core'}"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise UserError(f"building the product bench on {tree} failed: {done.stderr.strip()[-500:]}")
+    ran = subprocess.run(QEMU + ["-kernel", str(build / "products.elf")], capture_output=True, text=True, timeout=600)
+    out = {}
+    for line in (ran.stdout + ran.stderr).splitlines():
+        name, macs, ticks, clock, digest = line.split()
+        out[name] = (int(macs), round(int(ticks) * 1e9 / int(clock)), digest)
+    if ran.returncode != 0 or not out:
+        raise UserError(f"the product bench did not finish under QEMU: {ran.stderr.strip()[-500:]}")
+    return out
+
+
+def task_file(path: Path, samples: int, data_root: Path | None) -> Path:
+    """fan-damage1 with `samples` fine-tuning samples (evenly spread over the split) and half as
+    many test samples; the whole pre-training split."""
+    d = load_task("fan-damage1", data_root=data_root, cache_dir=paths.cache_dir())
+    pick = {"ft": samples, "test": max(samples // 2, 1)}
+    cut = {}
+    for split in ("pre", "ft", "test"):
+        x, y = getattr(d, f"x_{split}"), getattr(d, f"y_{split}")
+        keep = np.linspace(0, len(y) - 1, pick[split]).astype(int) if split in pick else slice(None)
+        cut[f"x_{split}"], cut[f"y_{split}"] = x[keep], y[keep]
+    np.savez(path, classes=np.array(d.classes), **cut)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def jobs(tree: Path, work: Path, data: Path, epochs: int) -> list:
+    """The records of every variant's job, run by `tree`'s own harness on its own emulated board."""
+    work.mkdir(parents=True)
+    (work / "exp.toml").write_text(
+        f'name = "mcu-speed"\ntasks = ["fan"]\nmethods = {json.dumps(list(VARIANTS))}\nseeds = [0]\n'
+        f'impls = ["c"]\n[task.fan]\nkind = "npz"\npath = "{data}"\n[model]\nhidden = {list(HIDDEN)}\n'
+        f'[finetune]\nepochs = {epochs}\nbatch_size = {BATCH}\nrank = {RANK}\n')
+    (work / "lab.toml").write_text(
+        f'name = "mcu-speed"\nstandin_dir = "{work / "state"}"\n[[boards]]\nname = "mcu-an386"\n'
+        f'transport = "serial"\nport = "socket://127.0.0.1:{free_port()}"\nfirmware = "mps2-an386"\n'
+        f'timeout_s = {JOB_TIMEOUT_S}\n[boards.standin]\nmachine = "mps2-an386"\n')
+    env = dict(os.environ, SKIP2BENCH_CACHE=str(paths.cache_dir()))
+    harness = [sys.executable, "-m", "harness"]
+    with open(work / "lab.log", "wb") as log:
+        lab = subprocess.Popen(harness + ["lab", "serve", "--lab", str(work / "lab.toml")], cwd=tree, env=env,
+                               stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + LAB_READY_S
+        while "lab ready" not in (work / "lab.log").read_text(errors="replace"):
+            if lab.poll() is not None or time.monotonic() > deadline:
+                raise UserError(f"the emulated board did not start; see {work / 'lab.log'}")
+            time.sleep(0.1)
+        done = subprocess.run(harness + ["run", "-e", str(work / "exp.toml"), "-l", str(work / "lab.toml"),
+                                         "-o", str(work / "run"), "--no-report"], cwd=tree, env=env,
+                              capture_output=True, text=True)
+    finally:
+        lab.terminate()
+        lab.wait(timeout=60)
+    records = [json.loads(line) for line in (work / "run" / "records.jsonl").read_text().splitlines()] \
+        if (work / "run" / "records.jsonl").is_file() else []
+    if done.returncode != 0 or len(records) != len(VARIANTS):
+        raise UserError(f"the jobs on {tree} did not all finish: {(done.stdout + done.stderr).strip()[-800:]}")
+    return records
+
+
+def ratio(macs: int, instructions: int | None) -> str:
+    return f"{macs / instructions:.3f}" if macs and instructions else "-"
+
+
+def product_table(runs: dict) -> list:
+    """A line per product, then per group (the name's prefix): MACs over instructions of each
+    tree, and whether the trees' results have the same bits."""
+    labels, compare = list(runs), len(runs) > 1
+    lines = [" | ".join(["product", "MACs", *(f"MAC/instr {label}" for label in labels), *["same bits"] * compare]),
+             "|".join(["---"] * (2 + len(labels) + compare))]
+    groups = {}
+    for name, (macs, _, digest) in runs[labels[-1]].items():
+        same = "yes" if all(runs[label][name][2] == digest for label in labels) else "NO"
+        lines.append(" | ".join([name, str(macs), *(ratio(macs, runs[label][name][1]) for label in labels),
+                                 *[same] * compare]))
+        group = groups.setdefault(name.split(":")[0], {label: [0, 0] for label in labels})
+        for label in labels:
+            group[label][0] += macs
+            group[label][1] += runs[label][name][1]
+    for name, sums in groups.items():
+        lines.append(" | ".join([f"all {name}", str(sums[labels[0]][0]),
+                                 *(ratio(*sums[label]) for label in labels), *[""] * compare]))
+    return lines
+
+
+def method_table(runs: dict, sizes: list) -> list:
+    labels = list(runs)
+    lines = [" | ".join(["method", "phase", "MACs", *(f"instructions {label}" for label in labels),
+                         *(f"MAC/instr {label}" for label in labels)]),
+             "|".join(["---"] * (3 + 2 * len(labels)))]
+    by = {label: {r["variant"]: r for r in records} for label, records in runs.items()}
+    for variant in VARIANTS:
+        r = by[labels[-1]][variant]
+        macs = {**phase_macs(r, sizes), "cache": 0, "ft": r["ft_macs"]}
+        for phase in (*PHASES, "ft"):
+            counts = [by[label][variant][f"{phase}_instructions"] for label in labels]
+            if not any(counts):
+                continue
+            lines.append(" | ".join([variant, phase, str(macs[phase]), *map(str, counts),
+                                     *(ratio(macs[phase], c) for c in counts)]))
+    return lines
+
+
+def agreement(runs: dict) -> list:
+    """Variants whose results differ between the trees (accuracy, losses, MACs)."""
+    labels = list(runs)
+    keys = ("acc_before", "acc_after", "epoch_loss", "ft_macs", "cache_hits")
+    first = {r["variant"]: r for r in runs[labels[0]]}
+    return [r["variant"] for label in labels[1:] for r in runs[label]
+            if any(r[k] != first[r["variant"]][k] for k in keys)]
+
+
+def measure(before: str | None, samples: int, epochs: int, data_root: Path | None, console) -> None:
+    with tempfile.TemporaryDirectory(prefix="skip2-mcu-speed-") as tmp:
+        tmp = Path(tmp)
+        trees = {"now": paths.REPO}
+        if before:
+            trees = {before: export(before, tmp / "before"), **trees}
+        console.print("product bench ...")
+        runs = {label: products(tree, tmp / f"products-{i}") for i, (label, tree) in enumerate(trees.items())}
+        console.print(f"\nProducts of one training step (512-96-96-2, batch {BATCH}, rank {RANK}), mps2-an386:\n")
+        console.print("\n".join(product_table(runs)), markup=False)
+        data = task_file(tmp / "fan.npz", samples, data_root)
+        records = {}
+        for i, (label, tree) in enumerate(trees.items()):
+            console.print(f"\njobs of {label} ({len(VARIANTS)} variants, {samples} samples, {epochs} epochs) ...")
+            records[label] = jobs(tree, tmp / f"jobs-{i}", data, epochs)
+        sizes = [512, *HIDDEN, 2]
+        console.print(f"\nFine-tuning by phase ({samples} fan-damage1 samples, {epochs} epochs), mps2-an386:\n")
+        console.print("\n".join(method_table(records, sizes)), markup=False)
+        if before:
+            differ = agreement(records)
+            console.print("\nresults (accuracy, losses, MACs) " + (f"DIFFER for {', '.join(differ)}" if differ
+                          else f"identical between {before} and now"))
