@@ -236,7 +236,7 @@ cache_budget_bytes = {30 * row_bytes}
 
 
 def test_a_cache_store_apart_from_the_arena_trains_exactly_as_the_host(lab, cache, tmp_path, cached_task):
-    """A job too big for any one region of the small board (about 126 KB, sram has 108 KB free)
+    """A job too big for any one region of the small board (126 KB; sram has some 107 KB free)
     runs with its int8 cache of every sample (78 KB) in sram and the rest of its arena in the ccm,
     bit-identical with the host's C runner, which keeps both in one arena."""
     out = tmp_path / "run"
@@ -252,7 +252,7 @@ def test_a_cache_store_apart_from_the_arena_trains_exactly_as_the_host(lab, cach
     ram = small["mcu_memory"]["ram"]
     assert ram["sram"]["store"] >= small["mem_cache_bytes"] and ram["sram"]["arena"] == 0
     assert ram["ccm"]["arena"] > 0 and ram["ccm"]["store"] == 0
-    assert ram["sram"]["store"] + ram["ccm"]["arena"] > 108 * 1024  # together they fit neither region
+    assert ram["sram"]["store"] + ram["ccm"]["arena"] > 110 * 1024  # together they fit neither region
     assert all(reg["used"] <= reg["size"] for reg in ram.values())
 
 
@@ -264,11 +264,11 @@ def test_a_job_that_does_not_fit_is_unsupported(lab, cache, tmp_path, small_task
     assert {board for board, _ in by_board} == {"mcu-an386", "mcu-stm32f405"}  # the host is not an "mcu"
     assert all(by_board["mcu-an386", m]["status"] == "ok" for m in ("ft-all", "skip2-lora"))
     assert all(by_board["mcu-stm32f405", m]["status"] == "unsupported" for m in ("ft-all", "skip2-lora"))
-    assert re.search(r"the job needs \d+ KB in sram for its arena, the board's sram has 108 KB free \(of 128 KB\)$",
+    assert re.search(r"the job needs \d+ KB in sram for its arena, the board's sram has \d+ KB free \(of 128 KB\)$",
                      by_board["mcu-stm32f405", "ft-all"]["reason"])
     # skip2-lora's float32 cache (157 KB) does not fit beside its arena, nor in a region of its own.
     assert re.search(r"the job needs \d+ KB in ccm for its arena and 157 KB in sram for its cache store, the board's "
-                     r"ccm has \d+ KB free \(of 64 KB\) and its sram 108 KB \(of 128 KB\)$",
+                     r"ccm has \d+ KB free \(of 64 KB\) and its sram \d+ KB \(of 128 KB\)$",
                      by_board["mcu-stm32f405", "skip2-lora"]["reason"])
     # The board still answers: the refusal did not crash it.
     assert "mcu-stm32f405" in skip2bench("lab", "check", "--lab", lab, cache=cache).stdout
