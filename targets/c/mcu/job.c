@@ -102,9 +102,9 @@ static int place(const ram_block *taken, size_t bytes, size_t store, part parts[
     return 1;
 }
 
-/* "needs 120 KB in sram for its arena, the board's sram has 108 KB free (of 128 KB)"; apart:
- * "needs 67 KB in ccm for its arena and 72 KB in sram for its cache store, the board's ccm has
- * 64 KB free (of 64 KB) and its sram 108 KB (of 128 KB)". */
+/* "needs 120 KB in sram for its arena, the board's sram has 107 KB free (of 128 KB)"; apart:
+ * "needs 69 KB in ccm for its arena and 72 KB in sram for its cache store, the board's ccm has
+ * 64 KB free (of 64 KB) and its sram 107 KB (of 128 KB)". */
 static void refuse_no_fit(run_answer *a, size_t bytes, const part parts[2], int apart)
 {
     refuse(a, RUN_NO_FIT, "needs ");
