@@ -9,7 +9,7 @@ from harness import paths
 from harness.artifacts import prepare
 from harness.boards import public
 from harness.config import load_experiment, load_lab
-from harness.errors import JobUnsupported, TargetError, UserError
+from harness.errors import JobUnsupported, TargetError
 from harness.plan import expand, job_id, runner_job
 from harness.provenance import git_state, host_facts, library_versions, shown_path
 from harness.records import RecordLog, record_key

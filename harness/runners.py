@@ -6,11 +6,10 @@ the host by a cross-compiler and shipped as one static binary. A runner is ident
 record by the sha256 of what ran: the Python sources, or the C binary.
 """
 import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.builds import build_once
 from harness.errors import TargetError
 from harness.hashing import sha256_text, sha256_tree
 from harness.paths import NUMPY_RUNNER_DIR, TARGETS
@@ -69,25 +68,11 @@ def cross_build(compiler: str, flags: str, cache_dir: Path) -> Path:
     """A static C runner built on the host by `compiler`, cached by sources, compiler and flags."""
     key = sha256_text(sha256_tree(c_sources()), compiler, flags)[:16]
     final = cache_dir / "cross" / key
-    if (final / "skip2run").is_file():
-        return final / "skip2run"
-    if shutil.which(compiler) is None:
+    if not (final / "skip2run").is_file() and shutil.which(compiler) is None:
         raise TargetError(f"cross compiler {compiler} not found on this host (for aarch64 boards: "
                           f"apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross)")
-    with tempfile.TemporaryDirectory(prefix="skip2-cross-") as tmp:
-        done = subprocess.run([*make_args(str(C_DIR), compiler, flags, "-static"), f"BUILD={tmp}"],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise TargetError(f"cross-building the C runner with {compiler} failed: {last}", done.stderr)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staged = Path(tempfile.mkdtemp(dir=final.parent, prefix=".tmp-"))
-        shutil.copy2(Path(tmp) / "skip2run", staged / "skip2run")
-        try:
-            staged.rename(final)
-        except OSError:  # another run finished the same build first
-            shutil.rmtree(staged)
-    return final / "skip2run"
+    return build_once(make_args(str(C_DIR), compiler, flags, "-static"), "skip2run", final,
+                      f"cross-building the C runner with {compiler}")
 
 
 def spec(impl: str, board, cache_dir: Path) -> RunnerSpec:

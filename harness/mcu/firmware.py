@@ -5,11 +5,10 @@ knows without flashing whether a board runs the current firmware; records carry 
 sha256 as the runner hash.
 """
 import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.builds import build_once
 from harness.errors import TargetError
 from harness.hashing import sha256_file, sha256_tree
 from harness.paths import TARGETS
@@ -49,17 +48,6 @@ def build(port: str, layout: str, cache_dir: Path) -> Firmware:
         if shutil.which(COMPILER) is None:
             raise TargetError(f"{COMPILER} not found on this host: the MCU firmware cannot be built "
                               f"(apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi; `make lab-deps`)")
-        with tempfile.TemporaryDirectory(prefix="skip2-fw-") as tmp:
-            done = subprocess.run(["make", "-C", str(MCU_DIR), f"PORT={port}", f"LAYOUT={layout}", f"BUILD={tmp}",
-                                   f"FW_HASH={digest}"], capture_output=True, text=True)
-            if done.returncode != 0:
-                last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-                raise TargetError(f"building the {port} firmware failed: {last}", done.stderr[-2000:])
-            final.parent.mkdir(parents=True, exist_ok=True)
-            staged = Path(tempfile.mkdtemp(dir=final.parent, prefix=".tmp-"))
-            shutil.copy2(Path(tmp) / "fw.elf", staged / "fw.elf")
-            try:
-                staged.rename(final)
-            except OSError:  # another run built the same firmware first
-                shutil.rmtree(staged)
+        build_once(["make", "-C", str(MCU_DIR), f"PORT={port}", f"LAYOUT={layout}", f"FW_HASH={digest}"],
+                   "fw.elf", final, f"building the {port} firmware")
     return Firmware(port, layout, final / "fw.elf", digest, sha256_file(final / "fw.elf"))
