@@ -308,7 +308,9 @@ def test_session_killed_mid_job_is_retried_and_nothing_is_lost(lab, cache, tmp_p
 
 def test_sshd_stopped_mid_run_errors_then_resume_completes(lab, cache, tmp_path):
     out = tmp_path / "run"
-    exp = experiment(tmp_path, **dict(SLOW, methods=["ft-all", "ft-last", "lora-all", "skip-lora"]))
+    # Jobs long enough (NumPy sessions start in milliseconds) that the stop lands before the
+    # last ones are done.
+    exp = experiment(tmp_path, **dict(SLOW, methods=["ft-all", "ft-last", "lora-all", "skip-lora"], epochs=150))
     run = start("run", "-e", exp, "-l", lab.path, "-o", out, "--no-report", cache=cache)
     wait_for(lambda: (out / "records.jsonl").exists() and (out / "records.jsonl").read_text().count("\n") >= 1,
              what="the first record")

@@ -199,8 +199,12 @@ class SshdStandin:
         """Stop the server and its sessions, and reap it."""
         if self.proc is None:
             return
+        # Freeze the listener first, so that no client reconnects between the sessions' end
+        # and the server's (a session accepted then would outlive it, and the board with it).
+        self.proc.send_signal(signal.SIGSTOP)
         self.drop_sessions()
         self.proc.terminate()
+        self.proc.send_signal(signal.SIGCONT)
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
