@@ -19,6 +19,13 @@ data_root_option = click.option("--data-root", type=DIR, default=None, envvar="S
                                 help="Folder holding cooling-fan/ and hapt/ (default: ../shared/datasets).")
 
 
+def one_board_options(command):
+    """--lab (this host by default) and --board of the benchmarks that time one board."""
+    command = click.option("--board", "-b", default=None, help="Board of the lab to run on (default: its first).")(command)
+    return click.option("--lab", "-l", "lab_file", type=EXISTING_FILE, default=None,
+                        help="Lab TOML (default: labs/local.toml, this host).")(command)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli():
     """Hardware-in-the-loop benchmark harness for on-device fine-tuning (Skip2-LoRA and rivals)."""
@@ -74,9 +81,7 @@ def _write_report(run_dir):
 @click.option("--reps", "-n", type=click.IntRange(min=1), default=5, show_default=True,
               help="Runs per runner and method, interleaved C, NumPy, PyTorch.")
 @click.option("--out", "-o", type=DIR, default=None, help="Output directory (default: results/runs/bench-TIME).")
-@click.option("--lab", "-l", "lab_file", type=EXISTING_FILE, default=None,
-              help="Lab TOML (default: labs/local.toml, this host).")
-@click.option("--board", "-b", default=None, help="Board of the lab to run on (default: its first).")
+@one_board_options
 @data_root_option
 def bench(experiment, reps, out, lab_file, board, data_root):
     """Time fine-tuning on the C, NumPy and PyTorch runners of one board; write bench.md/csv/json."""
@@ -98,9 +103,7 @@ def overhead(lab_file, board, reps, out, data_root):
 
 
 @cli.command()
-@click.option("--lab", "-l", "lab_file", type=EXISTING_FILE, default=None,
-              help="Lab TOML (default: labs/local.toml, this host).")
-@click.option("--board", "-b", default=None, help="Board of the lab to run on (default: its first).")
+@one_board_options
 @click.option("--reps", "-n", type=click.IntRange(min=1), default=5, show_default=True,
               help="Runs of every (method, epochs, tiling), each repetition in a random order.")
 @click.option("--out", "-o", type=DIR, default=None, help="Output directory (default: results/runs/growth-TIME).")
