@@ -10,6 +10,7 @@ command line of the form `echo $$ > PIDFILE; exec RUNNER` leaves a handle to kil
 and anything it started, even after the connection that started it is gone.
 """
 import shlex
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -45,6 +46,28 @@ class Stream(Protocol):
         command has ended."""
     def close(self) -> None:
         """End its stdin (which ends a command that reads to EOF) and let it go."""
+
+
+class LineStream:
+    """A Stream's readline, once for every transport: subclasses say how a chunk of the
+    command's stdout arrives (_recv)."""
+    _buffer = b""
+
+    def _recv(self, left: float) -> bytes | None:
+        """Up to 64 KiB within `left` seconds, None when nothing came in time; StreamEnded when
+        the command has ended."""
+        raise NotImplementedError
+
+    def readline(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            chunk = self._recv(left) if left > 0 else None
+            if chunk is None:
+                return ""
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line.decode(errors="replace")
 
 
 class Shell(Protocol):

@@ -3,10 +3,9 @@ import os
 import select
 import signal
 import subprocess
-import time
 from pathlib import Path
 
-from harness.transports import CommandTimeout, Completed, LinkDown, StreamEnded
+from harness.transports import CommandTimeout, Completed, LineStream, LinkDown, StreamEnded
 
 
 def _start(command: str, **pipes) -> subprocess.Popen:
@@ -26,10 +25,9 @@ def _stop(proc: subprocess.Popen):
     proc.wait()
 
 
-class ProcessStream:
+class ProcessStream(LineStream):
     def __init__(self, command: str):
         self.proc = _start(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        self._buffer = b""
 
     def write(self, data: bytes):
         try:
@@ -38,18 +36,13 @@ class ProcessStream:
         except OSError as e:
             raise LinkDown(f"the command on this host has ended: {e}") from None
 
-    def readline(self, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.proc.stdout], [], [], left)[0]:
-                return ""
-            chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
-            if not chunk:
-                raise StreamEnded("the command on this host has ended")
-            self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return line.decode(errors="replace")
+    def _recv(self, left: float) -> bytes | None:
+        if not select.select([self.proc.stdout], [], [], left)[0]:
+            return None
+        chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
+        if not chunk:
+            raise StreamEnded("the command on this host has ended")
+        return chunk
 
     def close(self):
         if self.proc.poll() is None:

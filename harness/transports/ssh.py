@@ -14,7 +14,7 @@ import time
 
 import paramiko
 
-from harness.transports import CommandTimeout, Completed, HostKeyRefused, LinkDown, StreamEnded
+from harness.transports import CommandTimeout, Completed, HostKeyRefused, LineStream, LinkDown, StreamEnded
 
 # paramiko logs every failed connection with a traceback; the harness reports them itself.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
@@ -58,10 +58,9 @@ def _reason(exc) -> str:
     return str(exc) or type(exc).__name__
 
 
-class ChannelStream:
+class ChannelStream(LineStream):
     def __init__(self, channel):
         self.channel = channel
-        self._buffer = b""
 
     def write(self, data: bytes):
         try:
@@ -69,24 +68,17 @@ class ChannelStream:
         except (OSError, EOFError, paramiko.SSHException) as e:
             raise LinkDown(f"the command's channel closed: {_reason(e)}") from None
 
-    def readline(self, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return ""
-            self.channel.settimeout(left)
-            try:
-                chunk = self.channel.recv(1 << 16)
-            except socket.timeout:
-                return ""
-            except (OSError, EOFError, paramiko.SSHException) as e:
-                raise StreamEnded(f"the command's channel broke: {_reason(e)}") from None
-            if not chunk:
-                raise StreamEnded("the command ended, or its connection did")
-            self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return line.decode(errors="replace")
+    def _recv(self, left: float) -> bytes | None:
+        self.channel.settimeout(left)
+        try:
+            chunk = self.channel.recv(1 << 16)
+        except socket.timeout:
+            return None
+        except (OSError, EOFError, paramiko.SSHException) as e:
+            raise StreamEnded(f"the command's channel broke: {_reason(e)}") from None
+        if not chunk:
+            raise StreamEnded("the command ended, or its connection did")
+        return chunk
 
     def close(self):
         # EOF on the command's stdin ends it; closing the channel alone would leave it running.
