@@ -83,13 +83,16 @@ def epoch_work(variant: str, sizes: list, rank: int, n: int, batch: int, hp: dic
     priming = sm.far_priming(hp["far_prime"], epochs * steps) if method in ("far", "far-random") else 0
     params = trainable(method, sizes, rank, hp)
 
+    # Per step: (first-epoch, later-epoch) MACs per sample, and one MAC per trained scalar for the
+    # update (recursive least squares counts its updates per sample); far primes as ft-all.
+    per_step = {m: (macs_per_sample(m, cached, sizes, rank, hp),
+                    0 if method == "oselm-head" else trainable(m, sizes, rank, hp))
+                for m in ({method, "ft-all"} if priming else {method})}
+
     def macs(epoch: int) -> int:
         total = 0
         for i, nb in enumerate(batches):
-            step_method = "ft-all" if epoch * steps + i < priming else method
-            first, later = macs_per_sample(step_method, cached, sizes, rank, hp)
-            # One MAC per trained scalar and step; recursive least squares counts its updates per sample.
-            update = 0 if method == "oselm-head" else trainable(step_method, sizes, rank, hp)
+            (first, later), update = per_step["ft-all" if epoch * steps + i < priming else method]
             total += nb * (later if epoch else first) + update
         return total
 
