@@ -329,20 +329,19 @@ class PosixTarget:
 
     def run_script(self, impl: str, script: str, *args, timeout: float = COMMAND_TIMEOUT_S) -> str:
         """Run another program deployed with a Python runner (the sgemm peak probe); its stdout."""
-        if self.down:
-            raise BoardDown(self.down)
-        self._session()
         python_runner = runners.spec(impl, self.board, self.cache_dir)
-        done = self._run(f"{runners.command(python_runner, self.board, f'{self.folders[impl]}/{script}')} "
-                         f"{quote(*args)}", timeout=timeout)
-        return done.stdout.decode()
+        return self._output(runners.command(python_runner, self.board, f"{self.folders[impl]}/{script}"), args,
+                            timeout)
 
     def run_program(self, impl: str, *args, timeout: float = COMMAND_TIMEOUT_S) -> str:
         """Run a deployed runner with other arguments than a job (skip2run --ceiling); its stdout."""
+        return self._output(self.commands[impl], args, timeout)
+
+    def _output(self, command: str, args: tuple, timeout: float) -> str:
         if self.down:
             raise BoardDown(self.down)
         self._session()
-        return self._run(f"{self.commands[impl]} {quote(*args)}", timeout=timeout).stdout.decode()
+        return self._run(f"{command} {quote(*args)}", timeout=timeout).stdout.decode()
 
     def _kill(self, jobdir: str) -> bool:
         """Kill what a job folder's runner left running; True if something was."""
