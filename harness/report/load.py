@@ -15,10 +15,10 @@ IMPL_ORDER = ["numpy", "c"]
 HPARAMS = ["epochs", "batch_size", "lr", "rank", "scale", "hidden", "cache_budget_bytes", "input_format"]
 IDENTITY = ["run_id", "job_id", "task", "method", "variant", "impl", "board", "seed", "repetition",
             *HPARAMS, "cache", "cache_format"]
+MEMORY = ["mem_weights_bytes", "mem_grads_bytes", "mem_optimizer_bytes", "mem_activations_bytes", "mem_cache_bytes"]
 RESULTS = ["acc_before", "acc_after", "ft_time_s", "fwd_time_s", "bwd_time_s", "upd_time_s",
            "cache_time_s", "epoch_times_s", "epoch_loss", "ft_macs", "trainable_params",
-           "cache_hits", "cache_misses", "cache_hit_rate", "peak_rss_bytes", "mem_weights_bytes",
-           "mem_grads_bytes", "mem_optimizer_bytes", "mem_activations_bytes", "mem_cache_bytes",
+           "cache_hits", "cache_misses", "cache_hit_rate", "peak_rss_bytes", *MEMORY,
            "wall_s", "ft_instructions", "streamed_bytes", "transfer_time_s"]
 # A diverged run says why in "reason"; an infrastructure error in "error" and "stderr_tail".
 COLUMNS = [*IDENTITY, "status", "reason", "error", "stderr_tail", *RESULTS]
@@ -77,6 +77,11 @@ def load_records(run_dir: Path) -> pd.DataFrame:
     df = sort_rows(df[~superseded])
     df.attrs["superseded"] = int(superseded.sum())
     return df
+
+
+def training_memory_kib(df: pd.DataFrame) -> pd.Series:
+    """The analytic training memory of each record (docs/methods.md), in KiB."""
+    return df[MEMORY].sum(axis=1, min_count=1) / 2**10
 
 
 def scored(df: pd.DataFrame) -> pd.DataFrame:

@@ -8,9 +8,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-from harness.report.load import impl_key, ordered, scored
+from harness.report.load import impl_key, ordered, scored, training_memory_kib
 
-MEMORY = ["mem_weights_bytes", "mem_grads_bytes", "mem_optimizer_bytes", "mem_activations_bytes", "mem_cache_bytes"]
 PHASES = [("fwd_time_s", "forward"), ("bwd_time_s", "backward"), ("upd_time_s", "update"),
           ("cache_time_s", "cache")]
 MARKERS = "osD^vP*Xh<>p"
@@ -47,7 +46,7 @@ def acc_vs_time(df: pd.DataFrame, path: Path) -> bool:
 
 def acc_vs_memory(df: pd.DataFrame, path: Path) -> bool:
     """Pareto picture: accuracy after fine-tuning against the training memory (analytic model)."""
-    rows = df.assign(train_mem_kib=df[MEMORY].sum(axis=1, min_count=1) / 1024)
+    rows = df.assign(train_mem_kib=training_memory_kib(df))
     return _tradeoff(rows, path, "train_mem_kib", "training memory [KiB] (weights, grads, activations, cache)",
                      "Accuracy vs training memory")
 

@@ -4,11 +4,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from harness.report.load import HPARAMS, impl_key, ordered, scored, sort_rows, sweep_keys
+from harness.report.load import HPARAMS, impl_key, ordered, scored, sort_rows, sweep_keys, training_memory_kib
 
 PHASES = {"fwd_s": "fwd_time_s", "bwd_s": "bwd_time_s", "upd_s": "upd_time_s", "cache_s": "cache_time_s"}
-MEMORY = ["mem_weights_bytes", "mem_grads_bytes", "mem_optimizer_bytes", "mem_activations_bytes",
-          "mem_cache_bytes"]
 SKIP2, RIVALS = "skip2-lora", ("lora-all", "skip-lora")
 # Accuracies are fractions of a test set: anything above float noise is a real difference.
 ACC_TOLERANCE = 1e-9
@@ -49,7 +47,7 @@ def time(df: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=keys)
     rows = rows.assign(hit_pct=rows["cache_hit_rate"] * 100,
                        peak_rss_mib=rows["peak_rss_bytes"] / 2**20,
-                       mem_kib=rows[MEMORY].sum(axis=1, min_count=1) / 2**10)
+                       mem_kib=training_memory_kib(rows))
     table = rows.groupby(keys, dropna=False).agg(
         ft_time_s=("ft_time_s", "mean"), **{name: (col, "mean") for name, col in PHASES.items()},
         ft_macs=("ft_macs", "median"), trainable_params=("trainable_params", "median"),
