@@ -204,6 +204,13 @@ def data(experiment, data_root):
     describe_tasks(data_root, console, load_experiment(experiment) if experiment else None)
 
 
+@cli.command()
+def fields():
+    """Print the fields of a job (targets/c/core/skip2_job.def) as a Markdown table."""
+    from harness.job_table import markdown
+    click.echo(markdown(), nl=False)
+
+
 def _terminated(signum, frame):
     # SIGTERM (what CI and service managers send) and SIGHUP (a closed terminal) stop a run the
     # way Ctrl-C does: runners killed, records intact, the resume hint printed.

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, Field, ValidationError, create_model, field
 
 from harness.boards import IMPLS, Board, Impl, Strict
 from harness.errors import UserError
-from harness.limits import FORMATS, LIMITS, RANGES
+from harness.job_table import FORMATS, HP_FIELDS, LIMITS
 from harness.methods import parse_variant, VARIANTS
 from harness.tasks import TASKS, specs, task_names
 
@@ -51,12 +51,6 @@ Batch = Annotated[int, Field(ge=1, le=MAX["MAX_BATCH"])]
 Rate = Annotated[float, Field(gt=0)]
 
 
-def _real(field: str):
-    """A method's real-valued option, within its range in skip2_limits.def."""
-    lo, hi = RANGES[field]
-    return Annotated[float, Field(ge=lo, le=hi)]
-
-
 def _unique(values: list, what: str) -> list:
     repeated = sorted({str(v) for v in values if values.count(v) > 1})
     if repeated:
@@ -67,6 +61,20 @@ def _unique(values: list, what: str) -> list:
 # Layer indices (bsr_layers), each once, in ascending order.
 LayerSet = Annotated[list[Annotated[int, Field(ge=0, lt=MAX["MAX_LAYERS"])]], Field(min_length=1),
                      AfterValidator(lambda layers: sorted(_unique(layers, "layers")))]
+
+
+def _hp_field(f):
+    """A [finetune] field's type and default by its row in skip2_job.def: within what every
+    runner accepts."""
+    if f.type == "int":
+        return Annotated[int, Field(ge=f.lo, le=f.hi)], f.default
+    if f.type == "real":
+        return Annotated[float, Field(ge=f.lo, le=f.hi)], f.default
+    if f.type == "format":
+        return Literal[FORMATS], f.default
+    if f.type == "layers":  # unset: the method's default
+        return Optional[LayerSet], None
+    raise ValueError(f"skip2_job.def: an HP field cannot be of type {f.type} ({f.name})")
 
 
 class ModelConfig(Strict):
@@ -80,24 +88,9 @@ class PretrainConfig(Strict):
     lr: Rate = 0.05
 
 
-class FinetuneHP(Strict):
-    """Hyper-parameters of fine-tuning; any field may be overridden per method."""
-    epochs: Epochs = 20
-    batch_size: Batch = 20
-    lr: Rate = 0.01
-    rank: Annotated[int, Field(ge=1, le=MAX["MAX_RANK"])] = 4
-    scale: float = 1.0
-    cache_budget_bytes: Annotated[int, Field(ge=-1, le=MAX["MAX_CACHE_BUDGET"],
-                                             description="-1 = unlimited")] = -1
-    # How every board stores the inputs (docs/methods.md, "Compact formats").
-    input_format: Literal[FORMATS] = "f32"
-    # Options of one method each (docs/methods.md); the others ignore them.
-    far_prime: _real("far_prime") = 0.1
-    far_keep: _real("far_keep") = 0.25
-    bsr_layers: Optional[LayerSet] = None  # unset: the upper half
-    oselm_lambda: _real("oselm_lambda") = 0.01
-    oselm_forget: _real("oselm_forget") = 1.0
-    oselm_passes: Epochs = 1
+# Hyper-parameters of fine-tuning (skip2_job.def's HP fields, docs/methods.md); any field may be
+# overridden per method, and a method ignores the options of the others.
+FinetuneHP = create_model("FinetuneHP", __base__=Strict, **{f.name: _hp_field(f) for f in HP_FIELDS})
 
 
 def _optional(field):

@@ -3,8 +3,8 @@
 from harness.paths import import_runner_modules
 
 import_runner_modules()
-import skip2_limits  # noqa: E402
-import skip2_methods  # noqa: E402  (board-side code is the single source of the method list)
+import skip2_methods  # noqa: E402  (board-side code reads the method list from skip2_job.def)
+from harness.job_table import FIELD  # noqa: E402
 
 METHODS = skip2_methods.METHODS
 FAILURES = skip2_methods.FAILURES  # a fail's reason by the code the runners report
@@ -14,9 +14,6 @@ CACHE_OPTIONAL = tuple(m for m in skip2_methods.CACHEABLE if m != "skip2-lora")
 INT8_SUFFIX = "+cache-int8"
 VARIANTS = (METHODS + tuple(f"{m}+cache" for m in CACHE_OPTIONAL)
             + tuple(f"{m}{INT8_SUFFIX}" for m in skip2_methods.CACHEABLE))
-# Hyper-parameters a method does not use, beyond the other methods' own options: oselm-head
-# solves its head by least squares in its own passes, with no learning rate and no adapters.
-UNUSED = {"oselm-head": ("lr", "epochs", "rank", "scale")}
 
 
 def parse_variant(variant: str) -> tuple[str, bool, str]:
@@ -29,7 +26,7 @@ def parse_variant(variant: str) -> tuple[str, bool, str]:
 
 
 def used_hp(method: str, hp: dict) -> dict:
-    """The hyper-parameters of `hp` that `method` uses: a job's identity (harness/plan.py)."""
-    own = skip2_limits.METHOD_FIELDS.get(method, ())
-    others = {key for keys in skip2_limits.METHOD_FIELDS.values() for key in keys} - set(own)
-    return {k: v for k, v in hp.items() if k not in others and k not in UNUSED.get(method, ())}
+    """The hyper-parameters of `hp` that jobs of `method` hold (skip2_job.def): a job's identity
+    (harness/plan.py). oselm-head, for one, solves its head by least squares in its own passes,
+    with no learning rate, epochs or adapters, and no method holds another's own options."""
+    return {k: v for k, v in hp.items() if FIELD[k].holds(method)}

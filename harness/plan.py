@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from harness.config import Experiment, FinetuneHP, Lab
 from harness.errors import UserError
+from harness.job_table import FIELD, FIELDS
 from harness.methods import parse_variant, used_hp
 
 
@@ -65,12 +66,11 @@ def expand(exp: Experiment, lab: Lab) -> list[Job]:
 
 
 def runner_job(job: Job, hp: FinetuneHP) -> dict:
-    """job.json content without the file locations, which the target fills in. bsr's layers
-    travel as a bit mask (bit k: layer k), 0 for the default."""
-    fields = hp.model_dump()
-    fields["bsr_layers"] = sum(1 << k for k in hp.bsr_layers or [])
-    return {"method": job.method, "cache": job.cache, "cache_format": job.cache_format, "seed": job.seed,
-            **fields}
+    """job.json content without the file locations, which the target fills in: every field of
+    skip2_job.def. Layer sets travel as a bit mask (bit k: layer k), 0 for the default."""
+    hp_fields = {name: sum(1 << k for k in value or []) if FIELD[name].type == "layers" else value
+                 for name, value in hp.model_dump().items()}
+    return {**{f.name: getattr(job, f.name) for f in FIELDS if f.source == "job"}, **hp_fields}
 
 
 def job_id(model_key: str, variant: str, hp: FinetuneHP) -> str:

@@ -41,12 +41,13 @@ class RunnerSpec:
         return sha256_tree(self.files)
 
 
-LIMITS = C_DIR / "core" / "skip2_limits.def"
+# The job's table and limits: the NumPy runner reads and checks jobs by the same files as C.
+JOB_TABLES = (C_DIR / "core" / "skip2_job.def", C_DIR / "core" / "skip2_limits.def")
 
 
 def _python_files(*extra) -> dict:
     files = {p.name: p for p in sorted(NUMPY_RUNNER_DIR.glob("skip2_*.py"))}
-    files[LIMITS.name] = LIMITS  # the NumPy runner checks jobs against the same limits as C
+    files.update({p.name: p for p in JOB_TABLES})
     files.update({p.name: p for p in extra})
     return files
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from harness.limits import FORMATS
+from harness.job_table import FIELDS, FORMATS
 
 SCHEMA_VERSION = 3
 STATUSES = ("ok", "fail", "unsupported", "error")
@@ -112,35 +112,28 @@ _MEMORY_FIELDS = {f"mem_{name}": _optional(f) for name, f in Memory.model_fields
 _RecordResult = create_model("_RecordResult", __base__=_Model, **_RESULT_FIELDS, **_MEMORY_FIELDS)
 
 
-class Record(_RecordResult):
+def _job_field(f):
+    """A record's field for a job field of skip2_job.def; a method's own options are optional:
+    records written before the option existed lack it."""
+    kind = {"method": str, "bool": bool, "format": Literal[FORMATS], "int": int, "real": float,
+            "layers": Optional[list[int]]}[f.type]  # layers: as the experiment file gives them
+    return (Optional[kind], None) if f.own else (kind, ...)
+
+
+_RecordJob = create_model("_RecordJob", __base__=_RecordResult, **{f.name: _job_field(f) for f in FIELDS})
+
+
+class Record(_RecordJob):
     """One line of records.jsonl: one job x board x implementation x repetition."""
     schema_version: Literal[SCHEMA_VERSION]
-    # identity
+    # identity (and the job's fields, above)
     run_id: str
     job_id: str
     task: str
-    method: str
     variant: str
     impl: str
     board: str
-    seed: int
     repetition: int
-    epochs: int
-    batch_size: int
-    lr: float
-    rank: int
-    scale: float
-    cache_budget_bytes: int
-    # Options of one method each (docs/methods.md), in every record since they were added.
-    far_prime: Optional[float] = None
-    far_keep: Optional[float] = None
-    bsr_layers: Optional[list[int]] = None
-    oselm_lambda: Optional[float] = None
-    oselm_forget: Optional[float] = None
-    oselm_passes: Optional[int] = None
-    cache: bool
-    cache_format: Literal[FORMATS]
-    input_format: Literal[FORMATS]
     hidden: str
     model_key: str
     weights_sha256: str
@@ -166,6 +159,17 @@ class Record(_RecordResult):
         if self.status == "unsupported" and not self.reason:
             raise ValueError("an unsupported record says why in 'reason'")
         return self
+
+
+# Fields equal on every run of the same job with the same software under test: "reproduced"
+# means equal on all of them (docs/records.md). Times, dates, hashes of what ran and the
+# process's memory high-water are samples or provenance, not results.
+DETERMINISTIC = ("job_id", "task", "variant", "impl", "board", "repetition", *(f.name for f in FIELDS), "hidden",
+                 "model_key", "weights_sha256", "data_sha256", "status", "reason", "acc_before", "acc_after",
+                 "epoch_loss", "n_ft", "n_test", "ft_macs", "trainable_params", "cache_capacity_samples",
+                 "cache_hits", "cache_misses", "cache_hit_rate", *_MEMORY_FIELDS, "ft_instructions",
+                 "fwd_instructions", "bwd_instructions", "upd_instructions", "cache_instructions",
+                 "streamed_bytes", "mcu_memory")
 
 
 def flatten(result: Result) -> dict:

@@ -25,6 +25,12 @@ def require_tool(name):
     return path
 
 
+def full_job(method, **fields) -> dict:
+    """A job.json body: every field of skip2_job.def at its default, `fields` over them."""
+    from harness.job_table import FIELDS
+    return {**{f.name: f.default for f in FIELDS}, "method": method, **fields}
+
+
 def write_runner_files(root: Path, sizes, n_ft, n_test, seed, label_types=(np.int32, np.int32)) -> Path:
     """A random float32 backbone (model/) and data set (data/) in the runner contract's layout."""
     rng = np.random.default_rng(seed)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import skip2_runner
-from conftest import ROOT, require_tool, unavailable, write_runner_files
+from conftest import ROOT, full_job, require_tool, unavailable, write_runner_files
 
 METHODS = ("ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora")
 SIZES = (20, 12, 10, 3)
@@ -51,10 +51,9 @@ def files(tmp_path_factory):
 def run(runner, files, workdir, method, **overrides):
     """One runner in-process on a fresh work directory; returns its result and trained parameters."""
     workdir.mkdir(parents=True)
-    job = {"method": method, "seed": 3, "epochs": 4, "batch_size": 16, "lr": 0.05, "rank": 2,
-           "scale": 0.7, "cache": method in ("ft-last", "lora-last"), "cache_budget_bytes": -1,
-           "n_layers": len(SIZES) - 1, "save_params": True,
-           "model_dir": str(files / "model"), "data_dir": str(files / "data"), **overrides}
+    job = full_job(method, seed=3, epochs=4, batch_size=16, lr=0.05, rank=2, scale=0.7,
+                   cache=method in ("ft-last", "lora-last"), n_layers=len(SIZES) - 1, save_params=True,
+                   model_dir=str(files / "model"), data_dir=str(files / "data"), **overrides)
     (workdir / "job.json").write_text(json.dumps(job))
     result = json.loads(json.dumps(runner.run(str(workdir))))  # as it would cross a pipe
     return result, {p.stem: np.load(p) for p in (workdir / "trained").glob("*.npy")}

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, require_tool
+from harness.lab.standins import free_port
 
 EXPERIMENT = """
 name = "mcu"
@@ -70,12 +70,6 @@ def small_task(tmp_path_factory):
     """The synthetic task cut to its first 64 spectrum bins and fewer samples: an emulated UART
     carries some 50 kB/s, so MCU tests keep their data small (full-size runs are benchmarks)."""
     return _cut(tmp_path_factory.mktemp("small") / "small.npz", 64, {"pre": 400, "ft": 80, "test": 60})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def lab_text(state: Path, an386: int, stm32: int, stm32_qemu: int, host_root: Path) -> str:

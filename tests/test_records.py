@@ -1,8 +1,10 @@
 """The versioned record schema: validation on arrival and on reading, migrations, refusals."""
 import json
+import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from harness.errors import TargetError
@@ -70,6 +72,15 @@ def test_an_invalid_or_unknown_record_is_refused_naming_file_line_and_field(tmp_
     assert f"{path}:2: " in str(err.value) and message in str(err.value) and "\n" not in str(err.value)
 
 
+# The job the runner output below belongs to (runner_job's form: every field of skip2_job.def).
+JOB = {"method": "skip2-lora", "cache": True, "cache_format": "f32", "seed": 0, "epochs": 20, "batch_size": 20,
+       "rank": 4, "lr": 0.01, "scale": 1.0, "cache_budget_bytes": -1, "input_format": "f32", "far_prime": 0.1,
+       "far_keep": 0.25, "bsr_layers": 0, "oselm_lambda": 0.01, "oselm_forget": 1.0, "oselm_passes": 1}
+# What a runner echoes of it: the fields skip2-lora jobs hold, reals as float32.
+ECHO = {k: float(np.float32(v)) if isinstance(v, float) else v for k, v in JOB.items()
+        if k not in ("far_prime", "far_keep", "bsr_layers", "oselm_lambda", "oselm_forget", "oselm_passes")}
+
+
 def _runner_output(**change):
     result = {k: v for k, v in json.loads(v1_lines()[1]).items()
               if k in ("status", "reason", "acc_before", "acc_after", "ft_time_s", "fwd_time_s", "bwd_time_s",
@@ -77,16 +88,28 @@ def _runner_output(**change):
                        "trainable_params", "cache_capacity_samples", "cache_hits", "cache_misses",
                        "cache_hit_rate", "peak_rss_bytes", "runtime")}
     result.update(impl="c", method="skip2-lora", mem={"weights_bytes": 1, "grads_bytes": 1, "optimizer_bytes": 0,
-                                                       "activations_bytes": 1, "cache_bytes": 1})
+                                                       "activations_bytes": 1, "cache_bytes": 1}, job=ECHO)
     result.update(change)
     return json.dumps(result)
 
 
 def test_a_runner_result_is_validated_when_it_arrives():
-    assert parse_result(_runner_output(), "", 0, "c runner", attempts=1).acc_after is not None
+    assert parse_result(_runner_output(), "", 0, "c runner", JOB, attempts=1).acc_after is not None
     with pytest.raises(TargetError, match=r"printed an invalid result \(acc_before: Input should be a valid number"):
-        parse_result(_runner_output(acc_before="high"), "", 0, "c runner")
+        parse_result(_runner_output(acc_before="high"), "", 0, "c runner", JOB)
     with pytest.raises(TargetError, match="reports the phase times, ft_macs and mem"):
-        parse_result(_runner_output(ft_macs=None), "", 0, "c runner")
+        parse_result(_runner_output(ft_macs=None), "", 0, "c runner", JOB)
     with pytest.raises(TargetError, match="a fail has a reason and no acc_after"):
-        parse_result(_runner_output(status="fail"), "", 0, "c runner")
+        parse_result(_runner_output(status="fail"), "", 0, "c runner", JOB)
+
+
+@pytest.mark.parametrize("echo, message", [
+    (None, "no echo of the job it ran"),
+    (dict(ECHO, rank=8), "it ran rank = 8, the job says 4"),
+    (dict(ECHO, lr=0.01), "it ran lr = 0.01, the job says 0.01"),  # not float32: not as every runner holds it
+    ({k: v for k, v in ECHO.items() if k != "seed"}, "its echo of the job has fields"),
+    (dict(ECHO, far_keep=0.25), "its echo of the job has fields"),
+])
+def test_a_result_whose_echo_is_not_its_job_is_refused(echo, message):
+    with pytest.raises(TargetError, match="did not run the job it was sent: " + re.escape(message)):
+        parse_result(_runner_output(job=echo), "", 0, "c runner", JOB)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, require_tool, unavailable
+from harness.lab.standins import free_port
 
 BOARD_PYTHON = "/usr/bin/python3"  # Debian's, with python3-numpy: the same on the host and the boards
 WORK_ROOT = """it's a "work" root"""
@@ -38,12 +39,6 @@ epochs = 3
 [finetune]
 epochs = {epochs}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ssh_board(name, port, state, extra="", standin="[boards.standin]"):

@@ -2,8 +2,7 @@
 import struct
 from dataclasses import dataclass
 
-from harness.limits import FORMATS  # in the order of the C core's skip2_format: RUN's cache_format byte
-from harness.methods import METHODS  # in the order of the C core's skip2_method: RUN's method byte
+from harness.job_table import FIELD, FIELDS, FORMATS, METHODS, RUN_SIZES
 
 HELLO, STATUS, DATA_BEGIN, DATA_CHUNK, DATA_END, RUN = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
 ROWS, PROGRESS, DONE = 0x10, 0x11, 0x12
@@ -66,13 +65,48 @@ def data_begin(data_hash: bytes, n_ft: int, n_test: int, d: int, with_inputs: bo
     return data_hash + struct.pack("<IIHBB", n_ft, n_test, d, int(with_inputs), 0)
 
 
+# RUN (docs/serial-protocol.md): the job's fields, each at its place in skip2_job.def, and RUN's
+# own bytes: whether the inputs stream, the model's and the data set's hashes.
+RUN_STREAM_AT, RUN_MODEL_HASH_AT, RUN_DATA_HASH_AT = 2, 32, 64
+RUN_FIELDS = tuple(f for f in FIELDS if f.run_type != "none")
+RUN_BYTES = max(RUN_DATA_HASH_AT + 32, *(f.run_at + RUN_SIZES[f.run_type] for f in RUN_FIELDS))
+_WIRE = {"u8": "<B", "u32": "<I", "i32": "<i", "f32": "<f"}
+# A field's value on the wire and back: methods and formats by their index in the C enums.
+_CODES = {"method": [m.name for m in METHODS], "format": list(FORMATS)}
+
+
+def _encode(field, value):
+    if field.type in _CODES:
+        return _CODES[field.type].index(value)
+    return int(value) if field.type == "bool" else value
+
+
+def _decode(field, value):
+    if field.type in _CODES:
+        codes = _CODES[field.type]
+        return codes[value] if value < len(codes) else value
+    return bool(value) if field.type == "bool" else value
+
+
+def run_fields(job: dict) -> bytearray:
+    """RUN's layout with the job's fields in place and RUN's own bytes zero."""
+    payload = bytearray(RUN_BYTES)
+    for f in RUN_FIELDS:
+        struct.pack_into(_WIRE[f.run_type], payload, f.run_at, _encode(f, job[f.name]))
+    return payload
+
+
 def run(job: dict, stream: bool, model_hash: bytes, data_hash: bytes) -> bytes:
-    return struct.pack("<BBBBIIIIffi", METHODS.index(job["method"]), int(bool(job["cache"])), int(stream),
-                       FORMATS.index(job["cache_format"]),
-                       job["seed"], job["epochs"], job["batch_size"], job["rank"], job["lr"], job["scale"],
-                       job["cache_budget_bytes"]) + model_hash + data_hash + struct.pack(
-        "<ffIffI", job["far_prime"], job["far_keep"], job["bsr_layers"], job["oselm_lambda"], job["oselm_forget"],
-        job["oselm_passes"])
+    payload = run_fields(job)
+    payload[RUN_STREAM_AT] = int(stream)
+    payload[RUN_MODEL_HASH_AT:RUN_MODEL_HASH_AT + 32] = model_hash
+    payload[RUN_DATA_HASH_AT:RUN_DATA_HASH_AT + 32] = data_hash
+    return bytes(payload)
+
+
+def read_run(p: bytes) -> dict:
+    """The job of a RUN payload (or of the board's echo of it), field by field."""
+    return {f.name: _decode(f, struct.unpack_from(_WIRE[f.run_type], p, f.run_at)[0]) for f in RUN_FIELDS}
 
 
 def run_answer(p: bytes) -> tuple[int, int, int, str]:
@@ -115,4 +149,9 @@ def done(p: bytes) -> dict:
     out["transfer_ticks"] = v[23]
     out["stack_bytes"], out["data_region"], out["data_bytes"], out["arena_region"], out["arena_bytes_placed"] = v[24:29]
     out["store_region"], out["store_bytes_placed"] = v[29:31]
+    # The job as the board read it from RUN, the fields its method holds (its echo), checked
+    # against the job sent.
+    echo = p[_DONE.size:_DONE.size + RUN_BYTES]
+    job = read_run(echo) if len(echo) == RUN_BYTES else None
+    out["job"] = job and {name: value for name, value in job.items() if FIELD[name].holds(job["method"])}
     return out

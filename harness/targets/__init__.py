@@ -7,10 +7,12 @@ as an infrastructure error.
 """
 import json
 
+import numpy as np
 from pydantic import ValidationError
 
 from harness.errors import TargetError
-from harness.schema import Result, problem
+from harness.job_table import FIELDS
+from harness.schema import COMPARATORS, Result, problem
 
 STDERR_TAIL_CHARS = 2000
 
@@ -19,9 +21,9 @@ def tail(text: str) -> str:
     return text[-STDERR_TAIL_CHARS:] if text else ""
 
 
-def parse_result(stdout: str, stderr: str, returncode: int, what: str, **added) -> Result:
-    """The runner's one JSON object, validated against the schema with the target's `added`
-    fields (runner hash, attempts, time kind), or TargetError naming what went wrong."""
+def parse_result(stdout: str, stderr: str, returncode: int, what: str, job: dict, **added) -> Result:
+    """The runner's one JSON object for `job`, validated against the schema with the target's
+    `added` fields (runner hash, attempts, time kind), or TargetError naming what went wrong."""
     if returncode != 0:
         last = stderr.strip().splitlines()[-1] if stderr.strip() else "no stderr"
         raise TargetError(f"{what} exited with code {returncode}: {last}", tail(stderr))
@@ -32,11 +34,37 @@ def parse_result(stdout: str, stderr: str, returncode: int, what: str, **added) 
         raise TargetError(f"{what} printed no JSON result", tail(stderr) or tail(stdout)) from None
     if not isinstance(result, dict):
         raise TargetError(f"{what} printed a result that is not a JSON object", tail(stdout))
-    return validated({**result, **added}, what, tail(stdout))
+    return validated({**result, **added}, what, job, tail(stdout))
 
 
-def validated(result: dict, what: str, context: str = "") -> Result:
-    """A runner's result checked against the schema, or TargetError naming the first problem."""
+def as_held(field, value):
+    """A job field's value as every runner holds it: reals in float32."""
+    return float(np.float32(value)) if field.type == "real" else value
+
+
+def echo_problem(job: dict, echo, fields=FIELDS) -> str | None:
+    """Where a runner's echo of the job it ran differs from the job it was sent, or None: the
+    echo holds exactly the `fields` (skip2_job.def; those its binding carries) that the job's
+    method holds, with the job's values."""
+    if not isinstance(echo, dict):
+        return "no echo of the job it ran"
+    held = {f.name: f for f in fields if f.holds(job["method"])}
+    if set(echo) != set(held):
+        return f"its echo of the job has fields {sorted(echo)}, {job['method']} jobs hold {sorted(held)}"
+    for name, field in held.items():
+        if echo[name] != as_held(field, job[name]):
+            return f"it ran {name} = {echo[name]!r}, the job says {job[name]!r}"
+    return None
+
+
+def validated(result: dict, what: str, job: dict, context: str = "", fields=FIELDS) -> Result:
+    """A runner's result for `job` checked against the schema, or TargetError naming the first
+    problem; a reference runner's echo of the job (the `fields` its binding carries) must be the
+    job (the comparators echo none)."""
+    result = dict(result)
+    echo = result.pop("job", None)
+    if result.get("impl") not in COMPARATORS and (problem_ := echo_problem(job, echo, fields)):
+        raise TargetError(f"{what} did not run the job it was sent: {problem_}", context)
     try:
         return Result.model_validate(result)
     except ValidationError as e:

@@ -286,7 +286,8 @@ class SerialTarget:
             raise ProtocolError(f"board {self.board.name} sent an unknown request 0x{frame.type:02x}")
 
         self.link.serve(handle, time.monotonic() + self.board.timeout_s)
-        return validated(self._result(job, result, epochs, stream, in_slot, streamed[0]), what)
+        return validated(self._result(job, result, epochs, stream, in_slot, streamed[0]), what, job,
+                         fields=msg.RUN_FIELDS)
 
     def _result(self, job, r, epochs, stream, in_slot, streamed_bytes) -> dict:
         """The firmware's result as every runner reports it (docs/runner-contract.md)."""
@@ -327,6 +328,7 @@ class SerialTarget:
             # Waiting for and moving streamed rows, kept out of every time above (device clock).
             "transfer_time_s": r["transfer_ticks"] / h.ticks_per_second, "streamed_bytes": streamed_bytes,
             "mcu_memory": footprint.memory(self.fw_static, h, r, self.flash_bytes),
+            "job": r["job"],
             **{f"{k}_instructions": v for k, v in instructions.items()},
         }
 

@@ -294,7 +294,7 @@ class PosixTarget:
         else:
             raise TargetError(f"{what}: {lost}; gave up after {self.retries + 1} attempts")
         return parse_result(done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace"),
-                            done.returncode, what, runner_sha256=self.runner_sha256[impl], attempts=attempt + 1,
+                            done.returncode, what, staged, runner_sha256=self.runner_sha256[impl], attempts=attempt + 1,
                             time_kind="device", runner_wall_s=runner_wall)
 
     def _execute(self, impl: str, jobdir: str, staged: dict) -> Completed:

@@ -19,7 +19,7 @@ import numpy as np
 
 from harness.errors import UserError
 
-from harness.limits import LIMITS
+from harness.job_table import LIMITS
 from harness.tasks import fan, files, har, specs, synthetic
 
 __all__ = [

@@ -15,7 +15,7 @@ from cobs import cobs
 
 from harness.transports import LinkDown
 
-PROTOCOL = 4
+PROTOCOL = 5
 MAX_PAYLOAD = 4096
 RESPONSE = 0x01
 _HEADER = struct.Struct("<BBHH")  # type, flags, seq, len

@@ -12,15 +12,15 @@ import time
 
 import numpy as np
 
+import skip2_job
 import skip2_prng as prng
 import skip2_quant as quant
 
-METHODS = ("ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora",
-           "far", "far-random", "bsr", "oselm-head")
-# Methods whose frozen prefix never changes during fine-tuning, so it may be cached per sample.
-# skip2-lora is skip-lora with the cache always on; skip-lora is its cache-less counterpart.
-# bsr has a prefix when its lowest trained layer is not the first.
-CACHEABLE = ("ft-last", "lora-last", "skip2-lora", "bsr", "oselm-head")
+METHODS = skip2_job.METHOD_NAMES
+# Methods whose frozen prefix never changes during fine-tuning, so it may be cached per sample
+# (skip2_job.def). skip2-lora is skip-lora with the cache always on; skip-lora is its cache-less
+# counterpart. bsr has a prefix when its lowest trained layer is not the first.
+CACHEABLE = tuple(m.name for m in skip2_job.METHODS if m.cache != "none")
 PHASES = ("fwd", "bwd", "upd", "cache")
 # Why a job failed, by the code every runner reports (the C core's skip2_result.diverged).
 FAILURES = {1: "loss became non-finite in epoch {epoch}",

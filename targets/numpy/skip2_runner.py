@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+import skip2_job
 import skip2_limits
 import skip2_methods as sm
 import skip2_quant as quant
@@ -47,7 +48,7 @@ def load_job(workdir):
     for part in ("ft", "test"):
         x = np.load(os.path.join(data, f"x_{part}.npy")).astype(np.float32)
         x = (x - mean) / std
-        if job.get("input_format", "f32") == "int8":  # stored as int8 rows, one scale each
+        if job["input_format"] == "int8":  # stored as int8 rows, one scale each
             x = quant.round_trip(x, [slice(None)])
         arrays[part] = (x, np.load(os.path.join(data, f"y_{part}.npy")).astype(np.int64))
     return job, sm.Net(W, b), arrays
@@ -82,13 +83,19 @@ def memory(method, hp, x_ft):
     }
 
 
+def echo(job):
+    """The fields the job's method holds as every runner holds them (reals in float32), which
+    the host checks against the job it sent."""
+    return {f.name: float(np.float32(job[f.name])) if f.type == "real" else job[f.name]
+            for f in skip2_job.FIELDS if f.holds(job["method"])}
+
+
 def run(workdir):
     job, net, data = load_job(workdir)
-    hp = dict(job)
+    # The fields the method does not hold take their defaults: it ignores them.
+    hp = {**{f.name: f.default for f in skip2_job.FIELDS if not f.holds(job["method"])}, **job}
     # skip2-lora always caches, skip-lora never (it is the cache-less counterpart); the others may.
-    hp["cache"] = job["method"] == "skip2-lora" or (bool(job.get("cache")) and job["method"] in sm.CACHEABLE)
-    hp["cache_budget_bytes"] = int(job.get("cache_budget_bytes", -1))
-    hp["cache_format"] = job.get("cache_format", "f32")
+    hp["cache"] = job["method"] == "skip2-lora" or (job["cache"] and job["method"] in sm.CACHEABLE)
     widths = [net.W[0].shape[0], *(w.shape[1] for w in net.W)]
     refuse(workdir, skip2_limits.job_problems(job, widths)
            + (["n_layers must be at least 2"] if len(net.W) < 2 else []))
@@ -115,6 +122,7 @@ def run(workdir):
         "trainable_params": method.trainable_count(),
         "mem": memory(method, hp, x_ft),
         "peak_rss_bytes": peak_rss_bytes(),
+        "job": echo(job),
         "runtime": {"python": platform.python_version(), "numpy": np.__version__,
                     "machine": platform.machine()},
     }

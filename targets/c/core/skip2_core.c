@@ -9,17 +9,43 @@
 #include "skip2_port.h"
 #include "skip2_rivals.h"
 
+/* The method and field tables of skip2_job.def. The methods column's words, for these tables
+ * only: */
+#define M(ENUM) (1u << SKIP2_##ENUM)
+#define ALL ((1u << SKIP2_N_METHODS) - 1u)
+#define ALL_BUT(mask) (ALL & ~(uint32_t)(mask))
+#define ONLY(mask) ((uint32_t)(mask))
+
 static const char *const METHOD_NAMES[SKIP2_N_METHODS] = {
-    "ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora", "far",
-    "far-random", "bsr", "oselm-head"
+#define SKIP2_METHOD(ENUM, name, cache) name,
+#define SKIP2_JOB_FIELD(name, type, lo, hi, def, methods, source, run_type, run_at)
+#include "skip2_job.def"
+#undef SKIP2_METHOD
+#undef SKIP2_JOB_FIELD
 };
 
-/* The real-valued ranges of skip2_limits.def, as SKIP2_<NAME>_LO and _HI. */
-#define SKIP2_LIMIT(name, value)
-#define SKIP2_RANGE(name, lo, hi) static const float SKIP2_##name##_LO = lo, SKIP2_##name##_HI = hi;
-#include "skip2_limits.def"
-#undef SKIP2_LIMIT
-#undef SKIP2_RANGE
+static const uint32_t HOLDERS[SKIP2_N_FIELDS] = {
+#define SKIP2_METHOD(ENUM, name, cache)
+#define SKIP2_JOB_FIELD(name, type, lo, hi, def, methods, source, run_type, run_at) methods,
+#include "skip2_job.def"
+#undef SKIP2_METHOD
+#undef SKIP2_JOB_FIELD
+};
+
+#undef M
+#undef ALL
+#undef ALL_BUT
+#undef ONLY
+
+/* Why a field was refused (skip2_strerror). */
+static const char *const FIELD_ERRORS[SKIP2_N_FIELDS] = {
+#define SKIP2_METHOD(ENUM, name, cache)
+#define SKIP2_JOB_FIELD(name, type, lo, hi, def, methods, source, run_type, run_at) \
+    #name " is out of its range (skip2_job.def)",
+#include "skip2_job.def"
+#undef SKIP2_METHOD
+#undef SKIP2_JOB_FIELD
+};
 
 static int in_range(float v, float lo, float hi)
 {
@@ -39,37 +65,48 @@ int skip2_method_from_name(const char *name)
     return -1;
 }
 
-int skip2_method_has_adapters(skip2_method method)
+int skip2_job_holds(skip2_method method, int field)
 {
-    return method == SKIP2_LORA_ALL || method == SKIP2_LORA_LAST || method == SKIP2_SKIP_LORA
-        || method == SKIP2_SKIP2_LORA;
+    return (unsigned)method < SKIP2_N_METHODS && (unsigned)field < SKIP2_N_FIELDS
+        && (HOLDERS[field] >> method & 1u);
+}
+
+/* Whether a field's value is within what skip2_job.def allows, by its type; n_layers for a
+ * LAYERS mask. */
+#define SKIP2_VALID_METHOD(v, lo, hi) 1 /* checked before any field */
+#define SKIP2_VALID_BOOL(v, lo, hi) 1
+#define SKIP2_VALID_FORMAT(v, lo, hi) ((unsigned)(v) < SKIP2_N_FORMATS)
+#define SKIP2_VALID_INT(v, lo, hi) ((v) >= (lo) && (v) <= (hi))
+#define SKIP2_VALID_REAL(v, lo, hi) in_range((v), (float)(lo), (float)(hi))
+#define SKIP2_VALID_LAYERS(v, lo, hi) ((v) >= (lo) && (v) <= (hi) && !((v) >> n_layers))
+
+/* SKIP2_OK, or SKIP2_ERR_FIELD + the first field of the method's jobs out of its range. */
+static int check_fields(const skip2_job *job, int n_layers)
+{
+#define SKIP2_METHOD(ENUM, name, cache)
+#define SKIP2_JOB_FIELD(name, type, lo, hi, def, methods, source, run_type, run_at) \
+    if (skip2_job_holds(job->method, SKIP2_FIELD_##name) && !SKIP2_VALID_##type(job->name, lo, hi)) \
+        return SKIP2_ERR_FIELD + SKIP2_FIELD_##name;
+#include "skip2_job.def"
+#undef SKIP2_METHOD
+#undef SKIP2_JOB_FIELD
+    return SKIP2_OK;
 }
 
 const char *skip2_strerror(int status)
 {
+    if (status >= SKIP2_ERR_FIELD && status < SKIP2_ERR_FIELD + SKIP2_N_FIELDS)
+        return FIELD_ERRORS[status - SKIP2_ERR_FIELD];
     switch (status) {
     case SKIP2_OK: return "ok";
     case SKIP2_ERR_METHOD: return "unknown method";
     case SKIP2_ERR_LAYERS:
         return "n_layers must be 1..8 (SKIP2_MAX_LAYERS; ft-last and oselm-head need at least 2)";
     case SKIP2_ERR_DIMS: return "every layer width must be 1..65535 (SKIP2_MAX_WIDTH)";
-    case SKIP2_ERR_SEED: return "seed must be 0..2147483647 (SKIP2_MAX_SEED)";
-    case SKIP2_ERR_EPOCHS: return "epochs must be 1..1000000 (SKIP2_MAX_EPOCHS)";
-    case SKIP2_ERR_BATCH: return "batch_size must be 1..1000000 (SKIP2_MAX_BATCH)";
-    case SKIP2_ERR_RANK: return "rank must be 1..65535 (SKIP2_MAX_RANK)";
-    case SKIP2_ERR_BUDGET: return "cache_budget_bytes must be -1..2147483647 (SKIP2_MAX_CACHE_BUDGET)";
-    case SKIP2_ERR_FORMAT: return "cache_format must be f32 or int8";
-    case SKIP2_ERR_HYPER: return "lr and scale must be finite";
     case SKIP2_ERR_EMPTY: return "the data set has no samples";
     case SKIP2_ERR_LABEL: return "a label is not a class index of the model's output layer";
     case SKIP2_ERR_ARENA: return "the arena is smaller than skip2_arena_bytes() asked for";
     case SKIP2_ERR_TOO_BIG: return "the job's arena exceeds this machine's address space";
-    case SKIP2_ERR_FAR: return "far_prime and far_keep must be 0..1 (skip2_limits.def)";
-    case SKIP2_ERR_BSR:
-        return "bsr_layers must be 0..255 and name only layers of the model (skip2_limits.def)";
-    case SKIP2_ERR_OSELM:
-        return "oselm_lambda must be 1e-6..1e6, oselm_forget 0.5..1 and oselm_passes 1..1000000 "
-               "(skip2_limits.def)";
     default: return "unknown error";
     }
 }
@@ -158,37 +195,14 @@ static int plan(skip2_ctx *c, const skip2_model *model, const skip2_job *job, ui
         if (k > 0 && model->dims[k] > c->widest)
             c->widest = model->dims[k];
     }
-    if (job->seed > SKIP2_MAX_SEED)
-        return SKIP2_ERR_SEED;
-    if (job->epochs < 1 || job->epochs > SKIP2_MAX_EPOCHS)
-        return SKIP2_ERR_EPOCHS;
-    if (job->batch_size < 1 || job->batch_size > SKIP2_MAX_BATCH)
-        return SKIP2_ERR_BATCH;
-    if (skip2_method_has_adapters(job->method) && (job->rank < 1 || job->rank > SKIP2_MAX_RANK))
-        return SKIP2_ERR_RANK;
-    if (job->cache_budget_bytes < -1 || job->cache_budget_bytes > SKIP2_MAX_CACHE_BUDGET)
-        return SKIP2_ERR_BUDGET;
-    if ((unsigned)job->cache_format >= SKIP2_N_FORMATS)
-        return SKIP2_ERR_FORMAT;
-    if (!isfinite(job->lr) || !isfinite(job->scale))
-        return SKIP2_ERR_HYPER;
+    int status = check_fields(job, L);
+    if (status != SKIP2_OK)
+        return status;
     if (n_train == 0)
         return SKIP2_ERR_EMPTY;
 
     skip2_method m = job->method;
     int far = m == SKIP2_FAR || m == SKIP2_FAR_RANDOM;
-    if (far && !(in_range(job->far_prime, SKIP2_FAR_PRIME_LO, SKIP2_FAR_PRIME_HI)
-                 && in_range(job->far_keep, SKIP2_FAR_KEEP_LO, SKIP2_FAR_KEEP_HI)))
-        return SKIP2_ERR_FAR;
-    if (m == SKIP2_BSR && (job->bsr_layers < 0 || job->bsr_layers > SKIP2_MAX_LAYER_MASK
-                           || job->bsr_layers >> L))
-        return SKIP2_ERR_BSR;
-    if (m == SKIP2_OSELM_HEAD
-        && !(in_range(job->oselm_lambda, SKIP2_OSELM_LAMBDA_LO, SKIP2_OSELM_LAMBDA_HI)
-             && in_range(job->oselm_forget, SKIP2_OSELM_FORGET_LO, SKIP2_OSELM_FORGET_HI)
-             && job->oselm_passes >= 1 && job->oselm_passes <= SKIP2_MAX_EPOCHS))
-        return SKIP2_ERR_OSELM;
-
     c->prefix_net = *model;
     for (int k = 0; k < L; k++)
         c->cols[k] = model->dims[k + 1];

@@ -28,33 +28,51 @@
 #include "skip2_prng.h"
 #include "skip2_quant.h"
 
+/* The methods and the fields of a job (skip2_job.def). */
 typedef enum {
-    SKIP2_FT_ALL, SKIP2_FT_LAST, SKIP2_FT_BIAS, SKIP2_LORA_ALL, SKIP2_LORA_LAST,
-    SKIP2_SKIP_LORA, SKIP2_SKIP2_LORA, SKIP2_FAR, SKIP2_FAR_RANDOM, SKIP2_BSR, SKIP2_OSELM_HEAD,
+#define SKIP2_METHOD(ENUM, name, cache) SKIP2_##ENUM,
+#define SKIP2_JOB_FIELD(name, type, lo, hi, def, methods, source, run_type, run_at)
+#include "skip2_job.def"
+#undef SKIP2_METHOD
+#undef SKIP2_JOB_FIELD
     SKIP2_N_METHODS
 } skip2_method;
+
+/* Each field's index: SKIP2_FIELD_<name>. */
+enum {
+#define SKIP2_METHOD(ENUM, name, cache)
+#define SKIP2_JOB_FIELD(name, type, lo, hi, def, methods, source, run_type, run_at) \
+    SKIP2_FIELD_##name,
+#include "skip2_job.def"
+#undef SKIP2_METHOD
+#undef SKIP2_JOB_FIELD
+    SKIP2_N_FIELDS
+};
+
+/* A field's C type by its type in skip2_job.def. */
+#define SKIP2_CTYPE_METHOD skip2_method
+#define SKIP2_CTYPE_BOOL int
+#define SKIP2_CTYPE_FORMAT skip2_format
+#define SKIP2_CTYPE_INT int32_t
+#define SKIP2_CTYPE_REAL float
+#define SKIP2_CTYPE_LAYERS int32_t
 
 /* The method's name as in the runner contract ("ft-all", ...), and back (-1 if unknown). */
 const char *skip2_method_name(skip2_method method);
 int skip2_method_from_name(const char *name);
-/* Whether the method trains LoRA adapters (so the job's rank matters). */
-int skip2_method_has_adapters(skip2_method method);
+/* Whether jobs of `method` hold field SKIP2_FIELD_<name> (skip2_job.def's methods column). */
+int skip2_job_holds(skip2_method method, int field);
 
 typedef struct {
-    skip2_method method;
-    uint64_t seed;              /* docs/prng.md: adapter init and epoch shuffles */
-    int epochs, batch_size, rank;
-    float lr, scale;
-    int cache;                  /* cache the frozen prefix (ft-last, lora-last, bsr, oselm-head);
-                                   skip2-lora always caches, skip-lora never */
-    int64_t cache_budget_bytes; /* negative = unlimited */
-    skip2_format cache_format;  /* how cache rows are stored (skip2_quant.h) */
-    /* Options of one method each (docs/methods.md), ignored by the others. */
-    float far_prime, far_keep;  /* far, far-random: fraction of the steps priming, of each
-                                   hidden layer's neurons kept trained */
-    int bsr_layers;             /* bsr: bit k trains layer k; 0 = the upper half */
-    float oselm_lambda, oselm_forget; /* oselm-head: P0 = I / lambda; forgetting factor */
-    int oselm_passes;           /* oselm-head: its epochs */
+    /* The fields of skip2_job.def, each as its type says: a method's own options (far's,
+     * bsr's, oselm-head's) are ignored by the others. bsr_layers: bit k trains layer k, 0 the
+     * upper half. seed: docs/prng.md. cache: skip2-lora always caches, skip-lora never. */
+#define SKIP2_METHOD(ENUM, name, cache)
+#define SKIP2_JOB_FIELD(name, type, lo, hi, def, methods, source, run_type, run_at) \
+    SKIP2_CTYPE_##type name;
+#include "skip2_job.def"
+#undef SKIP2_METHOD
+#undef SKIP2_JOB_FIELD
     /* Called after every epoch, or NULL: an MCU reports progress to its host from here (its
      * port keeps that transfer out of the core's clock). */
     void (*on_epoch)(int epoch, uint64_t ticks, double loss, void *user);
@@ -62,10 +80,9 @@ typedef struct {
 } skip2_job;
 
 typedef enum {
-    SKIP2_OK, SKIP2_ERR_METHOD, SKIP2_ERR_LAYERS, SKIP2_ERR_DIMS, SKIP2_ERR_SEED, SKIP2_ERR_EPOCHS,
-    SKIP2_ERR_BATCH, SKIP2_ERR_RANK, SKIP2_ERR_BUDGET, SKIP2_ERR_FORMAT, SKIP2_ERR_HYPER,
-    SKIP2_ERR_EMPTY, SKIP2_ERR_LABEL, SKIP2_ERR_ARENA, SKIP2_ERR_TOO_BIG, SKIP2_ERR_FAR,
-    SKIP2_ERR_BSR, SKIP2_ERR_OSELM
+    SKIP2_OK, SKIP2_ERR_METHOD, SKIP2_ERR_LAYERS, SKIP2_ERR_DIMS, SKIP2_ERR_EMPTY,
+    SKIP2_ERR_LABEL, SKIP2_ERR_ARENA, SKIP2_ERR_TOO_BIG,
+    SKIP2_ERR_FIELD     /* + SKIP2_FIELD_<name>: that field is out of its range */
 } skip2_status;
 
 /* Why training stopped early (skip2_ctx.diverged, skip2_result.diverged): a non-finite loss,

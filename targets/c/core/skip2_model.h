@@ -8,10 +8,8 @@
 /* SKIP2_MAX_LAYERS, SKIP2_MAX_WIDTH, ...: the job limits every runner enforces. */
 enum {
 #define SKIP2_LIMIT(name, value) SKIP2_##name = value,
-#define SKIP2_RANGE(name, lo, hi) /* real-valued: skip2_core.c */
 #include "skip2_limits.def"
 #undef SKIP2_LIMIT
-#undef SKIP2_RANGE
 };
 
 /* An MLP of n_layers dense layers: a[k] = x[k] W[k] + b[k], x[k+1] = ReLU(a[k]), logits a[L-1]. */

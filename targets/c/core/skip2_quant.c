@@ -12,6 +12,11 @@
 
 static const char *const FORMAT_NAMES[SKIP2_N_FORMATS] = { "f32", "int8" };
 
+const char *skip2_format_name(skip2_format format)
+{
+    return (unsigned)format < SKIP2_N_FORMATS ? FORMAT_NAMES[format] : "?";
+}
+
 int skip2_format_from_name(const char *name)
 {
     for (int f = 0; f < SKIP2_N_FORMATS; f++)

@@ -14,7 +14,8 @@
 
 typedef enum { SKIP2_F32, SKIP2_INT8, SKIP2_N_FORMATS } skip2_format;
 
-/* The format named as in the runner contract ("f32", "int8"), or -1 if unknown. */
+/* The format's name as in the runner contract ("f32", "int8"), and back (-1 if unknown). */
+const char *skip2_format_name(skip2_format format);
 int skip2_format_from_name(const char *name);
 
 /* Quantises v[0..n-1]: stores q (unless q is NULL), replaces v by its dequantised values and

@@ -64,6 +64,13 @@ static inline void put_u64(writer *w, uint64_t v)
     put_u32(w, (uint32_t)(v >> 32));
 }
 
+static inline void put_f32(writer *w, float f)
+{
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    put_u32(w, bits);
+}
+
 static inline void put_f64(writer *w, double d)
 {
     uint64_t bits;

@@ -131,6 +131,57 @@ static void refuse_no_fit(run_answer *a, size_t bytes, const part parts[2], int 
     }
 }
 
+
+/* Reading and writing a RUN field by its type in skip2_job.def. A u32 beyond int32 becomes
+ * INT32_MIN, below every u32 field's range: out of range stays out of range. */
+static int32_t get_int(uint32_t v)
+{
+    return v > (uint32_t)INT32_MAX ? INT32_MIN : (int32_t)v;
+}
+
+#define RUN_GET_U8(p) (p)[0]
+#define RUN_GET_U32(p) get_int(get_u32(p))
+#define RUN_GET_I32(p) (int32_t)get_u32(p)
+#define RUN_GET_F32(p) get_f32(p)
+#define RUN_GET_NONE(p) 0
+
+#define RUN_PUT_U8(w, v) put_u8(w, (uint32_t)(v))
+#define RUN_PUT_U32(w, v) put_u32(w, (uint32_t)(v))
+#define RUN_PUT_I32 RUN_PUT_U32
+#define RUN_PUT_F32(w, v) put_f32(w, v)
+#define RUN_PUT_NONE(w, v) (void)(w)
+
+/* The job of a RUN request, every field at its place (skip2_job.def). */
+static void read_run(const uint8_t *p, skip2_job *job)
+{
+#define SKIP2_METHOD(ENUM, name, cache)
+#define SKIP2_JOB_FIELD(name, type, lo, hi, def, methods, source, run_type, run_at) \
+    job->name = (SKIP2_CTYPE_##type)RUN_GET_##run_type(p + run_at);
+#include "skip2_job.def"
+#undef SKIP2_METHOD
+#undef SKIP2_JOB_FIELD
+}
+
+/* The job as read, in RUN's layout: the fields its method holds at their places, every other
+ * byte zero. The host checks it is the job it sent. */
+static void echo_run(writer *w, const skip2_job *job)
+{
+    uint8_t *run = w->buf + w->len;
+    for (uint32_t i = 0; i < JOB_RUN_BYTES; i++)
+        put_u8(w, 0);
+    if (w->overflow)
+        return;
+#define SKIP2_METHOD(ENUM, name, cache)
+#define SKIP2_JOB_FIELD(name, type, lo, hi, def, methods, source, run_type, run_at) \
+    if (skip2_job_holds(job->method, SKIP2_FIELD_##name)) { \
+        writer at = { run + run_at, 0, RUN_SIZE_##run_type, 0 }; \
+        RUN_PUT_##run_type(&at, job->name); \
+    }
+#include "skip2_job.def"
+#undef SKIP2_METHOD
+#undef SKIP2_JOB_FIELD
+}
+
 static void send_answer(const link_frame *f, const run_answer *a)
 {
     writer w = { link_response_payload(), 0, LINK_RESPONSE_MAX, 0 };
@@ -139,11 +190,6 @@ static void send_answer(const link_frame *f, const run_answer *a)
     put_u32(&w, a->available);
     put_text(&w, a->message, MESSAGE_BYTES);
     link_respond(f, w.len);
-}
-
-static int to_int(uint32_t v)
-{
-    return v > 0x7FFFFFFFu ? 0x7FFFFFFF : (int)v;  /* out of range stays out of range */
 }
 
 /* ---- the job's requests to the host -------------------------------------------------------- */
@@ -199,8 +245,9 @@ static void send_progress(int epoch, uint64_t ticks, double loss, void *user)
     port_transfer_add(since);
 }
 
-/* Request: the core's skip2_result, field by field (docs/serial-protocol.md, DONE). */
-static int send_done(void)
+/* Request: the core's skip2_result, field by field, then the job as read (docs/serial-protocol.md,
+ * DONE). */
+static int send_done(const skip2_job *job)
 {
     const skip2_result *r = &result;
     writer w = { link_request_payload(), 0, LINK_MAX_PAYLOAD, 0 };
@@ -233,6 +280,7 @@ static int send_done(void)
     put_u32(&w, placed_arena.bytes);
     put_u8(&w, (uint32_t)placed_store.region);
     put_u32(&w, placed_store.bytes);
+    echo_run(&w, job);
     link_frame resp;
     return link_request(MSG_DONE, w.len, &resp, protocol_while_running);
 }
@@ -261,34 +309,25 @@ static const dataset *find_data(const uint8_t *hash)
     return NULL;
 }
 
-/* Request: u8 method, u8 cache, u8 stream, u8 cache_format, u32 seed, u32 epochs, u32 batch_size,
- * u32 rank, f32 lr, f32 scale, i32 cache_budget_bytes, u8[32] model_hash, u8[32] data_hash,
- * then the methods' own options: f32 far_prime, f32 far_keep, u32 bsr_layers, f32 oselm_lambda,
- * f32 oselm_forget, u32 oselm_passes.
+/* Request: the job's fields, each at its place (skip2_job.def), and RUN's own: u8 stream at
+ * byte 2, u8[32] model_hash at 32, u8[32] data_hash at 64.
  * Answer: u8 status, u32 needed, u32 available, char[192] message. */
 void job_on_run(const link_frame *f)
 {
     const uint8_t *p = f->payload;
     run_answer a = { 0 };
     const skip2_model *model = slot_model();
-    const dataset *set = find_data(p + 64);
-    int stream = p[2] != 0;
-    skip2_job job = {
-        .method = (skip2_method)p[0], .cache = p[1] != 0, .cache_format = (skip2_format)p[3],
-        .seed = get_u32(p + 4),
-        .epochs = to_int(get_u32(p + 8)), .batch_size = to_int(get_u32(p + 12)),
-        .rank = to_int(get_u32(p + 16)), .lr = get_f32(p + 20), .scale = get_f32(p + 24),
-        .cache_budget_bytes = (int32_t)get_u32(p + 28), .on_epoch = send_progress,
-        .far_prime = get_f32(p + 96), .far_keep = get_f32(p + 100),
-        .bsr_layers = to_int(get_u32(p + 104)), .oselm_lambda = get_f32(p + 108),
-        .oselm_forget = get_f32(p + 112), .oselm_passes = to_int(get_u32(p + 116)),
-    };
+    const dataset *set = find_data(p + RUN_DATA_HASH_AT);
+    int stream = p[RUN_STREAM_AT] != 0;
+    skip2_job job = { 0 };
+    read_run(p, &job);
+    job.on_epoch = send_progress;
     skip2_data data[2];
     part parts[2];
     size_t bytes = 0, store = 0;
     int status;
 
-    if (!model || memcmp(slot_hash(), p + 32, 32) != 0) {
+    if (!model || memcmp(slot_hash(), p + RUN_MODEL_HASH_AT, 32) != 0) {
         refuse(&a, RUN_NO_MODEL, "the model slot does not hold this model: flash it");
     } else if (!set) {
         refuse(&a, RUN_NO_DATA, "neither RAM nor the model slot holds this data set: load it");
@@ -341,5 +380,5 @@ void job_on_run(const link_frame *f)
     placed_arena = parts[0].block;
     placed_store = parts[1].block;
     if (run_core(model, &job, data))
-        send_done();
+        send_done(&job);
 }

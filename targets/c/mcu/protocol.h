@@ -5,8 +5,8 @@
 
 #include "link.h"
 
-#define PROTOCOL_VERSION 4u
-#define FIRMWARE_VERSION 4u
+#define PROTOCOL_VERSION 5u
+#define FIRMWARE_VERSION 5u
 
 enum {
     MSG_HELLO = 0x01, MSG_STATUS = 0x02, MSG_DATA_BEGIN = 0x03, MSG_DATA_CHUNK = 0x04,

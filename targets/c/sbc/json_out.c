@@ -113,6 +113,20 @@ void jo_uint(json_out *o, const char *key, uint64_t value)
     put_cstr(o, text);
 }
 
+void jo_int(json_out *o, const char *key, int64_t value)
+{
+    char text[24];
+    item(o, key);
+    snprintf(text, sizeof text, "%lld", (long long)value);
+    put_cstr(o, text);
+}
+
+void jo_bool(json_out *o, const char *key, int value)
+{
+    item(o, key);
+    put_cstr(o, value ? "true" : "false");
+}
+
 void jo_null(json_out *o, const char *key)
 {
     item(o, key);

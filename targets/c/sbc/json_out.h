@@ -24,6 +24,8 @@ void jo_close(json_out *o, char bracket);
 void jo_str(json_out *o, const char *key, const char *value);
 void jo_double(json_out *o, const char *key, double value);
 void jo_uint(json_out *o, const char *key, uint64_t value);
+void jo_int(json_out *o, const char *key, int64_t value);
+void jo_bool(json_out *o, const char *key, int value);
 void jo_null(json_out *o, const char *key);
 
 #endif

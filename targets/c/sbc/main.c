@@ -98,20 +98,43 @@ static int need(const char *path, job_json *j, int status, const char *key, int 
     return status;
 }
 
-/* An optional format key ("f32" when absent). */
+/* "ft-all, ft-last, ...": the methods this runner knows. */
+static const char *method_names(void)
+{
+    static char names[256];
+    for (int m = 0; m < SKIP2_N_METHODS; m++) {
+        if (m)
+            strncat(names, ", ", sizeof names - strlen(names) - 1);
+        strncat(names, skip2_method_name((skip2_method)m), sizeof names - strlen(names) - 1);
+    }
+    return names;
+}
+
+/* A storage format key (skip2_quant.h). */
 static skip2_format format_of(const char *path, job_json *j, const char *key)
 {
     const char *s;
-    if (!need(path, j, job_json_string(j, key, &s), key, 0))
-        return SKIP2_F32;
+    need(path, j, job_json_string(j, key, &s), key, 1);
     int format = skip2_format_from_name(s);
     if (format < 0)
         die(path, "'%s' must be one of f32, int8; got '%s'", key, s);
     return (skip2_format)format;
 }
 
-static void read_job(const char *workdir, skip2_job *job, int *n_layers, int *save_params,
-                     skip2_format *input_format)
+/* Reading a field of skip2_job.def by its type: required, since the job's method holds it.
+ * Numbers are read as far as their C type reaches; their ranges are checked by the core. */
+#define READ_METHOD(field) /* read first: which fields a job holds depends on it */
+#define READ_BOOL(field) need(path, j, job_json_bool(j, #field, &job->field), #field, 1)
+#define READ_FORMAT(field) job->field = format_of(path, j, #field)
+#define READ_INT(field) \
+    need(path, j, job_json_int(j, #field, INT32_MIN, INT32_MAX, &v), #field, 1); \
+    job->field = (int32_t)v
+#define READ_LAYERS READ_INT
+#define READ_REAL(field) \
+    need(path, j, job_json_number(j, #field, &number), #field, 1); \
+    job->field = (float)number
+
+static void read_job(const char *workdir, skip2_job *job, int *n_layers, int *save_params)
 {
     char *path = join(workdir, "job.json");
     char *text = read_text(path);
@@ -123,49 +146,19 @@ static void read_job(const char *workdir, skip2_job *job, int *n_layers, int *sa
     const char *s;
     double number;
     int64_t v;
-    *job = (skip2_job){ .cache_budget_bytes = -1 };
+    *job = (skip2_job){ 0 };
     need(path, j, job_json_string(j, "method", &s), "method", 1);
     int method = skip2_method_from_name(s);
     if (method < 0)
-        die(path, "'method' must be one of ft-all, ft-last, ft-bias, lora-all, lora-last, "
-                  "skip-lora, skip2-lora, far, far-random, bsr, oselm-head; got '%s'", s);
+        die(path, "'method' must be one of %s; got '%s'", method_names(), s);
     job->method = (skip2_method)method;
-    int far = method == SKIP2_FAR || method == SKIP2_FAR_RANDOM, rls = method == SKIP2_OSELM_HEAD;
-    /* Integers are read as far as their C type reaches; their limits are checked by the core. */
-    need(path, j, job_json_int(j, "seed", 0, INT64_MAX, &v), "seed", 1);
-    job->seed = (uint64_t)v;
-    need(path, j, job_json_int(j, "epochs", INT32_MIN, INT32_MAX, &v), "epochs", 1);
-    job->epochs = (int)v;
-    need(path, j, job_json_int(j, "batch_size", INT32_MIN, INT32_MAX, &v), "batch_size", 1);
-    job->batch_size = (int)v;
-    if (need(path, j, job_json_int(j, "rank", INT32_MIN, INT32_MAX, &v), "rank",
-             skip2_method_has_adapters(job->method)))
-        job->rank = (int)v;
-    need(path, j, job_json_number(j, "lr", &number), "lr", 1);
-    job->lr = (float)number;
-    need(path, j, job_json_number(j, "scale", &number), "scale", 1);
-    job->scale = (float)number;
-    need(path, j, job_json_bool(j, "cache", &job->cache), "cache", 0);
-    if (need(path, j, job_json_int(j, "cache_budget_bytes", INT64_MIN, INT64_MAX, &v),
-             "cache_budget_bytes", 0))
-        job->cache_budget_bytes = v;
-    job->cache_format = format_of(path, j, "cache_format");
-    *input_format = format_of(path, j, "input_format");
-    /* A method's own fields: required in its jobs (docs/runner-contract.md). */
-    if (need(path, j, job_json_number(j, "far_prime", &number), "far_prime", far))
-        job->far_prime = (float)number;
-    if (need(path, j, job_json_number(j, "far_keep", &number), "far_keep", far))
-        job->far_keep = (float)number;
-    if (need(path, j, job_json_int(j, "bsr_layers", INT32_MIN, INT32_MAX, &v), "bsr_layers",
-             method == SKIP2_BSR))
-        job->bsr_layers = (int)v;
-    if (need(path, j, job_json_number(j, "oselm_lambda", &number), "oselm_lambda", rls))
-        job->oselm_lambda = (float)number;
-    if (need(path, j, job_json_number(j, "oselm_forget", &number), "oselm_forget", rls))
-        job->oselm_forget = (float)number;
-    if (need(path, j, job_json_int(j, "oselm_passes", INT32_MIN, INT32_MAX, &v), "oselm_passes",
-             rls))
-        job->oselm_passes = (int)v;
+    /* The fields the method's jobs hold are required; the others are ignored. */
+#define SKIP2_METHOD(ENUM, name, cache)
+#define SKIP2_JOB_FIELD(name, type, lo, hi, def, methods, source, run_type, run_at) \
+    if (skip2_job_holds(job->method, SKIP2_FIELD_##name)) { READ_##type(name); }
+#include "skip2_job.def"
+#undef SKIP2_METHOD
+#undef SKIP2_JOB_FIELD
     need(path, j, job_json_int(j, "n_layers", 1, SKIP2_MAX_LAYERS, &v), "n_layers", 1);
     *n_layers = (int)v;
     *save_params = 0;
@@ -289,6 +282,28 @@ static void print_json(json_out *o)
         die("stdout", "%s", strerror(errno));
 }
 
+/* Writing a field of skip2_job.def by its type, as read. */
+#define ECHO_METHOD(o, field, v) jo_str(o, field, skip2_method_name(v))
+#define ECHO_BOOL(o, field, v) jo_bool(o, field, v)
+#define ECHO_FORMAT(o, field, v) jo_str(o, field, skip2_format_name(v))
+#define ECHO_INT(o, field, v) jo_int(o, field, v)
+#define ECHO_LAYERS ECHO_INT
+#define ECHO_REAL(o, field, v) jo_double(o, field, (double)(v))
+
+/* The result's "job": the fields of the job as this runner read them, those its method holds,
+ * so the host can check that the runner ran the job it was sent. */
+static void echo_job(json_out *o, const skip2_job *job)
+{
+    jo_open(o, "job", '{');
+#define SKIP2_METHOD(ENUM, name, cache)
+#define SKIP2_JOB_FIELD(name, type, lo, hi, def, methods, source, run_type, run_at) \
+    if (skip2_job_holds(job->method, SKIP2_FIELD_##name)) { ECHO_##type(o, #name, job->name); }
+#include "skip2_job.def"
+#undef SKIP2_METHOD
+#undef SKIP2_JOB_FIELD
+    jo_close(o, '}');
+}
+
 static void emit_result(const skip2_job *job, const skip2_result *r)
 {
     static const char *const phase_keys[SKIP2_N_PHASES] = {
@@ -347,6 +362,7 @@ static void emit_result(const skip2_job *job, const skip2_result *r)
     jo_uint(o, "cache_bytes", r->mem.cache);
     jo_close(o, '}');
     jo_uint(o, "peak_rss_bytes", skip2_port_mem_high_water());
+    echo_job(o, job);
     jo_open(o, "runtime", '{');
     runtime_fields(o);
     jo_uint(o, "arena_bytes", r->arena_bytes);
@@ -400,9 +416,8 @@ int main(int argc, char **argv)
     skip2_model model;
     skip2_data data[2];
     int n_layers, save;
-    skip2_format input_format;
-    read_job(workdir, &job, &n_layers, &save, &input_format);
-    load_inputs(n_layers, input_format, &model, data);
+    read_job(workdir, &job, &n_layers, &save);
+    load_inputs(n_layers, job.input_format, &model, data);
 
     char *job_path = join(workdir, "job.json");
     size_t bytes;
