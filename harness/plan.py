@@ -65,12 +65,17 @@ def expand(exp: Experiment, lab: Lab) -> list[Job]:
     return jobs
 
 
+def runner_fields(hp: dict) -> dict:
+    """Hyper-parameters as runners get them (job.json, RUN): a layer set as a bit mask (bit k:
+    layer k), 0 for the method's default; a mask stays as it is."""
+    return {name: sum(1 << k for k in value or []) if name in FIELD and FIELD[name].type == "layers"
+            and not isinstance(value, int) else value for name, value in hp.items()}
+
+
 def runner_job(job: Job, hp: FinetuneHP) -> dict:
     """job.json content without the file locations, which the target fills in: every field of
-    skip2_job.def. Layer sets travel as a bit mask (bit k: layer k), 0 for the default."""
-    hp_fields = {name: sum(1 << k for k in value or []) if FIELD[name].type == "layers" else value
-                 for name, value in hp.model_dump().items()}
-    return {**{f.name: getattr(job, f.name) for f in FIELDS if f.source == "job"}, **hp_fields}
+    skip2_job.def."""
+    return {**{f.name: getattr(job, f.name) for f in FIELDS if f.source == "job"}, **runner_fields(hp.model_dump())}
 
 
 def job_id(model_key: str, variant: str, hp: FinetuneHP) -> str:

@@ -14,8 +14,9 @@ import pytest
 
 import skip2_methods as sm
 import skip2_prng as prng
-from conftest import ROOT, require_tool, unavailable, write_runner_files
-from harness.bench.bounds import epoch_work, trainable
+from conftest import ROOT, full_job, require_tool, unavailable, write_runner_files
+from harness import work
+from harness.bench.bounds import epoch_work
 from harness.methods import VARIANTS, parse_variant
 
 METHODS = ("ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora", "far",
@@ -81,11 +82,9 @@ def files(tmp_path_factory):
 
 
 def make_job(method, seed, **overrides):
-    job = {"method": method, "seed": seed, "epochs": 4, "batch_size": 16, "lr": 0.05,
-           "rank": 2, "scale": 0.7, "cache": method in ("ft-last", "lora-last", "bsr", "oselm-head"),
-           "cache_budget_bytes": -1, "n_layers": len(SIZES) - 1, "save_params": True,
-           "far_prime": 0.1, "far_keep": 0.25, "bsr_layers": 0, "oselm_lambda": 0.01,
-           "oselm_forget": 1.0, "oselm_passes": 1}
+    job = full_job(method, seed=seed, epochs=4, batch_size=16, lr=0.05, rank=2, scale=0.7,
+                   cache=method in ("ft-last", "lora-last", "bsr", "oselm-head"), n_layers=len(SIZES) - 1,
+                   save_params=True)
     job.update(overrides)
     return job
 
@@ -210,24 +209,34 @@ def test_macs_follow_the_method_formula(c_runner, files, tmp_path):
     assert got["ft_macs"] == frozen + adapters + update
 
 
-# Every variant with the default options, and the options that change what a method counts.
-EPOCH_MODEL_JOBS = [(variant, {}) for variant in VARIANTS] + [
-    ("far", {"far_prime": 0.2, "far_keep": 0.5}), ("bsr", {"bsr_layers": 0b001}),
-    ("bsr+cache", {"bsr_layers": 0b101}), ("bsr+cache-int8", {"bsr_layers": 0b100})]
+# Every variant with the default options, and the options that change what a method counts:
+# far's fractions, bsr's layers (with layer 0 there is no prefix to cache), a budget that holds
+# part of the rows or none, and int8 inputs (which change no count).
+WORK_MODEL_JOBS = [(variant, {}) for variant in VARIANTS] + [
+    ("far", {"far_prime": 0.2, "far_keep": 0.5}), ("far-random", {"far_prime": 1.0, "far_keep": 0.1}),
+    ("bsr", {"bsr_layers": 0b001}), ("bsr+cache", {"bsr_layers": 0b101}), ("bsr+cache-int8", {"bsr_layers": 0b100}),
+    ("bsr+cache", {"bsr_layers": 0b011}), ("skip2-lora", {"cache_budget_bytes": 1000}),
+    ("ft-last+cache-int8", {"cache_budget_bytes": 1000}), ("oselm-head+cache", {"cache_budget_bytes": 1000}),
+    ("bsr+cache-int8", {"cache_budget_bytes": 500}), ("lora-last+cache", {"cache_budget_bytes": 99}),
+    ("skip2-lora+cache-int8", {"input_format": "int8"}), ("ft-all", {"input_format": "int8"})]
 
 
-@pytest.mark.parametrize("variant, options", EPOCH_MODEL_JOBS)
-def test_the_benchmark_epoch_model_counts_what_the_runner_counts(c_runner, files, tmp_path, variant, options):
-    # The bounds of `skip2bench bench` rest on this model of each epoch's MACs, over three epochs
-    # (oselm-head: passes); far's priming (0.2 of 12 steps: the first 2 of epoch 0's 4) is counted
-    # step by step.
+@pytest.mark.parametrize("variant, options", WORK_MODEL_JOBS)
+def test_the_work_model_predicts_what_both_runners_count(c_runner, files, tmp_path, variant, options):
+    # Three epochs (oselm-head: passes), so the cache is filled, then hit twice; far's priming
+    # (0.2 of 12 steps: the first 2 of epoch 0's 4) is counted step by step.
     method, cached, cache_format = parse_variant(variant)
     job = make_job(method, 1, epochs=3, oselm_passes=3, cache=cached, cache_format=cache_format, **options)
-    got, _, _ = run(c_runner, files, tmp_path / "c", job)
-    work = epoch_work(variant, list(SIZES), job["rank"], N_FT, job["batch_size"], job)
-    assert got["ft_macs"] == work["first"]["macs"] + 2 * work["later"]["macs"]
-    assert got["mem"]["cache_bytes"] == work["cache_bytes"]
-    assert got["trainable_params"] == trainable(method, list(SIZES), job["rank"], job)
+    want = work.expected(variant, list(SIZES), N_FT, job)
+    if "cache_budget_bytes" in options:  # the case is what it says: the budget leaves rows out
+        assert want["cache_capacity_samples"] < N_FT
+    for runner in ("numpy", c_runner):
+        got = run(runner, files, tmp_path / str(id(runner)), job)[0]
+        assert got["status"] == "ok"
+        assert {key: got[key] for key in want} == want, runner
+    # The bounds of `skip2bench bench` rest on the model's first and later epochs.
+    epoch = epoch_work(variant, list(SIZES), N_FT, job)
+    assert got["ft_macs"] == epoch["first"]["macs"] + 2 * epoch["later"]["macs"]
 
 
 def test_the_ceiling_probe_measures_the_core_and_the_memory(c_runner):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.bench.bounds import macs_per_sample, trainable
+from harness import work
 from harness.report import ReportError, write_report
 from harness.report import tables
 from harness.report.load import load_records
@@ -31,40 +31,38 @@ def make_record(task, method, variant, cache, impl, seed, board="local", repetit
     n_in, n_out = TASKS[task]
     rng = np.random.default_rng([list(TASKS).index(task), VARIANTS.index((method, variant, cache)),
                                  seed, repetition, len(impl)])
-    first, later = macs_per_sample(method, cache, [n_in, *HIDDEN, n_out], RANK)
-    ft_macs = N_TRAIN * (first + (EPOCHS - 1) * later)
-    epoch_times = [N_TRAIN * m * SECONDS_PER_MAC[impl] * rng.uniform(0.95, 1.05)
-                   for m in [first] + [later] * (EPOCHS - 1)]
+    # The counts a runner would report for the job (harness/work.py), its epochs timed by their MACs.
+    sizes, budget = [n_in, *HIDDEN, n_out], 1 << 20 if cache else -1
+    hp = {"epochs": EPOCHS, "oselm_passes": EPOCHS, "batch_size": BATCH, "rank": RANK, "cache_budget_bytes": budget}
+    counts = work.expected(variant, sizes, N_TRAIN, hp)
+    mem = counts.pop("mem")
+    lookups = counts["cache_hits"] + counts["cache_misses"]
+    epoch_times = [m * SECONDS_PER_MAC[impl] * rng.uniform(0.95, 1.05)
+                   for m in work.epoch_macs(variant, sizes, N_TRAIN, hp)]
     ft = sum(epoch_times)
     # Accuracy is a pure function of the job, so every impl reaches the same value.
     job_rng = np.random.default_rng([list(TASKS).index(task), METHODS.index(method), seed])
     before = round(N_TEST * (0.72 + 0.02 * job_rng.standard_normal())) / N_TEST
     after = round(N_TEST * min(0.99, before + 0.15 + 0.02 * job_rng.standard_normal())) / N_TEST
-    hits = N_TRAIN * (EPOCHS - 1) if cache else None
     return {
         "schema_version": SCHEMA_VERSION, "run_id": "run-test", "job_id": f"{task}/{variant}/s{seed}",
         "task": task, "method": method,
         "variant": variant, "impl": impl, "board": board, "seed": seed, "repetition": repetition,
         "epochs": EPOCHS, "batch_size": BATCH, "lr": 0.01, "rank": RANK, "scale": 1.0, "cache": cache,
         "cache_format": "f32", "input_format": "f32",
-        "cache_budget_bytes": 1 << 20 if cache else -1, "hidden": "96-96",
+        "cache_budget_bytes": budget, "hidden": "96-96",
         "model_key": f"{task}-{seed}", "weights_sha256": "0" * 64, "data_sha256": "1" * 64,
         "board_fingerprint": "f" * 16, "started_at": "2025-01-01T00:00:00+00:00",
         "runner_sha256": "2" * 64, "attempts": 1, "time_kind": "device",
-        "n_ft": N_TRAIN, "n_test": N_TEST, "cache_capacity_samples": N_TRAIN if cache else 0,
+        "n_ft": N_TRAIN, "n_test": N_TEST,
         "runtime": {"machine": "x86_64"},
         "status": "ok", "reason": None, "error": None, "stderr_tail": None,
         "acc_before": before, "acc_after": after, "ft_time_s": ft,
         "fwd_time_s": 0.45 * ft, "bwd_time_s": 0.35 * ft, "upd_time_s": 0.1 * ft,
         "cache_time_s": 0.02 * ft if cache else 0.0, "epoch_times_s": epoch_times,
-        "epoch_loss": [0.6 / (e + 1) for e in range(EPOCHS)], "ft_macs": ft_macs,
-        "trainable_params": trainable(method, [n_in, *HIDDEN, n_out], RANK),
-        "cache_hits": hits or 0, "cache_misses": N_TRAIN if cache else 0,
-        "cache_hit_rate": hits / (hits + N_TRAIN) if cache else None,
-        "peak_rss_bytes": int(60e6 + rng.integers(0, 1e6)), "mem_weights_bytes": 4 * (n_in * 96 + 96 * 96),
-        "mem_grads_bytes": 4 * trainable(method, [n_in, *HIDDEN, n_out], RANK), "mem_optimizer_bytes": 0,
-        "mem_activations_bytes": 4 * BATCH * (n_in + 192),
-        "mem_cache_bytes": 4 * N_TRAIN * 192 if cache else 0,
+        "epoch_loss": [0.6 / (e + 1) for e in range(EPOCHS)], **counts,
+        "cache_hit_rate": counts["cache_hits"] / lookups if counts["cache_capacity_samples"] else None,
+        "peak_rss_bytes": int(60e6 + rng.integers(0, 1e6)), **{f"mem_{k}": v for k, v in mem.items()},
         "wall_s": ft + 0.3,
     }
 

@@ -16,7 +16,6 @@ same accuracies, losses and MAC counts.
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import numpy as np
 
 from harness import paths
 from harness.errors import UserError
+from harness.lab.standins import free_port
 from harness.tasks import load_task
 
 HIDDEN, BATCH, RANK = (96, 96), 20, 4
@@ -111,12 +111,6 @@ def task_file(path: Path, samples: int, data_root: Path | None) -> Path:
         cut[f"x_{split}"], cut[f"y_{split}"] = x[keep], y[keep]
     np.savez(path, classes=np.array(d.classes), **cut)
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def jobs(tree: Path, work: Path, data: Path, epochs: int) -> list:

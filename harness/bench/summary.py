@@ -116,8 +116,7 @@ def epoch_bounds(samples: pd.DataFrame, peaks: pd.DataFrame, exp) -> pd.DataFram
     for method, g in samples[samples["impl"] == "c"].groupby("variant", sort=False):
         c = g.iloc[0]
         hp = exp.finetune.for_variant(method)
-        work = bounds.epoch_work(method, [int(v) for v in c["model"].split("-")], hp.rank,
-                                 int(c["n_ft"]), hp.batch_size, hp.model_dump())
+        work = bounds.epoch_work(method, [int(v) for v in c["model"].split("-")], int(c["n_ft"]), hp.model_dump())
         per_rep = []
         for _, run in g.iterrows():
             limit = peaks[(peaks["variant"] == method) & (peaks["rep"] == run["rep"])].iloc[0]
