@@ -34,10 +34,13 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 demo: setup
 	$(S2B) run --experiment experiments/demo.toml --lab labs/local.toml
 
-test: setup bench-setup
-	$(PY) -m pytest -q
+# Every test but those that compare with PyTorch (1.2 GB): `make bench` installs it and runs them.
+test: setup
+	$(PY) -m pytest -q -m "not torch"
+	@echo "(the tests that compare with PyTorch run in make bench, which installs it)"
 
 bench: setup bench-setup
+	$(PY) -m pytest -q -m torch
 	$(S2B) bench
 
 # Reproduce the paper-style tables on the real data sets (three seeds each).
@@ -46,7 +49,7 @@ paper: setup
 	$(S2B) run --experiment experiments/paper-har.toml --lab labs/local.toml
 
 clean-cache:
-	rm -rf results/cache
+	rm -rf "$$($(PY) -c 'from harness import paths; print(paths.cache_dir())')"
 
 lab-deps:
 	apt-get update -qq

@@ -6,3 +6,7 @@ import os
 # Set before NumPy is first imported; an explicit setting in the environment wins.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+
+from harness import runner_modules  # noqa: E402  (after the BLAS settings: it may import NumPy later)
+
+runner_modules.install()

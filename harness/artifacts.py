@@ -16,11 +16,8 @@ import numpy as np
 
 from harness.errors import UserError
 from harness.hashing import sha256_file, sha256_files
-from harness.paths import import_runner_modules
-
-import_runner_modules()
-import skip2_methods as sm  # noqa: E402
-import skip2_prng as prng  # noqa: E402
+import skip2_methods as sm
+import skip2_prng as prng
 
 # Bump when pre-training changes its results, so stale cached models are not reused.
 PRETRAIN_VERSION = 1

@@ -10,7 +10,7 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from harness.paths import REPO
+from harness.paths import CHECKOUT
 
 IMPLS = ("numpy", "c")
 Impl = Literal["numpy", "c"]
@@ -126,8 +126,8 @@ def public(board) -> dict:
 def _repo_relative(command: str) -> str:
     head, _, rest = command.partition(" ")
     path = Path(head)
-    if path.is_absolute() and path.is_relative_to(REPO):
-        head = str(path.relative_to(REPO))
+    if CHECKOUT and path.is_absolute() and path.is_relative_to(CHECKOUT):
+        head = str(path.relative_to(CHECKOUT))
     return f"{head} {rest}".strip()
 
 

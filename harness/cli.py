@@ -27,6 +27,7 @@ def one_board_options(command):
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="skip2bench", message="%(prog)s %(version)s")
 def cli():
     """Hardware-in-the-loop benchmark harness for on-device fine-tuning (Skip2-LoRA and rivals)."""
 
@@ -34,7 +35,7 @@ def cli():
 @cli.command()
 @click.option("--experiment", "-e", type=EXISTING_FILE, required=True, help="Experiment TOML (what to run).")
 @click.option("--lab", "-l", type=EXISTING_FILE, required=True, help="Lab TOML (which boards).")
-@click.option("--out", "-o", type=DIR, default=None, help="Run directory (default: results/runs/NAME-TIME).")
+@click.option("--out", "-o", type=DIR, default=None, help="Run directory (default: skip2bench-runs/NAME-TIME here).")
 @click.option("--resume", is_flag=True, help="Continue a run in --out, skipping finished jobs.")
 @click.option("--report/--no-report", default=True, show_default=True, help="Write the report when done.")
 @data_root_option
@@ -80,7 +81,7 @@ def _write_report(run_dir):
               help="Experiment TOML (default: experiments/bench.toml).")
 @click.option("--reps", "-n", type=click.IntRange(min=1), default=5, show_default=True,
               help="Runs per runner and method, interleaved C, NumPy, PyTorch.")
-@click.option("--out", "-o", type=DIR, default=None, help="Output directory (default: results/runs/bench-TIME).")
+@click.option("--out", "-o", type=DIR, default=None, help="Output directory (default: skip2bench-runs/bench-TIME here).")
 @one_board_options
 @data_root_option
 def bench(experiment, reps, out, lab_file, board, data_root):
@@ -94,7 +95,7 @@ def bench(experiment, reps, out, lab_file, board, data_root):
 @click.option("--board", "-b", default=None, help="Board of the lab to measure (default: its first).")
 @click.option("--reps", "-n", type=click.IntRange(min=1), default=10, show_default=True,
               help="Rounds of the demo's methods, each job on the host and the board in turn.")
-@click.option("--out", "-o", type=DIR, default=None, help="Output directory (default: results/runs/overhead-TIME).")
+@click.option("--out", "-o", type=DIR, default=None, help="Output directory (default: skip2bench-runs/overhead-TIME here).")
 @data_root_option
 def overhead(lab_file, board, reps, out, data_root):
     """Measure what a lab board's transport adds per job against this host, and the bytes deployed."""
@@ -106,7 +107,7 @@ def overhead(lab_file, board, reps, out, data_root):
 @one_board_options
 @click.option("--reps", "-n", type=click.IntRange(min=1), default=5, show_default=True,
               help="Runs of every (method, epochs, tiling), each repetition in a random order.")
-@click.option("--out", "-o", type=DIR, default=None, help="Output directory (default: results/runs/growth-TIME).")
+@click.option("--out", "-o", type=DIR, default=None, help="Output directory (default: skip2bench-runs/growth-TIME here).")
 @data_root_option
 def growth(lab_file, board, reps, out, data_root):
     """Time skip2-lora and its rivals (C runner) over epochs and with the fine-tuning set tiled."""
@@ -116,7 +117,7 @@ def growth(lab_file, board, reps, out, data_root):
 
 
 @cli.command("harness-cost")
-@click.option("--out", "-o", type=DIR, default=None, help="Output directory (default: results/runs/harness-cost-TIME).")
+@click.option("--out", "-o", type=DIR, default=None, help="Output directory (default: skip2bench-runs/harness-cost-TIME here).")
 def harness_cost(out):
     """Measure the harness's own cost: the demo and a ~100-job C run, split into runner and harness time."""
     from harness.bench.harness_cost import measure
@@ -202,6 +203,20 @@ def data(experiment, data_root):
     from harness.config import load_experiment
     from harness.tasks_info import describe_tasks
     describe_tasks(data_root, console, load_experiment(experiment) if experiment else None)
+
+
+@cli.command()
+def init():
+    """Write a starter lab file (lab.toml: this host) and experiment (experiment.toml) here."""
+    from harness import paths
+    starters = {Path("lab.toml"): paths.LABS / "local.toml", Path("experiment.toml"): paths.EXPERIMENTS / "starter.toml"}
+    present = [str(name) for name in starters if name.exists()]
+    if present:
+        raise UserError(f"{', '.join(present)} already here; init writes only new files (move them, or init elsewhere)")
+    for name, source in starters.items():
+        name.write_text(source.read_text())
+    console.print("wrote lab.toml and experiment.toml; next: skip2bench lab check -l lab.toml, then "
+                  "skip2bench run -e experiment.toml -l lab.toml", markup=False)
 
 
 @cli.command()

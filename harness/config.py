@@ -8,6 +8,7 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, Field, ValidationError, create_model, field_validator, model_validator
 
+from harness import paths
 from harness.boards import IMPLS, Board, Impl, Strict
 from harness.errors import UserError
 from harness.job_table import FORMATS, HP_FIELDS, LIMITS
@@ -205,27 +206,40 @@ def _one_line(path: Path, err: ValidationError) -> str:
     return f"{path}: {where}: {msg}{more}"
 
 
-def _load(path: Path, model, kind: str):
-    """Validated `model` from a TOML file; relative paths inside it are relative to its folder."""
+def builtin(path: Path, folder: Path) -> Path | None:
+    """The built-in file a bare name stands for (`demo`: experiments/demo.toml), when no such
+    file is here."""
     path = Path(path)
+    candidate = folder / f"{path.name}.toml"
+    return candidate if not path.exists() and path.parent == Path(".") and candidate.is_file() else None
+
+
+def _load(path: Path, model, kind: str, folder: Path):
+    """Validated `model` from a TOML file, or from the built-in one `path` names; relative paths
+    inside it are relative to its folder (a built-in's: the current folder)."""
+    path, base = Path(path), Path(path).parent
+    if builtin(path, folder):
+        path, base = builtin(path, folder), Path.cwd()
     try:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise UserError(f"{kind} file not found: {path} (see labs/ and experiments/ for examples)") from None
+        names = ", ".join(sorted(p.stem for p in folder.glob("*.toml")))
+        raise UserError(f"{kind} file not found: {path} (give a file, or a built-in {kind}: {names}; "
+                        f"`skip2bench init` writes a starter here)") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"{path}: malformed TOML: {e}") from None
     try:
-        return model.model_validate(raw, context={"lab_dir": path.parent.resolve()})
+        return model.model_validate(raw, context={"lab_dir": base.resolve()})
     except ValidationError as e:
         raise UserError(_one_line(path, e)) from None
 
 
 def load_lab(path) -> Lab:
-    return _load(path, Lab, "lab")
+    return _load(path, Lab, "lab", paths.LABS)
 
 
 def load_experiment(path) -> Experiment:
-    return _load(path, Experiment, "experiment")
+    return _load(path, Experiment, "experiment", paths.EXPERIMENTS)
 
 
 __all__ = ["Board", "Lab", "Experiment", "FinetuneHP", "load_lab", "load_experiment", "IMPLS", "VARIANTS"]

@@ -1,10 +1,7 @@
 """A job's methods, fields and limits (targets/c/core/skip2_job.def and skip2_limits.def), read by
 the runners' own parser: one table for the harness, the NumPy runner, the C core and the firmware."""
-from harness.paths import import_runner_modules
-
-import_runner_modules()
-from skip2_job import FIELD, FIELDS, LIMITS, METHODS, RUN_SIZES, describe  # noqa: E402
-from skip2_quant import FORMATS  # noqa: E402
+from skip2_job import FIELD, FIELDS, LIMITS, METHODS, RUN_SIZES, describe
+from skip2_quant import FORMATS
 
 HP_FIELDS = tuple(f for f in FIELDS if f.source == "hp")  # an experiment's [finetune] fields
 _SOURCES = {"job": "the job (variant, seed)", "hp": "`[finetune]`"}

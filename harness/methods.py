@@ -1,10 +1,7 @@
 """Method names and variants as experiments spell them: `<method>`, `<method>+cache` or
 `<method>+cache-int8` (the cache with int8 rows, docs/methods.md)."""
-from harness.paths import import_runner_modules
-
-import_runner_modules()
-import skip2_methods  # noqa: E402  (board-side code reads the method list from skip2_job.def)
-from harness.job_table import FIELD  # noqa: E402
+import skip2_methods  # (board-side code reads the method list from skip2_job.def)
+from harness.job_table import FIELD
 
 METHODS = skip2_methods.METHODS
 FAILURES = skip2_methods.FAILURES  # a fail's reason by the code the runners report

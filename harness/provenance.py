@@ -5,21 +5,22 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from harness.paths import REPO
+from harness.paths import CHECKOUT
 
 
 def shown_path(path) -> str:
-    """A path as results may show it: relative inside the repository, as given elsewhere."""
+    """A path as results may show it: relative inside the checkout, as given elsewhere."""
     resolved = Path(path).resolve()
-    return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(path)
+    return str(resolved.relative_to(CHECKOUT)) if CHECKOUT and resolved.is_relative_to(CHECKOUT) else str(path)
 
 
 def git_state() -> dict:
+    """The checkout's revision and whether it has changes; none for an installed package."""
     def git(*args):
-        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=False)
+        return subprocess.run(["git", "-C", str(CHECKOUT), *args], capture_output=True, text=True, check=False)
 
-    sha = git("rev-parse", "HEAD")
-    if sha.returncode != 0:
+    sha = git("rev-parse", "HEAD") if CHECKOUT else None
+    if sha is None or sha.returncode != 0:
         return {"sha": None, "dirty": None}
     # Run outputs under results/ are not inputs: they never make the code "dirty".
     changed = git("status", "--porcelain", "--", ".", ":!results").stdout.strip()

@@ -23,9 +23,10 @@ def now() -> str:
 
 
 def new_dir(name: str) -> Path:
-    """results/runs/NAME-TIME-XXXX, made here and now: two runs started in the same second get two."""
+    """skip2bench-runs/NAME-TIME-XXXX in the current folder, made here and now: two runs started in
+    the same second get two."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    root = paths.REPO / "results" / "runs"
+    root = paths.runs_dir()
     while True:
         candidate = root / f"{name}-{stamp}-{secrets.token_hex(2)}"
         try:

@@ -9,10 +9,7 @@ variant against what both the NumPy and the C runner report.
 from harness.config import FinetuneHP
 from harness.methods import parse_variant
 from harness.plan import runner_fields
-from harness.paths import import_runner_modules
-
-import_runner_modules()
-import skip2_methods as sm  # noqa: E402  (far's and bsr's rules, as the runners apply them)
+import skip2_methods as sm  # (far's and bsr's rules, as the runners apply them)
 
 FLOAT = 4  # bytes: every runner computes and keeps its tensors in float32
 

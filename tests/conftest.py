@@ -1,14 +1,22 @@
 import os
 import shutil
-import sys
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import harness  # noqa: F401  (makes the board-side modules, skip2_*, importable by their names)
+
 ROOT = Path(__file__).resolve().parents[1]
-# The board-side runner is standalone code, not part of the harness package.
-sys.path[:0] = [str(ROOT / "targets" / "numpy"), str(ROOT / "targets" / "torch")]
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that compare with PyTorch are marked `torch`: `make test` leaves them to `make bench`,
+    which installs it."""
+    for item in items:
+        if "torch_runner" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.torch)
 
 
 def unavailable(message):
@@ -23,6 +31,17 @@ def require_tool(name):
     if path is None:
         unavailable(f"{name} not found on PATH (install it, e.g. with .ci/run's apt-get step)")
     return path
+
+
+def copy_checkout(dest: Path) -> Path:
+    """The checkout's files (tracked, and new ones git does not ignore; no results) copied to dest."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        if (ROOT / name).is_file() and not name.startswith("results/"):
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    return dest
 
 
 def full_job(method, **fields) -> dict:

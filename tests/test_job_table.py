@@ -4,7 +4,6 @@ C runner and the firmware through the table alone."""
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, require_tool, write_runner_files
+from conftest import ROOT, copy_checkout, require_tool, write_runner_files
 from harness.config import FinetuneHP
 from harness.job_table import FIELDS, METHODS, RUN_SIZES, markdown
 from harness.lab.standins import free_port
@@ -123,13 +122,7 @@ work_root = "{host_root}"
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory):
     """A copy of the repository whose skip2_job.def has one row more, and nothing else changed."""
-    copy = tmp_path_factory.mktemp("scratch") / "repo"
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, check=True).stdout.decode().split("\0")
-    for name in filter(None, listed):
-        if (ROOT / name).is_file() and not name.startswith("results/"):
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, copy / name)
+    copy = copy_checkout(tmp_path_factory.mktemp("scratch") / "repo")
     table = copy / "targets" / "c" / "core" / "skip2_job.def"
     table.write_text(table.read_text() + NEW_ROW)
     return copy

@@ -44,6 +44,7 @@ def test_two_runs_started_together_on_one_directory(tmp_path):
 
 
 def test_default_names_do_not_collide(tmp_path, monkeypatch):
-    monkeypatch.setattr(rundir.paths, "REPO", tmp_path)
+    monkeypatch.chdir(tmp_path)
     made = {rundir.new_dir("same") for _ in range(50)}  # all within the same second
     assert len(made) == 50 and all(d.is_dir() and d.name.startswith("same-") for d in made)
+    assert {d.parent for d in made} == {tmp_path / "skip2bench-runs"}  # here, not in the package or checkout

@@ -16,18 +16,15 @@ from harness.artifacts import prepare
 from harness.bench import summary
 from harness.config import load_experiment, load_lab
 from harness.errors import TargetError, UserError
-from harness.paths import import_runner_modules
 from harness.plan import Job, runner_job
 from harness.rundir import prepare_out_dir
 from harness.targets import open_target
 from harness.tasks import load_task
-
-import_runner_modules()
-import skip2_peak  # noqa: E402  (the probe runs on the board; its workload shapes are built here)
+import skip2_peak  # (the probe runs on the board; its workload shapes are built here)
 
 IMPLS = ("c", "numpy", "torch")
-DEFAULT_EXPERIMENT = paths.REPO / "experiments" / "bench.toml"
-DEFAULT_LAB = paths.REPO / "labs" / "local.toml"
+DEFAULT_EXPERIMENT = paths.EXPERIMENTS / "bench.toml"
+DEFAULT_LAB = paths.LABS / "local.toml"
 PEAK_TIMEOUT_S = 600
 PEAK_ROUNDS = 3  # per repetition: the peak is measured beside every set of runs, not once before them
 
@@ -79,7 +76,7 @@ def run_bench(experiment: Path = DEFAULT_EXPERIMENT, reps: int = 5, out: Path | 
         for seed in exp.seeds:
             art = prepare(data, seed, exp.model, exp.pretrain, cache)
             groups.append((task, seed, art, "-".join(map(str, sizes)), sizes))
-    out = prepare_out_dir(Path(out) if out else paths.REPO / "results" / "runs" / f"bench-{stamp}", resume=False)
+    out = prepare_out_dir(Path(out) if out else paths.runs_dir() / f"bench-{stamp}", resume=False)
 
     target = open_target(board, f"bench-{stamp}", cache)
     try:

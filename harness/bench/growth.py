@@ -54,7 +54,7 @@ def run_growth(reps: int = 5, out: Path | None = None, console: Console | None =
     cache = paths.cache_dir()
     data = load_task(task, data_root=data_root, cache_dir=cache, spec=exp.task_spec(task))
     arts = {tile: prepare(tiled(data, tile), seed, exp.model, exp.pretrain, cache) for tile in TILES}
-    out = prepare_out_dir(Path(out) if out else paths.REPO / "results" / "runs" / f"growth-{stamp}", resume=False)
+    out = prepare_out_dir(Path(out) if out else paths.runs_dir() / f"growth-{stamp}", resume=False)
     configs = [(m, e, t) for m in METHODS for e in EPOCHS for t in TILES]
     order = random.Random(ORDER_SEED)
     rows = []

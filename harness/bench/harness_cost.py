@@ -22,8 +22,8 @@ from harness import paths
 from harness.records import RecordLog
 from harness.report.tables import markdown
 
-LAB = paths.REPO / "labs" / "local.toml"
-DEMO = paths.REPO / "experiments" / "demo.toml"
+LAB = paths.LABS / "local.toml"
+DEMO = paths.EXPERIMENTS / "demo.toml"
 # About a hundred short C jobs: the demo's seven methods x five seeds x three repetitions.
 MANY_C = DEMO.read_text().replace('seeds = [0]', 'seeds = [0, 1, 2, 3, 4]\nrepetitions = 3').replace(
     'impls = ["numpy"]', 'impls = ["c"]').replace('name = "demo"', 'name = "many-c"')
@@ -36,7 +36,7 @@ STARTUP = DEMO.read_text().replace('name = "demo"', 'name = "startup"').replace(
 def _cli(*args, env) -> float:
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "harness", *map(str, args)], env=env, capture_output=True,
-                          text=True, cwd=paths.REPO)
+                          text=True)
     if done.returncode != 0:
         raise RuntimeError(f"skip2bench {' '.join(map(str, args))} failed: {done.stderr.strip()[-500:]}")
     return time.perf_counter() - t0

@@ -75,7 +75,7 @@ def export(ref: str, into: Path) -> Path:
     """The tree of git revision `ref`, unpacked into `into`."""
     into.mkdir()
     archive = into.with_suffix(".tar")
-    for command in (["git", "-C", str(paths.REPO), "archive", "-o", str(archive), ref],
+    for command in (["git", "-C", str(paths.CHECKOUT), "archive", "-o", str(archive), ref],
                     ["tar", "-x", "-f", str(archive), "-C", str(into)]):
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
@@ -201,9 +201,11 @@ def agreement(runs: dict) -> list:
 
 
 def measure(before: str | None, samples: int, epochs: int, data_root: Path | None, console) -> None:
+    if paths.CHECKOUT is None:
+        raise UserError("mcu-speed builds and compares the firmware of a checkout of skip2bench; run it from one")
     with tempfile.TemporaryDirectory(prefix="skip2-mcu-speed-") as tmp:
         tmp = Path(tmp)
-        trees = {"now": paths.REPO}
+        trees = {"now": paths.CHECKOUT}
         if before:
             trees = {before: export(before, tmp / "before"), **trees}
         console.print("product bench ...")

@@ -27,7 +27,7 @@ from harness.targets import open_target
 from harness.report.tables import markdown
 from harness.tasks import load_task
 
-DEFAULT_EXPERIMENT = paths.REPO / "experiments" / "demo.toml"
+DEFAULT_EXPERIMENT = paths.EXPERIMENTS / "demo.toml"
 TARGET_MS = 30
 
 
@@ -50,7 +50,7 @@ def run_overhead(lab_file: Path, board_name: str | None, reps: int, out: Path | 
     task, seed = exp.tasks[0], exp.seeds[0]
     data = load_task(task, data_root=data_root, cache_dir=cache, spec=exp.task_spec(task))
     art = prepare(data, seed, exp.model, exp.pretrain, cache)
-    out = prepare_out_dir(Path(out) if out else paths.REPO / "results" / "runs" / f"overhead-{stamp}", resume=False)
+    out = prepare_out_dir(Path(out) if out else paths.runs_dir() / f"overhead-{stamp}", resume=False)
 
     with tempfile.TemporaryDirectory(prefix="skip2bench-overhead-") as host_root:
         host = LocalBoard(name="host", transport="local", impls=["c"], work_root=host_root)

@@ -11,12 +11,9 @@ import numpy as np
 import pandas as pd
 
 from harness.bench import bounds
-from harness.paths import import_runner_modules
 from harness.provenance import git_state, shown_path
 from harness.report.tables import markdown
-
-import_runner_modules()
-from skip2_peak import SQUARE  # noqa: E402
+from skip2_peak import SQUARE
 
 NAMES = {"c": "C", "numpy": "NumPy", "torch": "PyTorch"}
 SKIP2, RIVALS = "skip2-lora", ("lora-all", "skip-lora")

@@ -23,14 +23,11 @@ import numpy as np
 from harness.errors import JobUnsupported, TargetError, UserError
 from harness.mcu import firmware, footprint, messages as msg, model_image
 from harness.methods import FAILURES
-from harness.paths import import_runner_modules
 from harness.targets import facts as board_facts
 from harness.targets import validated
 from harness.transports import LinkDown
 from harness.transports.serial_link import PROTOCOL, ProtocolError, SerialLink
-
-import_runner_modules()
-import skip2_quant as quant  # noqa: E402  (the runners' own quantiser: the same bytes everywhere)
+import skip2_quant as quant  # (the runners' own quantiser: the same bytes everywhere)
 
 ROW = [slice(None)]  # an input row is one segment: one scale per row
 RECONNECT_TIMEOUT_S = 1.0  # per HELLO try (x link_tries): a board may still be busy with a dead host's job

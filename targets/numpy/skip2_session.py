@@ -71,5 +71,4 @@ def serve(runner):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     serve(importlib.import_module(sys.argv[1]))

@@ -17,18 +17,15 @@ import math
 import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-# Deployed, the NumPy runner's modules sit beside this file; in the repository, in targets/numpy.
-HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent / "numpy")]
-import skip2_methods as sm  # noqa: E402
-import skip2_prng as prng  # noqa: E402
-import skip2_runner  # noqa: E402
+# Deployed, the NumPy runner's modules sit beside this file (the host imports them by name too).
+import skip2_methods as sm
+import skip2_prng as prng
+import skip2_runner
 
 IMPL = "torch"
 
