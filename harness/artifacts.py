@@ -36,6 +36,9 @@ class Artifacts:
     weights_sha256: str
     data_sha256: str
     pretrain_acc: float
+    sizes: tuple          # the MLP's widths: features, hidden layers, classes
+    n_ft: int             # fine-tuning and test samples
+    n_test: int
     repaired: tuple = ()  # what was found damaged in the cache and made again
 
 
@@ -156,4 +159,6 @@ def prepare(task_data, seed, model_cfg, pretrain_cfg, cache_root: Path) -> Artif
         task=task_data.name, seed=seed, model_dir=model_dir, data_dir=data_dir,
         n_layers=len(model_cfg.hidden) + 1, model_key=model_key,
         weights_sha256=sha256_files(list(model_dir.glob("*.npy"))),
-        data_sha256=data_sha, pretrain_acc=meta["pretrain_acc"], repaired=tuple(repaired))
+        data_sha256=data_sha, pretrain_acc=meta["pretrain_acc"],
+        sizes=(task_data.x_ft.shape[1], *model_cfg.hidden, len(task_data.classes)),
+        n_ft=len(task_data.y_ft), n_test=len(task_data.y_test), repaired=tuple(repaired))

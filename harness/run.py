@@ -1,13 +1,16 @@
 """`skip2bench run`: expand the job matrix, ship matched jobs to every board, append records."""
 import time
+import traceback
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness import paths
 from harness.artifacts import prepare
 from harness.boards import public
+from harness.checks import result_problem
 from harness.config import load_experiment, load_lab
 from harness.errors import JobUnsupported, TargetError
 from harness.plan import expand, job_id, runner_job
@@ -20,11 +23,13 @@ from harness.tasks import load_task
 
 
 def _job_line(i, n, job, rec) -> str:
-    head = f"[{i:>{len(str(n))}}/{n}] {job.task:<12} {job.variant:<21} {job.impl:<5} {job.board:<8} seed {job.seed}"
+    """A job's console line; text from boards and files is escaped, never read as markup."""
+    head = escape(f"[{i:>{len(str(n))}}/{n}] {job.task:<12} {job.variant:<21} {job.impl:<5} {job.board:<8} "
+                  f"seed {job.seed}")
     if rec["status"] == "error":
-        return f"{head}  [red]error[/]  {rec['error']}"
+        return f"{head}  [red]error[/]  {escape(rec['error'])}"
     if rec["status"] in ("fail", "unsupported"):
-        return f"{head}  [yellow]{rec['status']}[/]   {rec['reason']}"
+        return f"{head}  [yellow]{rec['status']}[/]   {escape(rec['reason'])}"
     return (f"{head}  [green]ok[/]  acc {100 * rec['acc_before']:5.1f}% -> {100 * rec['acc_after']:5.1f}%"
             f"  ft {rec['ft_time_s']:.3f} s  {rec['ft_macs'] / 1e6:8.1f} MMAC")
 
@@ -40,18 +45,27 @@ def _identity(run_id, job, exp, art, hp) -> dict:
             "weights_sha256": art.weights_sha256, "data_sha256": art.data_sha256}
 
 
-def _execute(target, job, hp, art, rec) -> dict:
-    """The outcome fields of one job's record on a prepared target."""
+def _execute(target, job, hp, art, rec, run_log: Path) -> dict:
+    """The outcome fields of one job's record on a prepared target. Whatever goes wrong in one
+    job is that job's error (the traceback goes to run.log): no reply can end the run."""
     if job.impl in target.unsupported:
         return {"status": "unsupported", "reason": target.unsupported[job.impl], "error": None}
+    fields = runner_job(job, hp)
     try:
-        result = target.run_job(runner_job(job, hp), job.impl, art,
-                                f"{rec['job_id']}-{job.board}-{job.impl}-r{job.repetition}")
+        result = target.run_job(fields, job.impl, art, f"{rec['job_id']}-{job.board}-{job.impl}-r{job.repetition}")
+        problem = result_problem(result, job.variant, fields, art.sizes, art.n_ft, art.n_test)
+        if problem:
+            return {"status": "error", "error": f"{job.impl} runner on {job.board}: {problem}", "stderr_tail": None}
         return {"error": None, "stderr_tail": None, **flatten(result)}
     except JobUnsupported as e:
         return {"status": "unsupported", "reason": str(e), "error": None}
     except TargetError as e:
         return {"status": "error", "error": str(e), "stderr_tail": e.stderr_tail}
+    except Exception as e:
+        with open(run_log, "a") as f:
+            f.write(f"{now()} job {rec['job_id']} on {job.board} ({job.impl}):\n{traceback.format_exc()}\n")
+        return {"status": "error", "error": f"{type(e).__name__}: {e} (traceback in {run_log.name})",
+                "stderr_tail": None}
 
 
 def _run_jobs(jobs, exp, artifacts, targets, log, run_id, console) -> dict:
@@ -73,7 +87,7 @@ def _run_jobs(jobs, exp, artifacts, targets, log, run_id, console) -> dict:
             target = targets[job.board]
             rec.update(started_at=now(), board_fingerprint=target.fingerprint)
             t0 = time.perf_counter()
-            rec.update(_execute(target, job, hp, art, rec))
+            rec.update(_execute(target, job, hp, art, rec, log.path.parent / "run.log"))
             rec["wall_s"] = time.perf_counter() - t0
             log.append(rec)
             counts[rec["status"]] += 1

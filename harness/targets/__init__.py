@@ -30,7 +30,7 @@ def parse_result(stdout: str, stderr: str, returncode: int, what: str, job: dict
     lines = stdout.strip().splitlines()
     try:
         result = json.loads(lines[-1])
-    except (IndexError, json.JSONDecodeError):
+    except (IndexError, ValueError, RecursionError):  # none, not JSON, or nested past Python's depth
         raise TargetError(f"{what} printed no JSON result", tail(stderr) or tail(stdout)) from None
     if not isinstance(result, dict):
         raise TargetError(f"{what} printed a result that is not a JSON object", tail(stdout))

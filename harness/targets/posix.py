@@ -202,10 +202,15 @@ class PosixTarget:
     def _probe_binary(self, program):
         """The binary's hash, and where it thinks it runs: an emulated board says so here."""
         done = self._run(f"sha256sum {quote(program)} && {self.commands['c']} --about")
-        digest, about = done.stdout.decode().split(maxsplit=1)[0], json.loads(_last_line(done.stdout))
+        try:
+            digest, about = done.stdout.decode().split(maxsplit=1)[0], json.loads(_last_line(done.stdout))
+            runtime = {k: about["runtime"][k] for k in ("compiler", "cflags", "machine")}
+        except (ValueError, IndexError, KeyError, TypeError, RecursionError):
+            raise TargetError(f"the C runner on board {self.board.name} answered --about with no runtime "
+                              f"facts: {_last_line(done.stdout)[:200]!r}", tail(done.stdout.decode(errors="replace")))
         self.runner_sha256["c"] = digest
-        machine = about["runtime"]["machine"]
-        self.facts["c_runner"] = {k: about["runtime"][k] for k in ("compiler", "cflags", "machine")}
+        machine = runtime["machine"]
+        self.facts["c_runner"] = runtime
         if machine != self.facts.get("machine"):
             self.facts["emulated"] = f"{machine} runner on a {self.facts.get('machine')} board"
 
