@@ -27,7 +27,7 @@ epochs = 3
 # How many of the run's 6 jobs each damage leaves ok: those whose numbers are intact (a replayed
 # reply is the first job's own).
 CASES = {"clean": 6, "banner": 6, "replay": 1, "truncated": 0, "deep": 0, "nan": 0, "negative": 0, "macs": 0,
-         "accuracy": 0, "epochs": 0, "samples": 0, "markup": 0, "echo": 0}
+         "accuracy": 0, "epochs": 0, "samples": 0, "markup": 0, "echo": 0, "stale": 0}
 # Fields that differ between two runs of the same job.
 VOLATILE = ("run_id", "started_at", "wall_s", "runner_wall_s", "ft_time_s", "fwd_time_s", "bwd_time_s",
             "upd_time_s", "cache_time_s", "epoch_times_s", "peak_rss_bytes", "board_fingerprint")

@@ -62,7 +62,10 @@ def validated(result: dict, what: str, job: dict, context: str = "", fields=FIEL
     problem; a reference runner's echo of the job (the `fields` its binding carries) must be the
     job (the comparators echo none)."""
     result = dict(result)
-    echo = result.pop("job", None)
+    echo, token = result.pop("job", None), result.pop("token", None)
+    if "token" in job and token != job["token"]:
+        raise TargetError(f"{what} gave a reply of another attempt or job (token {str(token)[:32]!r}, this "
+                          f"attempt's is {job['token']!r})", context)
     if result.get("impl") not in COMPARATORS and (problem_ := echo_problem(job, echo, fields)):
         raise TargetError(f"{what} did not run the job it was sent: {problem_}", context)
     try:

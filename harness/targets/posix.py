@@ -280,6 +280,9 @@ class PosixTarget:
             except (LinkDown, HostKeyRefused, TargetError) as e:
                 self.down = f"{e} (board down since job {name})"
                 raise BoardDown(self.down) from None
+            # A token drawn for this attempt, which the runner echoes: a reply of another attempt
+            # or job (a stale file, a late process) cannot pass as this one's.
+            staged["token"] = secrets.token_hex(8)
             try:
                 if attempt:
                     self._kill(jobdir)

@@ -90,6 +90,12 @@ def echo(job):
             for f in skip2_job.FIELDS if f.holds(job["method"])}
 
 
+def binding(job):
+    """What binds a result to its job and attempt: the job as read, and the host's token for
+    this attempt when it gave one."""
+    return {"job": echo(job), **({"token": job["token"]} if "token" in job else {})}
+
+
 def run(workdir):
     job, net, data = load_job(workdir)
     # The fields the method does not hold take their defaults: it ignores them.
@@ -122,7 +128,7 @@ def run(workdir):
         "trainable_params": method.trainable_count(),
         "mem": memory(method, hp, x_ft),
         "peak_rss_bytes": peak_rss_bytes(),
-        "job": echo(job),
+        **binding(job),
         "runtime": {"python": platform.python_version(), "numpy": np.__version__,
                     "machine": platform.machine()},
     }

@@ -256,6 +256,7 @@ def run(workdir):
         "runtime": {"python": platform.python_version(), "numpy": np.__version__,
                     "torch": torch.__version__, "threads": torch.get_num_threads(),
                     "machine": platform.machine()},
+        **skip2_runner.binding(job),
     }
 
 

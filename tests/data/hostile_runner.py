@@ -38,6 +38,8 @@ elif mode == "samples":
 elif mode == "markup":
     sys.stderr.write("[/] [bold red]boom[/] [link=x]\n")
     sys.exit(1)
+elif mode == "stale":  # the same job's reply from an earlier attempt: the same numbers, its old token
+    out = json.dumps(dict(result, token="0" * 16)) + "\n"
 elif mode == "echo":  # the job it ran was another one
     out = json.dumps(dict(result, job=dict(result["job"], seed=result["job"]["seed"] + 1))) + "\n"
 sys.stdout.write(out)

@@ -34,6 +34,7 @@
 static struct {
     job_json job_text;
     char *model_dir, *data_dir;
+    const char *token;  /* the host's name of this attempt, echoed; NULL when job.json has none */
     npy_array W[SKIP2_MAX_LAYERS], b[SKIP2_MAX_LAYERS], mean, std, x[2], y[2];
     int8_t *x8[2];      /* input_format int8: the inputs as the core reads them */
     float *x8_scale[2];
@@ -159,6 +160,8 @@ static void read_job(const char *workdir, skip2_job *job, int *n_layers, int *sa
 #include "skip2_job.def"
 #undef SKIP2_METHOD
 #undef SKIP2_JOB_FIELD
+    run.token = NULL;
+    need(path, j, job_json_string(j, "token", &run.token), "token", 0);
     need(path, j, job_json_int(j, "n_layers", 1, SKIP2_MAX_LAYERS, &v), "n_layers", 1);
     *n_layers = (int)v;
     *save_params = 0;
@@ -363,6 +366,8 @@ static void emit_result(const skip2_job *job, const skip2_result *r)
     jo_close(o, '}');
     jo_uint(o, "peak_rss_bytes", skip2_port_mem_high_water());
     echo_job(o, job);
+    if (run.token)
+        jo_str(o, "token", run.token);
     jo_open(o, "runtime", '{');
     runtime_fields(o);
     jo_uint(o, "arena_bytes", r->arena_bytes);
