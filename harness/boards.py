@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from harness.paths import CHECKOUT
 
@@ -21,8 +21,33 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
+def _make_words(text: str) -> str:
+    """A compiler or its flags: words that make passes to a shell unchanged (letters, digits and
+    _ . / = + , : @ % -), so no lab file reaches a shell through them."""
+    bad = sorted({ch for ch in text if not (ch.isalnum() or ch in "_./=+,:@%- ")})
+    if bad:
+        raise ValueError(f"may hold only letters, digits, spaces and _ . / = + , : @ % -; got {''.join(bad)!r}")
+    return text
+
+
+# c_compiler, cross_compiler and c_flags: words for make (docs/config.md).
+MakeWords = Annotated[str, AfterValidator(_make_words)]
+
+
+def _slug(text: str) -> str:
+    """A name that becomes part of file names (runs, boards' work folders, tasks' caches)."""
+    if not (0 < len(text) <= 64 and text[0].isascii() and text[0].isalnum()
+            and all(ch.isascii() and (ch.isalnum() or ch in "_.-") for ch in text)):
+        raise ValueError("a name must be 1 to 64 characters of letters, digits, _ . -, starting with a "
+                         "letter or digit")
+    return text
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
+
+
 class BoardBase(Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: Slug
     impls: list[Impl] = Field(default=["numpy"], min_length=1)
     # Free labels an experiment may select boards by (`boards = ["sbc"]`).
     tags: list[Annotated[str, Field(min_length=1)]] = []
@@ -36,10 +61,10 @@ class PosixBoard(BoardBase):
     # The command that runs Python 3 (with NumPy for the NumPy runner), split like a shell would.
     python: str = Field(default="python3", min_length=1)
     # The board's own C compiler, used unless `cross_compiler` names one on the host.
-    c_compiler: str = Field(default="cc", min_length=1)
+    c_compiler: Annotated[MakeWords, Field(min_length=1)] = "cc"
     # A compiler on the host whose (static) binary is shipped, e.g. "aarch64-linux-gnu-gcc".
-    cross_compiler: Optional[str] = Field(default=None, min_length=1)
-    c_flags: str = "-O2"
+    cross_compiler: Optional[Annotated[MakeWords, Field(min_length=1)]] = None
+    c_flags: MakeWords = "-O2"
     # Put in front of every runner command, e.g. "taskset -c 1" or "qemu-aarch64".
     run_prefix: str = ""
 
@@ -81,6 +106,16 @@ class SshBoard(PosixBoard):
         path = path.expanduser()
         base = (info.context or {}).get("lab_dir")
         return path if path.is_absolute() or base is None else Path(base) / path
+
+    @field_validator("key_file")
+    @classmethod
+    def _private(cls, path):
+        """A key others can read is refused, as OpenSSH refuses it (a key made later, by `lab
+        serve` for its stand-ins, is checked when it exists)."""
+        if path is not None and path.is_file() and path.stat().st_mode & 0o077:
+            raise ValueError(f"{path} can be read by others (mode {path.stat().st_mode & 0o777:o}); a private key "
+                             f"must be yours alone: chmod 600 {path}")
+        return path
 
 
 class McuStandin(Strict):

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from harness.errors import UserError
 
@@ -42,6 +43,8 @@ def cli():
 def run(experiment, lab, out, resume, report, data_root):
     """Run every job of EXPERIMENT on the boards of LAB; append records to OUT/records.jsonl."""
     from harness.run import run_experiment
+    if resume and out is None:
+        raise UserError("--resume continues a run directory: name it with --out DIR")
     out, counts = run_experiment(experiment, lab, out, resume, data_root, console)
     if report:
         _write_report(out)
@@ -242,17 +245,17 @@ def main():
         sys.exit(130)
     except click.ClickException as e:  # a usage error: one line too, with where to look
         command = e.ctx.command_path if getattr(e, "ctx", None) else "skip2bench"
-        errors.print(f"[red]error:[/] {e.format_message()} (see `{command} --help`)")
+        errors.print(f"[red]error:[/] {escape(e.format_message())} (see `{escape(command)} --help`)")
         sys.exit(e.exit_code)
     except UserError as e:
-        errors.print(f"[red]error:[/] {e}")
+        errors.print(f"[red]error:[/] {escape(str(e))}")
         sys.exit(2)
     except MemoryError:
         errors.print("[red]error:[/] out of memory; run a smaller model or data set, or free memory "
                      "(records written so far are intact; continue with --resume)")
         sys.exit(2)
     except OSError as e:  # the last net: a file or resource no narrower handler named
-        errors.print(f"[red]error:[/] {e.filename or 'a file'}: {e.strerror or e}; check that it exists, that it "
+        errors.print(f"[red]error:[/] {escape(str(e.filename or 'a file'))}: {escape(str(e.strerror or e))}; check that it exists, that it "
                      f"can be read and written, and that its disk has space (records written so far are intact)")
         sys.exit(2)
     except KeyboardInterrupt:

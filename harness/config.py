@@ -3,15 +3,16 @@
 Validation uses pydantic; every problem becomes one line naming the file, the field and the fix.
 """
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, Field, ValidationError, create_model, field_validator, model_validator
 
 from harness import paths
-from harness.boards import IMPLS, Board, Impl, Strict
+from harness.boards import IMPLS, Board, Impl, Slug, Strict
 from harness.errors import UserError
-from harness.job_table import FORMATS, HP_FIELDS, LIMITS
+from harness.job_table import FORMATS, HP_FIELDS, LIMITS, describe
 from harness.methods import parse_variant, VARIANTS
 from harness.tasks import TASKS, specs, task_names
 
@@ -21,7 +22,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 class Lab(Strict):
-    name: str = Field(min_length=1)
+    name: Slug
     boards: list[Board] = Field(min_length=1)
     # Where `skip2bench lab serve` keeps the stand-ins' state (relative to the lab file).
     standin_dir: Annotated[Path, Field(strict=False, validate_default=True)] = Path(".emulated")
@@ -64,13 +65,19 @@ LayerSet = Annotated[list[Annotated[int, Field(ge=0, lt=MAX["MAX_LAYERS"])]], Fi
                      AfterValidator(lambda layers: sorted(_unique(layers, "layers")))]
 
 
+def _real_within(f, value: float) -> float:
+    if not f.lo <= value <= f.hi:
+        raise ValueError(f"must be {describe(f)}")
+    return value
+
+
 def _hp_field(f):
     """A [finetune] field's type and default by its row in skip2_job.def: within what every
     runner accepts."""
     if f.type == "int":
         return Annotated[int, Field(ge=f.lo, le=f.hi)], f.default
     if f.type == "real":
-        return Annotated[float, Field(ge=f.lo, le=f.hi)], f.default
+        return Annotated[float, AfterValidator(partial(_real_within, f))], f.default
     if f.type == "format":
         return Literal[FORMATS], f.default
     if f.type == "layers":  # unset: the method's default
@@ -78,9 +85,23 @@ def _hp_field(f):
     raise ValueError(f"skip2_job.def: an HP field cannot be of type {f.type} ({f.name})")
 
 
+# The most a backbone's hidden-to-hidden weights may take (float32): beyond it no board, and not
+# this host, would hold the job.
+MAX_HIDDEN_BYTES = 1 << 30
+
+
 class ModelConfig(Strict):
     # Hidden widths; with the output layer at most MAX_LAYERS layers.
     hidden: list[Width] = Field(default=[96, 96], min_length=1, max_length=MAX["MAX_LAYERS"] - 1)
+
+    @field_validator("hidden")
+    @classmethod
+    def _fits_memory(cls, hidden):
+        weights = 4 * sum(a * b for a, b in zip(hidden[:-1], hidden[1:]))
+        if weights > MAX_HIDDEN_BYTES:
+            raise ValueError(f"the weights between these hidden layers alone take {weights / 1e9:.1f} GB; "
+                             f"at most {MAX_HIDDEN_BYTES / 1e9:.1f} GB (narrow the layers)")
+        return hidden
 
 
 class PretrainConfig(Strict):
@@ -126,7 +147,7 @@ class Finetune(FinetuneHP):
 
 
 class Experiment(Strict):
-    name: str = Field(min_length=1)
+    name: Slug
     tasks: list[str] = Field(min_length=1)
     methods: list[str] = Field(min_length=1)
     seeds: list[Seed] = Field(default=[0], min_length=1)
@@ -135,7 +156,7 @@ class Experiment(Strict):
     boards: list[Annotated[str, Field(min_length=1)]] = []
     repetitions: int = Field(default=1, ge=1, le=1000)
     # Tasks with a split of the user's choosing, or the user's own data (docs/config.md).
-    task: dict[str, specs.TaskSpec] = {}
+    task: dict[Slug, specs.TaskSpec] = {}
     model: ModelConfig = ModelConfig()
     pretrain: PretrainConfig = PretrainConfig()
     finetune: Finetune = Finetune()

@@ -44,6 +44,10 @@ def select_boards(exp: Experiment, lab: Lab) -> list:
     return [b for b in lab.boards if b.name in exp.boards or set(b.tags) & set(exp.boards)]
 
 
+# The most jobs one run plans (each is a record; a run beyond it is several runs).
+MAX_JOBS = 100_000
+
+
 def expand(exp: Experiment, lab: Lab) -> list[Job]:
     """Every run of the experiment, ordered so each (task, seed) backbone is used in one stretch."""
     boards = select_boards(exp, lab)
@@ -52,6 +56,11 @@ def expand(exp: Experiment, lab: Lab) -> list[Job]:
         offered = sorted({i for b in boards for i in b.impls})
         raise UserError(f"no selected board of lab '{lab.name}' runs impls {exp.impls} (they offer {offered}); "
                         f"add them to a board's impls or change the experiment's impls or boards")
+    count = len(exp.tasks) * len(exp.seeds) * len(exp.methods) * exp.repetitions * len(pairs)
+    if count > MAX_JOBS:  # counted before any is made
+        raise UserError(f"experiment '{exp.name}' makes {count:,} jobs ({len(exp.tasks)} tasks x {len(exp.seeds)} "
+                        f"seeds x {len(exp.methods)} methods x {exp.repetitions} repetitions x {len(pairs)} "
+                        f"board/impl pairs); at most {MAX_JOBS:,} a run: split it into several experiments")
     jobs = []
     for task in exp.tasks:
         for seed in exp.seeds:

@@ -12,7 +12,7 @@ from harness.artifacts import prepare
 from harness.boards import public
 from harness.checks import result_problem
 from harness.config import load_experiment, load_lab
-from harness.errors import JobUnsupported, TargetError
+from harness.errors import JobUnsupported, TargetError, UserError
 from harness.plan import expand, job_id, runner_job
 from harness.provenance import git_state, host_facts, library_versions, shown_path
 from harness.records import RecordLog, record_key
@@ -99,7 +99,10 @@ def _run_jobs(jobs, exp, artifacts, targets, log, run_id, console) -> dict:
 def run_experiment(experiment: Path, lab_file: Path, out: Path | None, resume: bool,
                    data_root: Path | None, console: Console) -> tuple[Path, dict]:
     exp, lab = load_experiment(experiment), load_lab(lab_file)
-    jobs = expand(exp, lab)
+    try:
+        jobs = expand(exp, lab)
+    except UserError as e:  # name the file the fix goes into
+        raise UserError(f"{experiment}: {e}") from None
     cache = paths.cache_dir()
     # Every data set is found before anything is written, so bad input leaves no trace.
     datasets = {task: load_task(task, data_root=data_root, cache_dir=cache, spec=exp.task_spec(task))
@@ -128,7 +131,7 @@ def _run_locked(exp, lab, jobs, datasets, experiment, lab_file, out, resume, cac
             art = prepare(data, seed, exp.model, exp.pretrain, cache)
             artifacts[task, seed] = art
             for note in art.repaired:
-                console.print(f"[yellow]{note}[/]")
+                console.print(f"[yellow]{escape(note)}[/]")
             console.print(f"backbone {task} seed {seed}: {art.weights_sha256[:12]}  source accuracy "
                           f"{100 * art.pretrain_acc:.1f}%  ({time.perf_counter() - t0:.1f} s)")
 
@@ -167,14 +170,14 @@ def _prepare_board(target, jobs, artifacts, console):
                    [artifacts[key] for key in dict.fromkeys((j.task, j.seed) for j in mine)])
     name = target.board.name
     if target.down:
-        console.print(f"board {name}: [red]unusable[/]: {target.down}")
+        console.print(f"board {escape(name)}: [red]unusable[/]: {escape(target.down)}")
         return
     sent = ", ".join(f"{kind} {n / 1e3:.1f} kB" for kind, n in sorted(target.sent.items())) or "nothing new"
-    console.print(f"board {name}: ready in {time.perf_counter() - t0:.1f} s ({_what(target.facts)}); sent {sent}")
+    console.print(escape(f"board {name}: ready in {time.perf_counter() - t0:.1f} s ({_what(target.facts)}); sent {sent}"))
     for note in target.repaired:
-        console.print(f"board {name}: [yellow]{note}[/]")
+        console.print(f"board {escape(name)}: [yellow]{escape(note)}[/]")
     for impl, why in target.unsupported.items():
-        console.print(f"board {name}: [yellow]{impl} unsupported[/]: {why}")
+        console.print(f"board {escape(name)}: [yellow]{impl} unsupported[/]: {escape(why)}")
 
 
 def _what(facts: dict) -> str:

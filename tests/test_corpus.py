@@ -6,6 +6,7 @@ signals and resource limits. Faults the real parts cannot produce on demand are 
 kernel limits (RLIMIT_FSIZE for a full disk, RLIMIT_AS for memory) or real signals.
 """
 import fcntl
+import json
 import os
 import resource
 import shutil
@@ -130,6 +131,22 @@ BAD_EXPERIMENTS = [
     (EXPERIMENT.replace('impls = ["numpy"]', 'impls = ["numpy"]\nboards = ["nowhere"]'), "match no board name or tag"),
     (EXPERIMENT.replace('impls = ["numpy"]', 'impls = ["c"]'), "no selected board of lab 'test' runs impls ['c']"),
     (b"name = \"x\"\n\xff\xfe\x00", "malformed TOML"),
+    # Names become file names: a path, a NUL or a long name is refused before anything is written.
+    (EXPERIMENT.replace('name = "tiny"', 'name = "../../../x"'), "name: a name must be 1 to 64 characters of letters, digits, _ . -"),
+    (EXPERIMENT.replace('name = "tiny"', 'name = "/etc/x"'), "name: a name must be 1 to 64 characters of letters, digits, _ . -"),
+    (EXPERIMENT.replace('name = "tiny"', 'name = "a\\u0000b"'), "name: a name must be 1 to 64 characters of letters, digits, _ . -"),
+    (EXPERIMENT.replace('name = "tiny"', f'name = "{"x" * 65}"'), "name: a name must be 1 to 64 characters of letters, digits, _ . -"),
+    (EXPERIMENT + '[task."../up"]\nkind = "npz"\npath = "x.npz"\n', "task.../up.[key]: a name must be 1 to 64 characters of letters, digits, _ . -"),
+    # Text from files is never read as console markup: brackets stay in the message.
+    (EXPERIMENT + '[task.extra]\nkind = "npz"\npath = "x.npz"\n', "[task.extra] is defined but not in tasks"),
+    # Sizes no board holds, and learning rates that float32 rounds away or to infinity.
+    (EXPERIMENT.replace("hidden = [8]", "hidden = [65535, 65535]"), "take 17.2 GB; at most 1.1 GB"),
+    (EXPERIMENT.replace("[finetune]\nepochs = 1", "[finetune]\nepochs = 1\nlr = 1e-50"),
+     "finetune.lr: must be a positive number in float32's normal range (1.2e-38..3.4e+38) (got 1e-50)"),
+    (EXPERIMENT.replace("[finetune]\nepochs = 1", "[finetune]\nepochs = 1\nlr = 1e39"),
+     "finetune.lr: must be a positive number in float32's normal range (1.2e-38..3.4e+38) (got 1e+39)"),
+    (EXPERIMENT.replace("seeds = [0, 1]", f"seeds = {list(range(2000))}\nrepetitions = 1000").replace(
+        '"ft-all", "skip2-lora"', '"ft-all", "skip2-lora", "lora-all"'), "makes 6,000,000 jobs"),
 ]
 
 
@@ -157,7 +174,13 @@ BAD_LABS = [
     ('name = "x"\n' + SSH + "port = 70000\n", "boards.0.ssh.port: Input should be less than or equal to 65535"),
     (LAB + "timeout_s = -5\n", "boards.0.local.timeout_s: Input should be greater than 0"),
     ('name = "x"\n' + SSH + 'host_key_policy = "yes"\n', "boards.0.ssh.host_key_policy: Input should be 'reject' or 'accept-new'"),
-    (LAB.replace('name = "host"', 'name = "a/b"'), "boards.0.local.name: String should match pattern"),
+    (LAB.replace('name = "host"', 'name = "a/b"'), "boards.0.local.name: a name must be 1 to 64 characters of letters, digits, _ . -"),
+    (LAB.replace('name = "host"', 'name = ".."'), "boards.0.local.name: a name must be 1 to 64 characters of letters, digits, _ . -"),
+    (LAB.replace('name = "host"', f'name = "{"b" * 300}"'), "boards.0.local.name: a name must be 1 to 64 characters of letters, digits, _ . -"),
+    # No lab string reaches a shell: compilers and flags are plain words for make.
+    (LAB + 'c_compiler = "cc;touch X;cc"\n', "boards.0.local.c_compiler: may hold only letters"),
+    (LAB + 'c_flags = "-O2 $(touch X)"\n', "boards.0.local.c_flags: may hold only letters"),
+    (LAB + 'cross_compiler = "`touch X`"\n', "boards.0.local.cross_compiler: may hold only letters"),
     (LAB.replace('impls = ["numpy"]', "impls = []"), "boards.0.local.impls: List should have at least 1 item"),
     ('name = "x"\nboards = []\n', "boards: List should have at least 1 item"),
 ]
@@ -393,9 +416,53 @@ def test_signal_mid_run_keeps_every_record(tmp_path, cache, sig):
 
 
 def test_out_of_memory_is_one_line(tmp_path, cache):
-    # Pre-training a 65535-wide pair of layers needs 17 GB; a 3 GB address-space limit refuses it.
-    exp = write(tmp_path / "exp.toml", EXPERIMENT.replace("hidden = [8]", "hidden = [65535, 65535]"))
+    # Pre-training a 16000-wide pair of layers needs its 1 GB of weights and as much again for
+    # their gradient; a 2 GB address-space limit refuses it.
+    exp = write(tmp_path / "exp.toml", EXPERIMENT.replace("hidden = [8]", "hidden = [16000, 16000]"))
     proc = cli("run", "-e", exp, "-l", write(tmp_path / "lab.toml", LAB), "-o", tmp_path / "out",
-               cache=cache, limit=(resource.RLIMIT_AS, 3 << 30))
+               cache=cache, limit=(resource.RLIMIT_AS, 2 << 30))
     one_line_error(proc, "out of memory")
 
+
+@pytest.mark.parametrize("field", ["python", "run_prefix", "work_root"])
+def test_no_lab_string_reaches_a_shell(tmp_path, cache, field):
+    # The strings a lab may hold that are not plain words (compilers and flags are, above) run
+    # quoted word by word, or stay one path: ;, $(...) and backticks create nothing.
+    marker = tmp_path / "touched"
+    value = {"work_root": f"{tmp_path}/w;touch {marker}$(touch {marker})`touch {marker}`"}.get(
+        field, f"true;touch {marker} $(touch {marker}) `touch {marker}`")
+    lab = LAB.replace('impls = ["numpy"]', 'impls = ["numpy", "c"]') + f"{field} = {json.dumps(value)}\n"
+    exp = EXPERIMENT.replace('impls = ["numpy"]', 'impls = ["numpy", "c"]')
+    proc = cli("run", "-e", write(tmp_path / "exp.toml", exp), "-l", write(tmp_path / "lab.toml", lab),
+               "-o", tmp_path / "out", cache=cache)
+    assert "Traceback" not in proc.stdout + proc.stderr and proc.returncode in (0, 1), proc.stdout + proc.stderr
+    assert not marker.exists()
+
+
+def test_resume_needs_the_run_directory(tmp_path, cache):
+    proc = cli("run", "-e", write(tmp_path / "exp.toml", EXPERIMENT), "-l", write(tmp_path / "lab.toml", LAB),
+               "--resume", cache=cache)
+    one_line_error(proc, "--resume continues a run directory: name it with --out DIR")
+
+
+def test_a_key_file_others_can_read_is_refused(tmp_path, cache):
+    key = tmp_path / "id_test"
+    key.write_text("not really a key\n")
+    key.chmod(0o644)
+    lab = f'name = "x"\n{SSH}key_file = "{key}"\n'
+    proc = cli("lab", "check", "--lab", write(tmp_path / "lab.toml", lab), cache=cache)
+    one_line_error(proc, f"can be read by others (mode 644); a private key must be yours alone: chmod 600 {key}")
+
+
+def test_non_finite_features_are_refused_when_the_task_loads(tmp_path, cache):
+    from harness.tasks import synthetic
+    d = synthetic.load()
+    arrays = {k: d[k] for k in ("x_pre", "y_pre", "x_ft", "y_ft", "x_test", "y_test")}
+    arrays["x_ft"] = arrays["x_ft"].copy()
+    arrays["x_ft"][3, 7] = np.nan
+    np.savez(tmp_path / "nan.npz", classes=np.array(d["classes"]), **arrays)
+    exp = EXPERIMENT.replace('tasks = ["synthetic"]', 'tasks = ["mine"]') + \
+        f'[task.mine]\nkind = "npz"\npath = "{tmp_path / "nan.npz"}"\n'
+    proc = cli("run", "-e", write(tmp_path / "exp.toml", exp), "-l", write(tmp_path / "lab.toml", LAB),
+               "-o", tmp_path / "out", cache=cache)
+    one_line_error(proc, "x_ft row 3 feature 7 is nan; every feature must be a finite number")

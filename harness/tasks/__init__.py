@@ -64,6 +64,11 @@ class TaskData:
                 raise ValueError(f"{self.name}: y_{split} has labels outside 0..{len(self.classes) - 1}")
             if not len(y):
                 raise ValueError(f"{self.name}: the {split} split is empty")
+            bad = np.argwhere(~np.isfinite(x))
+            if len(bad):  # a method would "fail" on it, or pre-training "diverge": say what it is
+                row, col = bad[0]
+                raise ValueError(f"{self.name}: x_{split} row {row} feature {col} is {x[row, col]}; every feature "
+                                 f"must be a finite number (fix or drop that sample in the task's files)")
         for what, n in (("features", d), ("classes", len(self.classes))):
             if not 1 <= n <= LIMITS["MAX_WIDTH"]:
                 raise ValueError(f"{self.name}: {n} {what}; the runners take 1..{LIMITS['MAX_WIDTH']}")

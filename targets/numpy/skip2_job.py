@@ -121,8 +121,10 @@ def describe(field):
     if field.type in ("int", "layers"):
         return f"an integer in {field.lo}..{field.hi}"
     if field.type == "real":
-        if field.hi == _CONSTANTS["FLT_MAX"]:
-            return "a positive number" if field.lo == _CONSTANTS["FLT_MIN"] else "a finite number"
+        if field.hi == _CONSTANTS["FLT_MAX"] and field.lo == -_CONSTANTS["FLT_MAX"]:
+            return "a number within float32's range (±3.4e+38)"
+        if field.hi == _CONSTANTS["FLT_MAX"] and field.lo == _CONSTANTS["FLT_MIN"]:
+            return "a positive number in float32's normal range (1.2e-38..3.4e+38)"
         return f"a number in {field.lo:g}..{field.hi:g}"
     return {"bool": "true or false", "format": f"one of {', '.join(FORMATS)}",
             "method": f"one of {', '.join(METHOD_NAMES)}"}[field.type]
