@@ -57,6 +57,9 @@ def _publish(final: Path, write):
         shutil.rmtree(tmp, ignore_errors=True)
         if not final.is_dir():  # else another run published the same entry first
             raise _unwritable(final, e) from None
+    except BaseException:  # interrupted (SIGTERM, Ctrl-C): leave no half-written entry behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _unwritable(entry: Path, e: OSError) -> UserError:

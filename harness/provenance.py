@@ -8,10 +8,13 @@ from pathlib import Path
 from harness.paths import CHECKOUT
 
 
-def shown_path(path) -> str:
-    """A path as results may show it: relative inside the checkout, as given elsewhere."""
+def shown_path(path, base=None) -> str:
+    """A path as results may show it: relative inside the checkout, else relative to `base` (the
+    run's folder) when given, else as given."""
     resolved = Path(path).resolve()
-    return str(resolved.relative_to(CHECKOUT)) if CHECKOUT and resolved.is_relative_to(CHECKOUT) else str(path)
+    if CHECKOUT and resolved.is_relative_to(CHECKOUT):
+        return str(resolved.relative_to(CHECKOUT))
+    return os.path.relpath(resolved, Path(base).resolve()) if base is not None else str(path)
 
 
 def git_state() -> dict:

@@ -59,7 +59,7 @@ class RecordLog:
             except ValidationError as e:
                 raise MalformedRecords(f"{self.path}:{number}: not a valid record ({problem(e)}); "
                                        f"fix or delete that line") from None
-            except ValueError as e:  # JSONDecodeError included
+            except (ValueError, RecursionError) as e:  # JSONDecodeError included; nested past Python's depth
                 raise MalformedRecords(f"{self.path}:{number}: malformed record ({e}); "
                                        f"fix or delete that line") from None
         return records

@@ -142,7 +142,7 @@ def _run_locked(exp, lab, jobs, datasets, experiment, lab_file, out, resume, cac
             _prepare_board(target, jobs, artifacts, console)
         manifest = {
             "run_id": run_id, "created": old.get("created", now()), "updated": now(),
-            "command": {"experiment": shown_path(experiment), "lab": shown_path(lab_file), "resume": resume},
+            "command": {"experiment": shown_path(experiment, out), "lab": shown_path(lab_file, out), "resume": resume},
             "git": git_state(), "host": host_facts(), "versions": library_versions(),
             "experiment": exp.model_dump(mode="json"), "lab": lab_shown,
             "boards": {name: _board_manifest(t) for name, t in targets.items()},

@@ -104,7 +104,7 @@ def read_manifest(out: Path) -> dict:
         return manifest
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise UserError(f"{path} is damaged ({e}); --resume cannot check what the run was: restore the "
                         f"file, or start a new run with another --out") from None
 
@@ -127,6 +127,9 @@ def check_resume(out: Path, old: dict, experiment: dict, lab: dict):
         raise UserError(f"{out} holds records but no manifest.json, so --resume cannot check what the run "
                         f"was; restore the manifest, or start a new run with another --out")
     for what, before, now_ in (("experiment", old.get("experiment"), experiment), ("lab", old.get("lab"), lab)):
+        if before is None and (out / "records.jsonl").exists():
+            raise UserError(f"{out / 'manifest.json'} does not say which {what} the run had, so --resume cannot "
+                            f"check it; restore the manifest, or start a new run with another --out")
         if before is None:
             continue
         diff = differences(before, now_)

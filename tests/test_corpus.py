@@ -8,6 +8,7 @@ kernel limits (RLIMIT_FSIZE for a full disk, RLIMIT_AS for memory) or real signa
 import fcntl
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -313,10 +314,23 @@ def test_resume_with_another_lab(run_copy, cache):
     intact(run, before)
 
 
-def test_resume_with_a_damaged_manifest(run_copy, cache):
+@pytest.mark.parametrize("damage", [b'{"run_id": "tr', b'{"run_id": "\xff\xfe"}', b"[" * 100000 + b"]" * 100000])
+def test_resume_with_a_damaged_manifest(run_copy, cache, damage):
     exp, lab, run, before = run_copy
-    write(run / "manifest.json", '{"run_id": "tr')
+    write(run / "manifest.json", damage)
     one_line_error(cli("run", "-e", exp, "-l", lab, "-o", run, "--resume", cache=cache), "manifest.json is damaged")
+    intact(run, before)
+    assert cli("report", run, cache=cache).returncode == 0  # the report only loses the machine facts
+
+
+def test_resume_with_a_manifest_that_lost_the_experiment(run_copy, cache):
+    exp, lab, run, before = run_copy
+    manifest = json.loads((run / "manifest.json").read_text())
+    del manifest["experiment"]
+    write(run / "manifest.json", json.dumps(manifest))
+    write(exp, EXPERIMENT.replace("[finetune]\nepochs = 1", "[finetune]\nepochs = 2"))
+    one_line_error(cli("run", "-e", exp, "-l", lab, "-o", run, "--resume", cache=cache),
+                   "does not say which experiment the run had")
     intact(run, before)
 
 
@@ -374,6 +388,9 @@ def test_report_of_a_missing_directory(tmp_path, cache):
      "records.jsonl:1: schema_version 9 is not one this skip2bench reads"),
     (lambda lines: [lines[0].replace(b'"status":"ok"', b'"status":"done"'), *lines[1:]],
      "records.jsonl:1: not a valid record (status"),
+    (lambda lines: [lines[0], b"[" * 100000 + b"]" * 100000 + b"\n", *lines[1:]], "records.jsonl:2: malformed record"),
+    (lambda lines: [re.sub(rb'"run_id":"[^"]*"', b'"run_id":7', lines[0]), *lines[1:]],
+     "records.jsonl:1: not a valid record (run_id"),
 ])
 @pytest.mark.parametrize("command", ["report", "resume"])
 def test_damaged_record_log(run_copy, cache, damage, needle, command):
@@ -413,6 +430,22 @@ def test_signal_mid_run_keeps_every_record(tmp_path, cache, sig):
     assert stderr.strip().splitlines()[-1].startswith("interrupted; records written so far are kept")
     records = RecordLog(out / "records.jsonl").read()
     assert 1 <= len(records) < 8 and all(r["status"] == "ok" for r in records)
+
+
+def test_signal_during_pre_training_leaves_no_temporary_files(tmp_path):
+    cache = tmp_path / "cache"
+    exp = write(tmp_path / "exp.toml", SLOW.replace("[pretrain]\nepochs = 1", "[pretrain]\nepochs = 100000"))
+    run = subprocess.Popen([sys.executable, "-m", "harness", "run", "-e", exp, "-l", write(tmp_path / "lab.toml", LAB),
+                            "-o", tmp_path / "run"], cwd=ROOT, env=dict(os.environ, SKIP2BENCH_CACHE=str(cache)),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(cache.glob("models/.tmp-*")):  # pre-training has begun writing its entry
+        assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+        time.sleep(0.02)
+    run.send_signal(signal.SIGTERM)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130 and "Traceback" not in stderr
+    assert not list(cache.rglob(".tmp-*"))
 
 
 def test_out_of_memory_is_one_line(tmp_path, cache):

@@ -83,6 +83,9 @@ def test_the_installed_package_runs_outside_the_repository(wheel, tmp_path):
         subprocess.run(["chmod", "-R", "u+w", str(site)], check=True)
     assert tree_digest(site) == before
     assert (work / "starter" / "report" / "report.md").is_file()
+    # The manifest names its files relative to the run, not by this machine's absolute paths.
+    command = json.loads((work / "starter" / "manifest.json").read_text())["command"]
+    assert (command["experiment"], command["lab"]) == ("../experiment.toml", "../lab.toml")
     demo = next((work / "skip2bench-runs").glob("demo-*"))
     records = [json.loads(line) for run in (demo, work / "starter")
                for line in (run / "records.jsonl").read_text().splitlines()]

@@ -47,7 +47,7 @@ def read_manifest(run_dir: Path) -> dict:
     path = run_dir / "manifest.json"
     try:
         manifest = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # unreadable, not UTF-8 or not JSON, too deep
         warnings.warn(f"{path}: no usable manifest ({exc}); machine facts left out")
         return {}
     return manifest if isinstance(manifest, dict) else {}
