@@ -254,6 +254,10 @@ def main():
         errors.print("[red]error:[/] out of memory; run a smaller model or data set, or free memory "
                      "(records written so far are intact; continue with --resume)")
         sys.exit(2)
+    except TimeoutError as e:  # a socket's or a process's wait, not a file
+        errors.print(f"[red]error:[/] timed out ({escape(str(e) or 'no answer')}); the machine may be busy: try "
+                     f"again, and if it persists check the board or lab named above")
+        sys.exit(2)
     except OSError as e:  # the last net: a file or resource no narrower handler named
         errors.print(f"[red]error:[/] {escape(str(e.filename or 'a file'))}: {escape(str(e.strerror or e))}; check that it exists, that it "
                      f"can be read and written, and that its disk has space (records written so far are intact)")

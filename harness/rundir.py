@@ -74,10 +74,19 @@ class RunLock:
             holder = self._holder()
             self.file.close()
             raise UserError(f"{out} is in use by {holder}; wait for it to end, or choose another --out") from None
-        self.file.seek(0)
-        self.file.truncate()
-        self.file.write(f"pid {os.getpid()} on {platform.node()} since {now()} ({command})")
-        self.file.flush()
+        try:
+            self.file.seek(0)
+            self.file.truncate()
+            self.file.write(f"pid {os.getpid()} on {platform.node()} since {now()} ({command})")
+            self.file.flush()
+        except OSError as e:
+            fcntl.flock(self.file, fcntl.LOCK_UN)
+            try:
+                self.file.close()
+            except OSError:  # closing retries the same failed write: e says it already
+                pass
+            raise UserError(f"cannot write {self.path}: {e.strerror or e}; free space on its disk or choose "
+                            f"another --out") from None
 
     def _holder(self) -> str:
         """Who holds the lock, as it wrote it (it writes just after locking: give it a moment)."""

@@ -499,3 +499,22 @@ def test_non_finite_features_are_refused_when_the_task_loads(tmp_path, cache):
     proc = cli("run", "-e", write(tmp_path / "exp.toml", exp), "-l", write(tmp_path / "lab.toml", LAB),
                "-o", tmp_path / "out", cache=cache)
     one_line_error(proc, "x_ft row 3 feature 7 is nan; every feature must be a finite number")
+
+
+def test_disk_full_at_the_run_lock_names_the_lock(tmp_path, cache):
+    exp, lab = write(tmp_path / "exp.toml", EXPERIMENT), write(tmp_path / "lab.toml", LAB)
+    assert cli("run", "-e", exp, "-l", lab, "-o", tmp_path / "warm", cache=cache).returncode == 0  # caches filled
+    proc = cli("run", "-e", exp, "-l", lab, "-o", tmp_path / "out", cache=cache, limit=(resource.RLIMIT_FSIZE, 20))
+    one_line_error(proc, f"cannot write {tmp_path / 'out' / '.lock'}: File too large; free space on its disk")
+
+
+def test_a_damaged_c_runner_on_a_board_is_built_again(tmp_path, cache):
+    root = tmp_path / "board"
+    lab = write(tmp_path / "lab.toml", LAB.replace('impls = ["numpy"]', f'impls = ["c"]\nwork_root = "{root}"'))
+    exp = write(tmp_path / "exp.toml", EXPERIMENT.replace('impls = ["numpy"]', 'impls = ["c"]'))
+    assert cli("run", "-e", exp, "-l", lab, "-o", tmp_path / "first", cache=cache).returncode == 0
+    binary = next(root.glob("runners/c-build/*/skip2run"))
+    binary.write_bytes(binary.read_bytes()[:200])  # truncated: it crashes on --about
+    proc = cli("run", "-e", exp, "-l", lab, "-o", tmp_path / "second", cache=cache)
+    assert proc.returncode == 0 and "the C runner failed its probe" in proc.stdout and "built again" in proc.stdout
+    assert all(r["status"] == "ok" for r in RecordLog(tmp_path / "second" / "records.jsonl").read())

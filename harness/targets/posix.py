@@ -190,6 +190,8 @@ class PosixTarget:
                                                f"{quote(module)}")
             if spec.python:
                 self.runner_sha256[impl] = spec.content_hash()
+            elif spec.build:
+                self._probe_built(spec, folder, program)
             else:
                 self._probe_binary(program)
         except BoardDown:
@@ -198,6 +200,18 @@ class PosixTarget:
             self.unsupported[impl] = str(e)
         if self.board.cross_compiler and impl == "c":
             self.facts["cross_compiler"] = self.board.cross_compiler
+
+    def _probe_built(self, spec, folder: str, program: str):
+        """Probe a C runner built on the board; one that cannot even answer --about is damaged
+        (a truncated file, a half-written build): it is built once more, then probed again."""
+        try:
+            self._probe_binary(program)
+        except TargetError as e:
+            self._run(f"rm -rf {quote(os.path.dirname(program))}")
+            program = self._build(folder)
+            self.commands["c"] = runners.command(spec, self.board, program)
+            self.repaired.append(f"the C runner failed its probe ({e}); built again")
+            self._probe_binary(program)
 
     def _probe_binary(self, program):
         """The binary's hash, and where it thinks it runs: an emulated board says so here."""
