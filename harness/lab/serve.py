@@ -24,7 +24,7 @@ from harness.errors import UserError
 from harness.lab.qemu import QemuStandin
 from harness.lab.standins import SshdStandin, children
 
-UP_TIMEOUT_S = 60
+UP_TIMEOUT_S = 600  # a fresh machine builds the firmware of every port first
 REAP_EVERY_S = 0.5
 
 
@@ -143,7 +143,10 @@ class Supervisor:
                         reply = self.handle(line)
                     except UserError as e:
                         reply = {"error": str(e)}
-                    conn.sendall(json.dumps(reply).encode() + b"\n")
+                    try:
+                        conn.sendall(json.dumps(reply).encode() + b"\n")
+                    except OSError as e:  # the asker gave up waiting: the lab serves on
+                        console.print(f"an answer was not delivered ({e.strerror or e}); serving on")
         finally:
             for standin in self.standins.values():
                 standin.stop()
@@ -159,11 +162,15 @@ def up(lab_file: Path, lab, console) -> subprocess.Popen:
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "harness", "lab", "serve", "--lab", str(lab_file)],
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
-    deadline = time.monotonic() + UP_TIMEOUT_S
+    # The first start builds the firmware: the supervisor's own lines show how far it is.
+    deadline, shown = time.monotonic() + UP_TIMEOUT_S, 0
     while time.monotonic() < deadline:
+        lines = log.read_text(errors="replace").splitlines()
+        for line in lines[shown:]:
+            console.print(f"  {line}", markup=False)
+        shown = len(lines)
         if proc.poll() is not None:
-            last = log.read_text(errors="replace").strip().splitlines()[-1:]
-            raise UserError(f"the lab supervisor exited: {' '.join(last) or 'no output'} (log: {log})")
+            raise UserError(f"the lab supervisor exited: {' '.join(lines[-1:]) or 'no output'} (log: {log})")
         try:
             status = ask(lab, "status", timeout=5)["boards"]
             if all(s["running"] for s in status.values()):
@@ -171,10 +178,11 @@ def up(lab_file: Path, lab, console) -> subprocess.Popen:
                     console.print(f"{name}: {s['address']} (pid {s['pid']})")
                 console.print(f"lab up (supervisor pid {proc.pid}, log {log}); stop it with `make lab-down`")
                 return proc
-        except UserError:
+        except (UserError, TimeoutError):  # not listening yet, or busy starting stand-ins
             pass
         time.sleep(0.2)
-    raise UserError(f"the lab did not come up within {UP_TIMEOUT_S} s; see {log}")
+    raise UserError(f"the lab did not come up within {UP_TIMEOUT_S} s (it goes on starting; `make lab-down` "
+                    f"stops it); see {log}")
 
 
 def _alive(pid: int) -> bool:
