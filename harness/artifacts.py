@@ -78,8 +78,10 @@ def _damage(entry: Path) -> str | None:
         found = {name: sha256_file(entry / name) for name in _files(entry)}
     except FileNotFoundError:
         return f"no {MANIFEST}: made by an older skip2bench, or cut short"
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         return f"unreadable ({e})"
+    if not isinstance(expected, dict):
+        return f"{MANIFEST} is not a table of file hashes"
     if found != expected:
         changed = sorted(set(found) ^ set(expected) | {n for n in found if found[n] != expected.get(n)})
         return f"{', '.join(changed)} changed since it was made"

@@ -263,6 +263,17 @@ def test_damaged_cache_entry_is_made_again(run_copy, tmp_path, cache):
         [r["acc_after"] for r in RecordLog(run_copy[2] / "records.jsonl").read()]
 
 
+@pytest.mark.parametrize("manifest, damage", [(b"[1]", "files.json is not a table of file hashes"),
+                                              (b"[" * 100000 + b"]" * 100000, "unreadable"),
+                                              (b"\xff\xfe", "unreadable")])
+def test_a_cache_entry_with_a_damaged_hash_table_is_made_again(run_copy, tmp_path, cache, manifest, damage):
+    exp, lab, _, _ = run_copy
+    model = next((cache / "models").iterdir())
+    (model / "files.json").write_bytes(manifest)
+    proc = cli("run", "-e", exp, "-l", lab, "-o", tmp_path / "again", "--no-report", cache=cache)
+    assert proc.returncode == 0 and f"cache entry {model} was damaged ({damage}" in proc.stdout, proc.stdout + proc.stderr
+
+
 def test_cache_that_cannot_be_created(tmp_path, cache):
     exp, lab = write(tmp_path / "exp.toml", EXPERIMENT), write(tmp_path / "lab.toml", LAB)
     proc = cli("run", "-e", exp, "-l", lab, "-o", tmp_path / "out", cache=write(tmp_path / "a-file", "x") / "cache")
