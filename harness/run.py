@@ -19,6 +19,7 @@ from harness.records import RecordLog, record_key
 from harness.rundir import RunLock, check_resume, new_dir, now, prepare_out_dir, read_manifest, write_manifest
 from harness.schema import SCHEMA_VERSION, flatten
 from harness.targets import open_target
+from harness.work import check_job_memory
 from harness.tasks import load_task
 
 
@@ -107,6 +108,10 @@ def run_experiment(experiment: Path, lab_file: Path, out: Path | None, resume: b
     # Every data set is found before anything is written, so bad input leaves no trace.
     datasets = {task: load_task(task, data_root=data_root, cache_dir=cache, spec=exp.task_spec(task))
                 for task in exp.tasks}
+    try:
+        check_job_memory(exp, datasets)
+    except UserError as e:
+        raise UserError(f"{experiment}: {e}") from None
     out = prepare_out_dir(Path(out), resume) if out else new_dir(exp.name)
     lock = RunLock(out, f"skip2bench run -e {shown_path(experiment)} -l {shown_path(lab_file)}")
     try:

@@ -7,6 +7,7 @@ and the report tests take their counts from here, and tests/test_c_runner.py che
 variant against what both the NumPy and the C runner report.
 """
 from harness.config import FinetuneHP
+from harness.errors import UserError
 from harness.methods import parse_variant
 from harness.plan import runner_fields
 import skip2_methods as sm  # (far's and bsr's rules, as the runners apply them)
@@ -157,3 +158,21 @@ def expected(variant: str, sizes: list, n_ft: int, hp: dict | None = None) -> di
             "cache_bytes": capacity * row,
         },
     }
+
+
+# The most analytic memory (weights, gradients, optimizer state, activations, cache) one job may
+# need: more than the boards this harness drives hold, and a sign of a mistyped size.
+MAX_JOB_BYTES = 8 << 30
+
+
+def check_job_memory(exp, datasets: dict) -> None:
+    """Refuse, before anything runs, an experiment with a job whose memory no board holds."""
+    for task, data in datasets.items():
+        sizes = [data.n_features, *exp.model.hidden, len(data.classes)]
+        for variant in exp.methods:
+            hp = exp.finetune.for_variant(variant).model_dump()
+            need = sum(expected(variant, sizes, len(data.y_ft), hp)["mem"].values())
+            if need > MAX_JOB_BYTES:
+                raise UserError(f"{variant} on {task} needs {need / 1e9:.1f} GB of memory (weights, gradients, "
+                                f"activations and cache); at most {MAX_JOB_BYTES / 1e9:.1f} GB a job: narrow the "
+                                f"model, lower batch_size or set cache_budget_bytes")

@@ -142,6 +142,9 @@ BAD_EXPERIMENTS = [
     (EXPERIMENT + '[task.extra]\nkind = "npz"\npath = "x.npz"\n', "[task.extra] is defined but not in tasks"),
     # Sizes no board holds, and learning rates that float32 rounds away or to infinity.
     (EXPERIMENT.replace("hidden = [8]", "hidden = [65535, 65535]"), "take 17.2 GB; at most 1.1 GB"),
+    (EXPERIMENT.replace("hidden = [8]", "hidden = [60000]").replace("[finetune]\nepochs = 1",
+                                                                    "[finetune]\nepochs = 1\nbatch_size = 1000000"),
+     "GB of memory (weights, gradients, activations and cache); at most 8.6 GB a job"),
     (EXPERIMENT.replace("[finetune]\nepochs = 1", "[finetune]\nepochs = 1\nlr = 1e-50"),
      "finetune.lr: must be a positive number in float32's normal range (1.2e-38..3.4e+38) (got 1e-50)"),
     (EXPERIMENT.replace("[finetune]\nepochs = 1", "[finetune]\nepochs = 1\nlr = 1e39"),
