@@ -6,6 +6,7 @@ check against every runner for every variant; the schema (harness/schema.py) has
 refused non-finite numbers and negative times.
 """
 from harness import work
+from harness.methods import parse_variant
 from harness.schema import COMPARATORS, Result
 
 # Result fields the work model predicts for a job that ran all its epochs.
@@ -27,7 +28,7 @@ def result_problem(result: Result, variant: str, hp: dict, sizes, n_ft: int, n_t
         value = getattr(result, name)
         if value is not None and abs(value * n_test - round(value * n_test)) > 1e-6:
             return f"board returned {name} = {value!r}, not a whole number of the {n_test} test samples"
-    epochs = work.epochs(variant.partition("+")[0], hp)
+    epochs = work.epochs(parse_variant(variant)[0], hp)
     ran = len(result.epoch_loss)
     if len(result.epoch_times_s) != ran or not (ran == epochs if result.status == "ok" else 1 <= ran <= epochs):
         return (f"board returned {ran} epoch losses and {len(result.epoch_times_s)} epoch times; this job runs "

@@ -1,6 +1,6 @@
 """A job's methods, fields and limits (targets/c/core/skip2_job.def and skip2_limits.def), read by
 the runners' own parser: one table for the harness, the NumPy runner, the C core and the firmware."""
-from skip2_job import FIELD, FIELDS, LIMITS, METHODS, RUN_SIZES, describe
+from skip2_job import FIELD, FIELDS, LIMITS, METHODS, RUN_SIZES, as_held, describe
 from skip2_quant import FORMATS
 
 HP_FIELDS = tuple(f for f in FIELDS if f.source == "hp")  # an experiment's [finetune] fields
@@ -31,4 +31,5 @@ def markdown() -> str:
     return "\n".join(rows) + "\n"
 
 
-__all__ = ["FIELD", "FIELDS", "HP_FIELDS", "LIMITS", "METHODS", "RUN_SIZES", "FORMATS", "describe", "markdown"]
+__all__ = ["FIELD", "FIELDS", "HP_FIELDS", "LIMITS", "METHODS", "RUN_SIZES", "FORMATS", "as_held", "describe",
+           "markdown"]

@@ -2,9 +2,10 @@
 its cache's capacity, hits and misses, and its analytic memory by role, each exactly as the
 runners count them (docs/methods.md) for a job that does not diverge.
 
-The host's one model of a method's work: the speed benchmark's bounds (harness/bench/bounds.py)
-and the report tests take their counts from here, and tests/test_c_runner.py checks every
-variant against what both the NumPy and the C runner report.
+The host's one model of a method's work: the result checks (harness/checks.py), the memory
+check before a run, the speed benchmark's bounds (harness/bench/bounds.py) and the report tests
+take their counts from here, and tests/test_c_runner.py checks every variant against what both
+the NumPy and the C runner report.
 """
 from harness.config import FinetuneHP
 from harness.errors import UserError

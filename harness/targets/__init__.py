@@ -7,11 +7,10 @@ as an infrastructure error.
 """
 import json
 
-import numpy as np
 from pydantic import ValidationError
 
 from harness.errors import TargetError
-from harness.job_table import FIELDS
+from harness.job_table import FIELDS, as_held
 from harness.schema import COMPARATORS, Result, problem
 
 STDERR_TAIL_CHARS = 2000
@@ -35,11 +34,6 @@ def parse_result(stdout: str, stderr: str, returncode: int, what: str, job: dict
     if not isinstance(result, dict):
         raise TargetError(f"{what} printed a result that is not a JSON object", tail(stdout))
     return validated({**result, **added}, what, job, tail(stdout))
-
-
-def as_held(field, value):
-    """A job field's value as every runner holds it: reals in float32."""
-    return float(np.float32(value)) if field.type == "real" else value
 
 
 def echo_problem(job: dict, echo, fields=FIELDS) -> str | None:

@@ -116,6 +116,11 @@ FIELD = {f.name: f for f in FIELDS}
 RUN_SIZES = {"u8": 1, "u32": 4, "i32": 4, "f32": 4, "none": 0}
 
 
+def as_held(field, value):
+    """A field's value as every runner holds it: reals in float32."""
+    return float(np.float32(value)) if field.type == "real" else value
+
+
 def describe(field):
     """The values a field takes, in words: "an integer in 1..1000000", "a positive number"."""
     if field.type in ("int", "layers"):

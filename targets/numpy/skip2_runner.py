@@ -86,8 +86,7 @@ def memory(method, hp, x_ft):
 def echo(job):
     """The fields the job's method holds as every runner holds them (reals in float32), which
     the host checks against the job it sent."""
-    return {f.name: float(np.float32(job[f.name])) if f.type == "real" else job[f.name]
-            for f in skip2_job.FIELDS if f.holds(job["method"])}
+    return {f.name: skip2_job.as_held(f, job[f.name]) for f in skip2_job.FIELDS if f.holds(job["method"])}
 
 
 def binding(job):
