@@ -36,7 +36,7 @@ def require_tool(name):
 def copy_checkout(dest: Path) -> Path:
     """The checkout's files (tracked, and new ones git does not ignore; no results) copied to dest."""
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, check=True).stdout.decode().split("\0")
+                            capture_output=True, check=True).stdout.decode(errors="surrogateescape").split("\0")
     for name in filter(None, listed):
         if (ROOT / name).is_file() and not name.startswith("results/"):
             (dest / name).parent.mkdir(parents=True, exist_ok=True)

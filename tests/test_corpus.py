@@ -526,9 +526,10 @@ def test_a_damaged_c_runner_on_a_board_is_built_again(tmp_path, cache):
     root = tmp_path / "board"
     lab = write(tmp_path / "lab.toml", LAB.replace('impls = ["numpy"]', f'impls = ["c"]\nwork_root = "{root}"'))
     exp = write(tmp_path / "exp.toml", EXPERIMENT.replace('impls = ["numpy"]', 'impls = ["c"]'))
-    assert cli("run", "-e", exp, "-l", lab, "-o", tmp_path / "first", cache=cache).returncode == 0
+    assert cli("run", "-e", exp, "-l", lab, "-o", tmp_path / "first", cache=cache, cwd=tmp_path).returncode == 0
     binary = next(root.glob("runners/c-build/*/skip2run"))
-    binary.write_bytes(binary.read_bytes()[:200])  # truncated: it crashes on --about
-    proc = cli("run", "-e", exp, "-l", lab, "-o", tmp_path / "second", cache=cache)
+    binary.write_bytes(binary.read_bytes()[:binary.stat().st_size // 2])  # truncated: it crashes on --about
+    proc = cli("run", "-e", exp, "-l", lab, "-o", tmp_path / "second", cache=cache, cwd=tmp_path)
     assert proc.returncode == 0 and "the C runner failed its probe" in proc.stdout and "built again" in proc.stdout
     assert all(r["status"] == "ok" for r in RecordLog(tmp_path / "second" / "records.jsonl").read())
+    assert {p.name for p in tmp_path.iterdir()} == {"board", "lab.toml", "exp.toml", "first", "second"}
