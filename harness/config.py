@@ -238,9 +238,8 @@ def builtin(path: Path, folder: Path) -> Path | None:
 def _load(path: Path, model, kind: str, folder: Path):
     """Validated `model` from a TOML file, or from the built-in one `path` names; relative paths
     inside it are relative to its folder (a built-in's: the current folder)."""
-    path, base = Path(path), Path(path).parent
-    if builtin(path, folder):
-        path, base = builtin(path, folder), Path.cwd()
+    found = builtin(path, folder)
+    path, base = (found, Path.cwd()) if found else (Path(path), Path(path).parent)
     try:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:

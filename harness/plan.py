@@ -31,6 +31,11 @@ class Job:
     def cache_format(self) -> str:
         return parse_variant(self.variant)[2]
 
+    def fields(self) -> dict:
+        """The job's fields that the job matrix sets (skip2_job.def's JOB source): method, cache,
+        cache format, seed."""
+        return {f.name: getattr(self, f.name) for f in FIELDS if f.source == "job"}
+
 
 def select_boards(exp: Experiment, lab: Lab) -> list:
     """The lab boards the experiment names (by name or tag), or all of them when it names none."""
@@ -84,7 +89,7 @@ def runner_fields(hp: dict) -> dict:
 def runner_job(job: Job, hp: FinetuneHP) -> dict:
     """job.json content without the file locations, which the target fills in: every field of
     skip2_job.def."""
-    return {**{f.name: getattr(job, f.name) for f in FIELDS if f.source == "job"}, **runner_fields(hp.model_dump())}
+    return {**job.fields(), **runner_fields(hp.model_dump())}
 
 
 def job_id(model_key: str, variant: str, hp: FinetuneHP) -> str:

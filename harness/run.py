@@ -19,8 +19,8 @@ from harness.records import RecordLog, record_key
 from harness.rundir import RunLock, check_resume, new_dir, now, prepare_out_dir, read_manifest, write_manifest
 from harness.schema import SCHEMA_VERSION, flatten
 from harness.targets import open_target
-from harness.work import check_job_memory
 from harness.tasks import load_task
+from harness.work import check_job_memory
 
 
 def _job_line(i, n, job, rec) -> str:
@@ -39,9 +39,8 @@ def _identity(run_id, job, exp, art, hp) -> dict:
     """What a record is about: the job, where it ran, its settings and its inputs' hashes."""
     return {"schema_version": SCHEMA_VERSION, "run_id": run_id,
             "job_id": job_id(art.model_key, job.variant, hp), "task": job.task,
-            "method": job.method, "variant": job.variant, "impl": job.impl, "board": job.board,
-            "seed": job.seed, "repetition": job.repetition, **hp.model_dump(), "cache": job.cache,
-            "cache_format": job.cache_format,
+            "variant": job.variant, "impl": job.impl, "board": job.board, "repetition": job.repetition,
+            **job.fields(), **hp.model_dump(),
             "hidden": "-".join(map(str, exp.model.hidden)), "model_key": art.model_key,
             "weights_sha256": art.weights_sha256, "data_sha256": art.data_sha256}
 
@@ -100,17 +99,14 @@ def _run_jobs(jobs, exp, artifacts, targets, log, run_id, console) -> dict:
 def run_experiment(experiment: Path, lab_file: Path, out: Path | None, resume: bool,
                    data_root: Path | None, console: Console) -> tuple[Path, dict]:
     exp, lab = load_experiment(experiment), load_lab(lab_file)
-    try:
-        jobs = expand(exp, lab)
-    except UserError as e:  # name the file the fix goes into
-        raise UserError(f"{experiment}: {e}") from None
     cache = paths.cache_dir()
     # Every data set is found before anything is written, so bad input leaves no trace.
     datasets = {task: load_task(task, data_root=data_root, cache_dir=cache, spec=exp.task_spec(task))
                 for task in exp.tasks}
     try:
+        jobs = expand(exp, lab)
         check_job_memory(exp, datasets)
-    except UserError as e:
+    except UserError as e:  # name the file the fix goes into
         raise UserError(f"{experiment}: {e}") from None
     out = prepare_out_dir(Path(out), resume) if out else new_dir(exp.name)
     lock = RunLock(out, f"skip2bench run -e {shown_path(experiment)} -l {shown_path(lab_file)}")

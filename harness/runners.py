@@ -12,11 +12,11 @@ from pathlib import Path
 from harness.builds import build_once
 from harness.errors import TargetError
 from harness.hashing import sha256_text, sha256_tree
-from harness.paths import NUMPY_RUNNER_DIR, TARGETS
+from harness.paths import NUMPY_RUNNER_DIR, TARGETS, TORCH_RUNNER_DIR
 from harness.transports import quote, words
 
 C_DIR = TARGETS / "c"
-TORCH_RUNNER = TARGETS / "torch" / "skip2_torch_runner.py"
+TORCH_RUNNER = TORCH_RUNNER_DIR / "skip2_torch_runner.py"
 # The C core is single-threaded; every runner gets one BLAS thread too, set explicitly rather
 # than inherited from whatever environment the board's shell has.
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

@@ -1,6 +1,9 @@
+import contextlib
 import os
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +45,26 @@ def copy_checkout(dest: Path) -> Path:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, dest / name)
     return dest
+
+
+@contextlib.contextmanager
+def serving_lab(lab: Path, env: dict, cwd: Path = ROOT):
+    """`skip2bench lab serve` of `lab` (run from `cwd`'s harness) until the block ends; stopped
+    and waited for, its log kept beside the lab file."""
+    log = lab.parent / "serve.log"
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "lab", "serve", "--lab", str(lab)], cwd=cwd, env=env,
+                            stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while "lab ready" not in log.read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the lab did not start: {log.read_text()}")
+            time.sleep(0.1)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    assert "lab stopped" in log.read_text()
 
 
 def full_job(method, **fields) -> dict:

@@ -6,12 +6,11 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, copy_checkout, require_tool, write_runner_files
+from conftest import ROOT, copy_checkout, require_tool, serving_lab, write_runner_files
 from harness.config import FinetuneHP
 from harness.job_table import FIELDS, METHODS, RUN_SIZES, markdown
 from harness.lab.standins import free_port
@@ -185,20 +184,10 @@ def test_a_new_option_is_carried_everywhere_by_the_table_alone(scratch, tmp_path
     lab = tmp_path / "lab.toml"
     lab.write_text(LAB.format(state=tmp_path / "state", port=free_port(), host_root=tmp_path / "host"))
     env = dict(os.environ, PYTHONPATH=str(scratch), SKIP2BENCH_CACHE=str(tmp_path / "cache"))
-    log = tmp_path / "serve.log"
-    serve = subprocess.Popen([sys.executable, "-m", "harness", "lab", "serve", "--lab", str(lab)], cwd=scratch,
-                             env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while "lab ready" not in log.read_text():
-            assert serve.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+    with serving_lab(lab, env, cwd=scratch):
         run = subprocess.run([sys.executable, "-m", "harness", "run", "-e", str(tmp_path / "exp.toml"), "-l", str(lab),
                               "-o", str(tmp_path / "run"), "--no-report"], cwd=scratch, env=env,
                              capture_output=True, text=True, timeout=600)
-    finally:
-        serve.terminate()
-        serve.wait(timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
     records = [json.loads(line) for line in (tmp_path / "run" / "records.jsonl").read_text().splitlines()]
     far = [r for r in records if r["method"] == "far"]

@@ -8,11 +8,9 @@ checked against the host's record of the same job.
 import json
 import os
 import re
-import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import zlib
 from pathlib import Path
@@ -20,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, require_tool
+from conftest import ROOT, require_tool, serving_lab
 from harness.lab.standins import free_port
 
 EXPERIMENT = """
@@ -116,21 +114,8 @@ def lab(tmp_path_factory, cache):
     root = tmp_path_factory.mktemp("mcu-lab")
     path = root / "lab.toml"
     path.write_text(lab_text(root / "state", free_port(), free_port(), free_port(), root / "host"))
-    log = root / "serve.log"
-    env = dict(os.environ, SKIP2BENCH_CACHE=str(cache))
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "lab", "serve", "--lab", str(path)], cwd=ROOT,
-                            env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while "lab ready" not in log.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.terminate()
-            proc.wait()
-            pytest.fail(f"the MCU lab did not start: {log.read_text()}")
-        time.sleep(0.1)
-    yield path
-    proc.terminate()
-    proc.wait(timeout=60)
-    assert "lab stopped" in log.read_text()
+    with serving_lab(path, dict(os.environ, SKIP2BENCH_CACHE=str(cache))):
+        yield path
 
 
 def skip2bench(*args, cache, check=True):
