@@ -52,6 +52,9 @@ class BoardBase(Strict):
     # Free labels an experiment may select boards by (`boards = ["sbc"]`).
     tags: list[Annotated[str, Field(min_length=1)]] = []
     timeout_s: float = Field(default=600.0, gt=0)
+    # A board silent this long while it works on a job (no heartbeat frame from an MCU, no
+    # keepalive answer over SSH) ends the job as `error` without waiting for timeout_s.
+    liveness_s: float = Field(default=20.0, gt=0)
 
 
 class PosixBoard(BoardBase):
