@@ -6,7 +6,8 @@ of logs, and everything else (report, resume, later compare and history) reads t
 
 Versions: 1 is the log of skip2bench before records carried `schema_version` (no board
 fingerprint, the C binary's hash inside `runtime`); 2 has no storage formats (every job stored
-its cache and inputs in float32); 3 is this one. Every later version ships a migration from the
+its cache and inputs in float32); 3 has no counts of dropped frames and of bytes received during
+an MCU's counted work; 4 is this one. Every later version ships a migration from the
 one before and a test that reads a committed log of the old version.
 """
 from typing import Annotated, Any, Literal, Optional
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from harness.job_table import FIELDS, FORMATS
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STATUSES = ("ok", "fail", "unsupported", "error")
 # What clock a time came from: the board's own (a runner timing itself; the host is a board too),
 # the host's wall clock around the job, or an estimate from an emulator's instruction count.
@@ -79,6 +80,11 @@ class Result(_Model):
     # Time an MCU spent waiting for and moving streamed input rows, outside every time above.
     transfer_time_s: Optional[Seconds] = None
     streamed_bytes: Optional[Count] = None  # input rows the host sent during the job
+    # Frames of the board the host dropped during the job as not this job's (a late or replayed
+    # frame of an earlier job or session), and bytes an MCU received while it counted the job's
+    # work (their interrupts are in its instruction counts; 0 on a quiet line).
+    dropped_frames: Optional[Count] = None
+    link_bytes_during_compute: Optional[Count] = None
     # An MCU's memory as measured: flash (firmware, model image) and per RAM region its size and
     # the bytes of static data, stack high-water, data set and arena (harness/mcu/footprint.py).
     mcu_memory: Optional[dict[str, dict[str, Any]]] = None
@@ -202,7 +208,11 @@ def _v2_to_v3(rec: dict) -> dict:
     return dict(rec, schema_version=3, cache_format="f32", input_format="f32")
 
 
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(rec: dict) -> dict:
+    return dict(rec, schema_version=4)  # the new counts are unknown (None) for older records
+
+
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 class UnknownVersion(ValueError):

@@ -300,7 +300,7 @@ def link(lab):
 def hello(link, protocol=None):
     from harness.mcu import messages
     from harness.transports.serial_link import PROTOCOL
-    return link.request(messages.HELLO, struct.pack("<H", protocol or PROTOCOL))
+    return link.request(messages.HELLO, struct.pack("<HI", protocol or PROTOCOL, link.session))
 
 
 def status(link) -> dict:
@@ -314,7 +314,7 @@ def test_a_corrupted_frame_is_dropped_and_its_retransmission_answered(link):
     from harness.transports.serial_link import encode
     hello(link)
     before = status(link)
-    wire = bytearray(encode(messages.STATUS, 4242, b""))
+    wire = bytearray(encode(messages.STATUS, 4242, b"", session=link.session))
     wire[3] ^= 0x10  # one flipped bit: the CRC no longer matches
     link.send_raw(bytes(wire))
     assert link.receive(time.monotonic() + 0.5) is None  # no answer to a damaged frame
@@ -348,7 +348,7 @@ def test_a_duplicated_request_is_answered_twice_and_done_once(link):
     begin = link.request(messages.DATA_BEGIN, messages.data_begin(digest, 128, 128, 1, False))
     assert begin[0] == 0
     link.seq = (link.seq + 1) & 0xFFFF
-    chunk = encode(messages.DATA_CHUNK, link.seq, struct.pack("<I", 0) + blob)
+    chunk = encode(messages.DATA_CHUNK, link.seq, struct.pack("<I", 0) + blob, session=link.session)
     link.send_raw(chunk)
     link.send_raw(chunk)  # the same frame twice, as a line that repeats bytes would deliver it
     answers = [link.receive(time.monotonic() + 1.0) for _ in range(2)]
@@ -362,7 +362,8 @@ def test_a_late_response_is_ignored(link):
     from harness.transports.serial_link import encode
     hello(link)
     # A stale response to an old request arrives first; the host must wait for its own.
-    link._buffer += encode(messages.STATUS, (link.seq - 7) & 0xFFFF, b"\xff" * 21, response=True)
+    link._buffer += encode(messages.STATUS, (link.seq - 7) & 0xFFFF, b"\xff" * 21, response=True,
+                           session=link.session)
     assert status(link)["state"] == 0
 
 
@@ -380,7 +381,7 @@ def test_a_late_copy_of_an_older_request_is_not_executed_again(link):
     from harness.transports.serial_link import encode
     hello(link)
     before = status(link)["duplicates"]
-    link.send_raw(encode(messages.STATUS, (link.seq - 3) & 0xFFFF, b""))  # behind the last: stale
+    link.send_raw(encode(messages.STATUS, (link.seq - 3) & 0xFFFF, b"", session=link.session))  # behind: stale
     assert link.receive(time.monotonic() + 0.5) is None
     assert status(link)["duplicates"] == before + 1
 

@@ -3,6 +3,7 @@ import struct
 from dataclasses import dataclass
 
 from harness.job_table import FIELD, FIELDS, FORMATS, METHODS, RUN_SIZES
+from harness.transports.serial_link import PROTOCOL
 
 HELLO, STATUS, DATA_BEGIN, DATA_CHUNK, DATA_END, RUN = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
 ROWS, PROGRESS, DONE = 0x10, 0x11, 0x12
@@ -59,6 +60,11 @@ class Hello:
     def region_facts(self) -> dict:
         return {name: {"base": f"0x{base:08x}", "bytes": size, "free": free}
                 for name, base, size, free in self.regions}
+
+
+def hello(session: int) -> bytes:
+    """HELLO: the host's protocol and the nonce of the session it opens."""
+    return struct.pack("<HI", PROTOCOL, session)
 
 
 def data_begin(data_hash: bytes, n_ft: int, n_test: int, d: int, with_inputs: bool) -> bytes:
@@ -134,7 +140,7 @@ def progress(p: bytes) -> tuple[int, int, float]:
     return struct.unpack_from("<IQd", p)
 
 
-_DONE = struct.Struct("<BBHIIIIQQQQ4QIQQ5QQIBIBIBI")
+_DONE = struct.Struct("<BBHIIIIQQQQ4QIQQ5QQIBIBIBII")
 
 
 def done(p: bytes) -> dict:
@@ -149,6 +155,7 @@ def done(p: bytes) -> dict:
     out["transfer_ticks"] = v[23]
     out["stack_bytes"], out["data_region"], out["data_bytes"], out["arena_region"], out["arena_bytes_placed"] = v[24:29]
     out["store_region"], out["store_bytes_placed"] = v[29:31]
+    out["bytes_during_compute"] = v[31]
     # The job as the board read it from RUN, the fields its method holds (its echo), checked
     # against the job sent.
     echo = p[_DONE.size:_DONE.size + RUN_BYTES]

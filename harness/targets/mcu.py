@@ -10,6 +10,7 @@ host answers the board's ROWS, PROGRESS and DONE.
 """
 import dataclasses
 import hashlib
+import secrets
 import shlex
 import struct
 import subprocess
@@ -26,7 +27,7 @@ from harness.methods import FAILURES
 from harness.targets import facts as board_facts
 from harness.targets import validated
 from harness.transports import LinkDown
-from harness.transports.serial_link import PROTOCOL, ProtocolError, SerialLink
+from harness.transports.serial_link import PROTOCOL, BoardReset, ProtocolError, SerialLink, SessionRefused
 import skip2_quant as quant  # (the runners' own quantiser: the same bytes everywhere)
 
 ROW = [slice(None)]  # an input row is one segment: one scale per row
@@ -84,6 +85,8 @@ class DataSet:
 
 
 class SerialTarget:
+    on_progress = None  # called with "epoch n/N" as the board reports each epoch (the run's console)
+
     def __init__(self, board, run_id: str, cache_dir: Path, lab):
         self.board, self.run_id, self.cache_dir, self.lab = board, run_id, Path(cache_dir), lab
         self.down, self.facts, self.fingerprint = None, {}, None
@@ -99,7 +102,11 @@ class SerialTarget:
             self.link.close()
         b = self.board
         self.link = SerialLink(b.port, b.link_timeout_s, b.link_tries, b.baudrate)
-        self.hello = check_hello(self.link.request(msg.HELLO, struct.pack("<H", PROTOCOL), timeout_s), b.name)
+        try:
+            answer = self.link.request(msg.HELLO, msg.hello(self.link.session), timeout_s)
+        except BoardReset:  # its boot (a flash, a reset) announced before the answer: ask again
+            answer = self.link.request(msg.HELLO, msg.hello(self.link.session), timeout_s)
+        self.hello = check_hello(answer, b.name)
 
     def _flash(self, model: Path | None = None):
         """Put the firmware (and a model image) on the board, then reach it again."""
@@ -163,30 +170,18 @@ class SerialTarget:
             raise TargetError(self.down)
         what = f"c firmware on {self.board.name}"
         try:
-            if self.link is None:
-                self._connect(RECONNECT_TIMEOUT_S)
-            data = DataSet(artifacts, job["input_format"])
-            section = data.slot_section()
-            model_hash, in_slot = self._model(artifacts, section)
-            if in_slot:  # nothing to load: the inputs are in flash, beside the model
-                stream, answer = False, self._start(job, False, model_hash, model_image.data_identity(section))
-                if answer[0] == 0:  # the job's arena may take the RAM of a set loaded before
-                    self.hello = dataclasses.replace(self.hello, data_hash=bytes(32))
-            else:
-                stream = not self._load(data, with_inputs=True)
-                if stream:  # the inputs do not fit the board's RAM: the labels go there, the rows stream
-                    self._load_or_refuse(data)
-                answer = self._start(job, stream, model_hash, self._ram_hash(data, stream))
-                if answer[0] == 1 and not stream:  # the inputs take the arena's room: stream them instead
-                    stream = True
-                    self._load_or_refuse(data)
-                    answer = self._start(job, stream, model_hash, self._ram_hash(data, stream))
-            status, needed, available, message = answer
-            if status == 1:  # the board's own words: "needs 120 KB in sram for its arena, ..."
-                raise JobUnsupported(f"board {self.board.name}: the job {message}")
-            if status != 0:
-                raise TargetError(f"{what} refused the job: {msg.RUN_STATUS.get(status, status)}: {message}")
-            return self._serve(job, data, stream, in_slot, what)
+            try:
+                started = self._begin(job, artifacts)
+            except (BoardReset, SessionRefused) as e:
+                # Reset, or taken over by another host, since the last job: what the board held in
+                # RAM is gone. Reach it afresh (HELLO tells what it holds now) and set up again.
+                self._forget_link()
+                self.repaired.append(f"{e}; reconnected before job {name}")
+                started = self._begin(job, artifacts)
+            return self._serve(job, *started, what)
+        except BoardReset as e:
+            self._forget_link()
+            raise TargetError(f"{what}: board reset during the job: {e.reason}") from None
         except (LinkDown, ProtocolError) as e:
             self._forget_link()
             raise TargetError(f"{what}: {e}") from None
@@ -195,6 +190,37 @@ class SerialTarget:
         except BaseException:
             self._forget_link()
             raise
+        finally:
+            if self.link is not None:
+                self.link.begin_job(0)
+
+    def _begin(self, job, artifacts) -> tuple:
+        """The job's model and data on the board, and the job started: (data, stream, in_slot)."""
+        what = f"c firmware on {self.board.name}"
+        if self.link is None:
+            self._connect(RECONNECT_TIMEOUT_S)
+        data = DataSet(artifacts, job["input_format"])
+        section = data.slot_section()
+        model_hash, in_slot = self._model(artifacts, section)
+        if in_slot:  # nothing to load: the inputs are in flash, beside the model
+            stream, answer = False, self._start(job, False, model_hash, model_image.data_identity(section))
+            if answer[0] == 0:  # the job's arena may take the RAM of a set loaded before
+                self.hello = dataclasses.replace(self.hello, data_hash=bytes(32))
+        else:
+            stream = not self._load(data, with_inputs=True)
+            if stream:  # the inputs do not fit the board's RAM: the labels go there, the rows stream
+                self._load_or_refuse(data)
+            answer = self._start(job, stream, model_hash, self._ram_hash(data, stream))
+            if answer[0] == 1 and not stream:  # the inputs take the arena's room: stream them instead
+                stream = True
+                self._load_or_refuse(data)
+                answer = self._start(job, stream, model_hash, self._ram_hash(data, stream))
+        status, needed, available, message = answer
+        if status == 1:  # the board's own words: "needs 120 KB in sram for its arena, ..."
+            raise JobUnsupported(f"board {self.board.name}: the job {message}")
+        if status != 0:
+            raise TargetError(f"{what} refused the job: {msg.RUN_STATUS.get(status, status)}: {message}")
+        return data, stream, in_slot
 
     def _forget_link(self):
         """After a failure the board may still be busy with the job: reconnect afresh next time."""
@@ -261,12 +287,15 @@ class SerialTarget:
         return hashlib.sha256(data.blob(not stream)).digest()
 
     def _start(self, job, stream, model_hash, data_hash) -> tuple:
+        # A fresh token per attempt: every frame of this job carries it, and no other is taken.
+        self.link.begin_job(secrets.randbits(32) | 1)
         answer = self.link.request(msg.RUN, msg.run(job, stream, model_hash, data_hash), accept_device_request=True)
         # No answer but a request from the board: it started, and its RUN answer was lost.
         return (0, 0, 0, "") if answer is None else msg.run_answer(answer)
 
     def _serve(self, job, data, stream, in_slot, what):
         epochs, result, streamed = [], {}, [0]
+        dropped = self.link.counters["dropped"]
 
         def handle(frame):
             if frame.type == msg.ROWS:
@@ -276,15 +305,18 @@ class SerialTarget:
                 return rows, False
             if frame.type == msg.PROGRESS:
                 epochs.append(msg.progress(frame.payload))
+                if self.on_progress:
+                    self.on_progress(f"epoch {len(epochs)}/{job['epochs']}")
                 return b"", False
             if frame.type == msg.DONE:
                 result.update(msg.done(frame.payload))
                 return b"", True
             raise ProtocolError(f"board {self.board.name} sent an unknown request 0x{frame.type:02x}")
 
-        self.link.serve(handle, time.monotonic() + self.board.timeout_s)
-        return validated(self._result(job, result, epochs, stream, in_slot, streamed[0]), what, job,
-                         fields=msg.RUN_FIELDS)
+        self.link.serve(handle, time.monotonic() + self.board.timeout_s, self.board.liveness_s)
+        out = self._result(job, result, epochs, stream, in_slot, streamed[0])
+        out["dropped_frames"] = self.link.counters["dropped"] - dropped
+        return validated(out, what, job, fields=msg.RUN_FIELDS)
 
     def _result(self, job, r, epochs, stream, in_slot, streamed_bytes) -> dict:
         """The firmware's result as every runner reports it (docs/runner-contract.md)."""
@@ -325,6 +357,9 @@ class SerialTarget:
             # Waiting for and moving streamed rows, kept out of every time above (device clock).
             "transfer_time_s": r["transfer_ticks"] / h.ticks_per_second, "streamed_bytes": streamed_bytes,
             "mcu_memory": footprint.memory(self.fw_static, h, r, self.flash_bytes),
+            # Bytes the board received while it counted the job's work: their interrupts are in
+            # the instruction counts (0 on a quiet line).
+            "link_bytes_during_compute": r["bytes_during_compute"],
             "job": r["job"],
             **{f"{k}_instructions": v for k, v in instructions.items()},
         }

@@ -656,6 +656,8 @@ void skip2_finetune(skip2_ctx *c)
             }
             c->steps++;
             total += (double)train_step(c, c->order + s, nb) * nb;
+            if (c->job.on_batch)
+                c->job.on_batch(c->job.user);
         }
         skip2_meter_phase(&c->meter, SKIP2_IDLE);
         c->epoch_ticks[e] = skip2_port_ticks() - t0;
@@ -698,6 +700,8 @@ uint32_t skip2_correct(skip2_ctx *c, const skip2_data *data)
         const float *z = logits(c, x, (int)nb, &uncounted);
         for (uint32_t i = 0; i < nb; i++)
             correct += argmax(C, z + (size_t)i * C) == data->y[s + i];
+        if (c->job.on_batch)
+            c->job.on_batch(c->job.user);
     }
     return correct;
 }

@@ -76,6 +76,9 @@ typedef struct {
     /* Called after every epoch, or NULL: an MCU reports progress to its host from here (its
      * port keeps that transfer out of the core's clock). */
     void (*on_epoch)(int epoch, uint64_t ticks, double loss, void *user);
+    /* Called after every mini-batch of training and evaluation, or NULL: an MCU tells its host
+     * it is alive from here (kept out of the core's clock the same way). */
+    void (*on_batch)(void *user);
     void *user;
 } skip2_job;
 

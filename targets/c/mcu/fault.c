@@ -6,6 +6,7 @@
 #include "board.h"
 #include "cortexm.h"
 #include "fault.h"
+#include "reset.h"
 #include "stack.h"
 
 /* The handlers run on their own stack: after a stack overflow the main stack is not usable. */
@@ -50,9 +51,12 @@ void fault_report(const uint32_t *frame, uint32_t exc_return)
 {
     uint32_t ipsr, cfsr = SCB_CFSR;
     __asm__ volatile ("mrs %0, ipsr" : "=r"(ipsr));
+    int overflow = stack_guard_hit(cfsr, SCB_MMFAR);
+    reset_note(overflow ? RESET_STACK_OVERFLOW : RESET_FAULT, frame_readable(frame) ? frame[6] : 0,
+               overflow ? "stack overflow" : "exception");
     board_uart_putc(0);
     say("FAULT ");
-    say(stack_guard_hit(cfsr, SCB_MMFAR) ? "stack overflow" : "exception");
+    say(overflow ? "stack overflow" : "exception");
     say_hex(" exc=", ipsr & 0x1FFu);
     if (frame_readable(frame)) {
         say_hex(" pc=", frame[6]);
@@ -92,6 +96,7 @@ void Unexpected_Handler(void) __attribute__((alias("HardFault_Handler")));
 void fault_panic(const char *why)
 {
     irq_disable();
+    reset_note(RESET_PANIC, 0, why);
     board_uart_putc(0);
     say("FAULT ");
     say(why);

@@ -10,6 +10,7 @@
 #include "port.h"
 #include "protocol.h"
 #include "ram.h"
+#include "serial.h"
 #include "skip2_core.h"
 #include "slot.h"
 #include "stack.h"
@@ -18,11 +19,13 @@
 enum { RUN_STARTED = 0, RUN_NO_FIT = 1, RUN_INVALID = 2, RUN_NO_MODEL = 3, RUN_NO_DATA = 4 };
 #define ROWS_HEADER 8u
 #define MESSAGE_BYTES 192u
+#define BEAT_MS 250u
 
 /* Large, and alive for one job at a time: static rather than on the 8 KB stack. */
 static skip2_ctx ctx;
 static skip2_result result;
-static jmp_buf abandon;               /* leaves skip2_run when the host stops answering */
+static jmp_buf abandon;               /* leaves skip2_run when the host stops answering, or a
+                                       * HELLO opens a new session */
 static ram_block placed_data, placed_arena, placed_store; /* where the job's data set, arena and
                                                            cache store sit (DONE) */
 
@@ -32,6 +35,8 @@ typedef struct {
     uint32_t D;
 } rows_source;
 static rows_source sources[2];
+static uint64_t beat_at;              /* when the board last told the host it is alive */
+static uint32_t batches;              /* of the running job, for BEAT */
 
 /* ---- the answer to RUN -------------------------------------------------------------------- */
 
@@ -200,7 +205,7 @@ static void fetch_rows(const skip2_data *data, const uint32_t *idx, uint32_t fir
                        float *out)
 {
     const rows_source *src = data->user;
-    uint64_t since = systick_now();
+    port_transfer_begin();
     uint32_t row_bytes = 4u * src->D;
     uint32_t per = LINK_MAX_PAYLOAD / row_bytes;
     if (idx && per > (LINK_MAX_PAYLOAD - ROWS_HEADER) / 4u)
@@ -226,7 +231,7 @@ static void fetch_rows(const skip2_data *data, const uint32_t *idx, uint32_t fir
         else
             first += count;
     }
-    port_transfer_add(since);
+    port_transfer_end();
 }
 
 /* skip2_job.on_epoch: PROGRESS (u32 epoch, u64 epoch_ticks, f64 mean_loss) as each epoch ends,
@@ -234,7 +239,7 @@ static void fetch_rows(const skip2_data *data, const uint32_t *idx, uint32_t fir
 static void send_progress(int epoch, uint64_t ticks, double loss, void *user)
 {
     (void)user;
-    uint64_t since = systick_now();
+    port_transfer_begin();
     writer w = { link_request_payload(), 0, LINK_MAX_PAYLOAD, 0 };
     put_u32(&w, (uint32_t)epoch);
     put_u64(&w, ticks);
@@ -242,7 +247,33 @@ static void send_progress(int epoch, uint64_t ticks, double loss, void *user)
     link_frame resp;
     if (!link_request(MSG_PROGRESS, w.len, &resp, protocol_while_running))
         longjmp(abandon, 1);
-    port_transfer_add(since);
+    port_transfer_end();
+    beat_at = systick_now();
+}
+
+/* skip2_job.on_batch: a BEAT notice (u32 batches so far) at least every BEAT_MS of the board's
+ * time, so the host sees the board alive, and a look at what the host sent meanwhile (a HELLO
+ * of a new session ends the job at once). Both kept out of the core's clock; only the check of
+ * the time is counted work. */
+static void on_batch(void *user)
+{
+    (void)user;
+    batches++;
+    if (systick_now() - beat_at < systick_rate() * BEAT_MS / 1000u && !serial_waiting())
+        return;
+    port_transfer_begin();
+    writer w = { link_request_payload(), 0, LINK_MAX_PAYLOAD, 0 };
+    put_u32(&w, batches);
+    link_notice(MSG_BEAT, w.len);
+    link_frame f;
+    while (link_receive(&f, 0)) {
+        if (!link_answer_repeat(&f) && protocol_while_running(&f)) {
+            port_transfer_end();
+            longjmp(abandon, 1);
+        }
+    }
+    port_transfer_end();
+    beat_at = systick_now();
 }
 
 /* Request: the core's skip2_result, field by field, then the job as read (docs/serial-protocol.md,
@@ -280,6 +311,7 @@ static int send_done(const skip2_job *job)
     put_u32(&w, placed_arena.bytes);
     put_u8(&w, (uint32_t)placed_store.region);
     put_u32(&w, placed_store.bytes);
+    put_u32(&w, port_bytes_during_compute());
     echo_run(&w, job);
     link_frame resp;
     return link_request(MSG_DONE, w.len, &resp, protocol_while_running);
@@ -294,6 +326,8 @@ static int run_core(const skip2_model *model, const skip2_job *job, const skip2_
     if (setjmp(abandon))
         return 0;
     port_transfer_reset();
+    beat_at = systick_now();
+    batches = 0;
     skip2_run(&ctx, model, job, &data[0], &data[1], placed_arena.start, placed_arena.bytes,
               placed_store.start, placed_store.bytes, &result);
     return 1;
@@ -316,12 +350,14 @@ void job_on_run(const link_frame *f)
 {
     const uint8_t *p = f->payload;
     run_answer a = { 0 };
+    link_token = f->token;            /* every frame of this job carries it, the answer first */
     const skip2_model *model = slot_model();
     const dataset *set = find_data(p + RUN_DATA_HASH_AT);
     int stream = p[RUN_STREAM_AT] != 0;
     skip2_job job = { 0 };
     read_run(p, &job);
     job.on_epoch = send_progress;
+    job.on_batch = on_batch;
     skip2_data data[2];
     part parts[2];
     size_t bytes = 0, store = 0;
@@ -370,8 +406,10 @@ void job_on_run(const link_frame *f)
             refuse_no_fit(&a, bytes, parts, apart);
     }
     send_answer(f, &a);
-    if (a.status != RUN_STARTED)
+    if (a.status != RUN_STARTED) {
+        link_token = 0;
         return;
+    }
 
     if (set->block.region < 0)  /* the arena may take the RAM a set there holds */
         dataset_discard();
@@ -379,6 +417,8 @@ void job_on_run(const link_frame *f)
     placed_data = set->block;
     placed_arena = parts[0].block;
     placed_store = parts[1].block;
+    stack_repaint();                  /* the record's stack high-water is this job's alone */
     if (run_core(model, &job, data))
         send_done(&job);
+    link_token = 0;
 }

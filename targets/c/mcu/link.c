@@ -7,13 +7,14 @@
 #include "serial.h"
 #include "systick.h"
 
-#define HEADER 6u
+#define HEADER 14u
 #define TRAILER 4u
 #define MAX_FRAME (HEADER + LINK_MAX_PAYLOAD + TRAILER)
 /* COBS adds one byte per 254 and one at the start. */
 #define MAX_ENCODED (MAX_FRAME + MAX_FRAME / 254u + 2u)
 
 link_counters link_stats;
+uint32_t link_session, link_token;
 
 /* Receive: encoded bytes up to the delimiter, decoded in place. */
 static uint8_t rx[MAX_ENCODED];
@@ -49,7 +50,8 @@ static int parse(uint32_t n, link_frame *f)
     }
     link_stats.frames_ok++;
     *f = (link_frame){ .type = rx[0], .flags = rx[1], .seq = get_u16(rx + 2), .len = (uint16_t)len,
-                       .payload = rx + HEADER, .crc = crc };
+                       .session = get_u32(rx + 6), .token = get_u32(rx + 10), .payload = rx + HEADER,
+                       .crc = crc };
     return 1;
 }
 
@@ -87,6 +89,10 @@ static void put_frame_header(uint8_t *frame, uint8_t type, uint8_t flags, uint16
     frame[3] = (uint8_t)(seq >> 8);
     frame[4] = (uint8_t)len;
     frame[5] = (uint8_t)(len >> 8);
+    for (int i = 0; i < 4; i++) {
+        frame[6 + i] = (uint8_t)(link_session >> (8 * i));
+        frame[10 + i] = (uint8_t)(link_token >> (8 * i));
+    }
     uint32_t crc = crc32_update(0, frame, HEADER + len);
     for (int i = 0; i < 4; i++)
         frame[HEADER + len + i] = (uint8_t)(crc >> (8 * i));
@@ -107,6 +113,23 @@ void link_respond(const link_frame *request, uint32_t len)
     cobs_send(kept, kept_len, board_uart_putc);
 }
 
+void link_refuse(const link_frame *request)
+{
+    /* Not kept: a repeat of this session's last request is still answered from `kept`. */
+    uint8_t frame[HEADER + 8 + TRAILER];
+    writer w = { frame + HEADER, 0, 8, 0 };
+    put_u32(&w, request->session);
+    put_u32(&w, link_session);
+    put_frame_header(frame, request->type, LINK_RESPONSE | LINK_REFUSED, request->seq, w.len);
+    cobs_send(frame, sizeof frame, board_uart_putc);
+}
+
+void link_notice(uint8_t type, uint32_t len)
+{
+    put_frame_header(tx, type, LINK_NOTICE, next_seq++, len);
+    cobs_send(tx, HEADER + len + TRAILER, board_uart_putc);
+}
+
 int link_answer_repeat(const link_frame *f)
 {
     /* The identical frame again (a retransmission, or a line that repeated it). Comparing the
@@ -125,7 +148,7 @@ uint8_t *link_request_payload(void)
     return tx + HEADER;
 }
 
-int link_request(uint8_t type, uint32_t len, link_frame *resp, void (*other)(const link_frame *))
+int link_request(uint8_t type, uint32_t len, link_frame *resp, int (*other)(const link_frame *))
 {
     uint16_t seq = next_seq++;
     uint64_t timeout = systick_rate() * LINK_TIMEOUT_MS / 1000u;
@@ -136,12 +159,13 @@ int link_request(uint8_t type, uint32_t len, link_frame *resp, void (*other)(con
         cobs_send(tx, HEADER + len + TRAILER, board_uart_putc);
         while (link_receive(resp, timeout)) {
             if (resp->flags & LINK_RESPONSE) {
-                if (resp->type == type && resp->seq == seq)
+                if (resp->type == type && resp->seq == seq && resp->session == link_session
+                    && resp->token == link_token && !(resp->flags & LINK_REFUSED))
                     return 1;
-                continue;                 /* late or stray: dropped */
+                continue;                 /* late, stray or of another session or job: dropped */
             }
-            if (!link_answer_repeat(resp) && other)
-                other(resp);
+            if (!link_answer_repeat(resp) && other && other(resp))
+                return 0;
         }
     }
     return 0;

@@ -5,12 +5,15 @@
 #include "port.h"
 
 #include "ram.h"
+#include "serial.h"
 #include "stack.h"
 #include "systick.h"
 
-/* Ticks spent waiting for and moving the host's data (ROWS), which the core's clock leaves out:
- * its phases are the board's own work, whatever the host and the line were doing. */
-static uint64_t transfer;
+/* Ticks spent waiting for and moving the host's data (ROWS), reporting progress and sending
+ * heartbeats, which the core's clock leaves out: its phases are the board's own work, whatever
+ * the host and the line were doing. */
+static uint64_t transfer, since;
+static uint32_t rx_at_reset, rx_in_transfers, rx_since;
 
 uint64_t skip2_port_ticks(void)
 {
@@ -20,6 +23,8 @@ uint64_t skip2_port_ticks(void)
 void port_transfer_reset(void)
 {
     transfer = 0;
+    rx_in_transfers = 0;
+    rx_at_reset = serial_rx_count();
     systick_restart();
 }
 
@@ -28,10 +33,22 @@ uint64_t port_transfer_ticks(void)
     return transfer;
 }
 
-void port_transfer_add(uint64_t since)
+void port_transfer_begin(void)
+{
+    since = systick_now();
+    rx_since = serial_rx_count();
+}
+
+void port_transfer_end(void)
 {
     systick_restart();
     transfer += systick_now() - since;
+    rx_in_transfers += serial_rx_count() - rx_since;
+}
+
+uint32_t port_bytes_during_compute(void)
+{
+    return serial_rx_count() - rx_at_reset - rx_in_transfers;
 }
 
 uint64_t skip2_port_ticks_per_second(void)

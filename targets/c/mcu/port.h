@@ -6,9 +6,14 @@
 
 /* At a job's start: no transfer time yet, and a fresh SysTick period. */
 void port_transfer_reset(void);
-/* After a transfer that began at systick_now() == since: its ticks leave the core's clock. */
-void port_transfer_add(uint64_t since);
+/* Around a transfer (or any talk with the host): its ticks leave the core's clock, and the
+ * bytes received meanwhile are the transfer's. Not nested. */
+void port_transfer_begin(void);
+void port_transfer_end(void);
 /* The job's transfer ticks so far (reported in DONE). */
 uint64_t port_transfer_ticks(void);
+/* Bytes received since port_transfer_reset outside every transfer: they arrived while the
+ * board counted the job's work, whose count their interrupts disturbed (reported in DONE). */
+uint32_t port_bytes_during_compute(void);
 
 #endif

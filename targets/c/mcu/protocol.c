@@ -7,6 +7,7 @@
 #include "dataset.h"
 #include "job.h"
 #include "ram.h"
+#include "reset.h"
 #include "slot.h"
 #include "systick.h"
 
@@ -16,13 +17,17 @@
 
 static const uint8_t zeros[32];
 
-/* Answer: u16 protocol, u16 firmware_version, char[16] board, u32 clock_hz, u32 ticks_per_second,
+/* Request: u16 protocol, u32 session (the host's nonce for the session it opens; every later
+ * request carries it, and every frame of ours does).
+ * Answer: u16 protocol, u16 firmware_version, char[16] board, u32 clock_hz, u32 ticks_per_second,
  * u32 flash_bytes, u32 model_slot, u32 model_slot_bytes, char[64] firmware_hash, u8[32]
  * model_hash, u8[32] data_hash, u8 n_regions, per region char[8] name, u32 base, size, free,
  * u8 timer, u8[32] slot_data_hash. Answered whatever the request holds: a host of another
  * protocol version learns ours. */
 static void on_hello(const link_frame *f)
 {
+    if (f->len >= 6)
+        link_session = get_u32(f->payload + 2);
     const dataset *set = dataset_current(), *in_slot = slot_data();
     writer w = { link_response_payload(), 0, LINK_RESPONSE_MAX, 0 };
     put_u16(&w, PROTOCOL_VERSION);
@@ -93,10 +98,43 @@ static void dispatch(const link_frame *f)
     }
 }
 
-void protocol_while_running(const link_frame *f)
+/* A HELLO that arrived during a job, answered once the job has ended. */
+static struct {
+    link_frame frame;
+    uint8_t payload[16];
+    int waiting;
+} held;
+
+int protocol_while_running(const link_frame *f)
 {
-    if (f->type == MSG_STATUS && f->len == 0)
+    if (f->type == MSG_HELLO) {
+        if (f->len < 6 || f->len > sizeof held.payload || get_u32(f->payload + 2) == link_session)
+            return 0;                 /* a late copy of this session's HELLO */
+        memcpy(held.payload, f->payload, f->len);
+        held.frame = *f;
+        held.frame.payload = held.payload;
+        held.waiting = 1;
+        return 1;
+    }
+    if (f->session != link_session)
+        link_refuse(f);
+    else if (f->type == MSG_STATUS && f->len == 0)
         on_status(f, 1);
+    return 0;
+}
+
+/* BOOT: u16 protocol, u8 reason (reset.h), u32 pc, char[48] detail. Session and token 0. */
+static void announce_boot(void)
+{
+    char detail[RESET_DETAIL_BYTES];
+    uint32_t pc;
+    uint32_t reason = reset_take(&pc, detail);
+    writer w = { link_request_payload(), 0, LINK_MAX_PAYLOAD, 0 };
+    put_u16(&w, PROTOCOL_VERSION);
+    put_u8(&w, reason);
+    put_u32(&w, pc);
+    put_text(&w, detail, RESET_DETAIL_BYTES);
+    link_notice(MSG_BOOT, w.len);
 }
 
 /* A request at most STALE_WINDOW behind the last one executed is a copy that arrived late (a
@@ -108,13 +146,22 @@ void protocol_loop(void)
     link_frame f;
     uint16_t last = 0;
     int have_last = 0;
+    announce_boot();
     for (;;) {
-        if (!link_receive(&f, LINK_FOREVER))
+        if (held.waiting) {
+            f = held.frame;
+            held.waiting = 0;
+        } else if (!link_receive(&f, LINK_FOREVER)) {
             continue;
+        }
         if (f.flags & LINK_RESPONSE)
             continue;                 /* a late response to a job's request: dropped */
         if (link_answer_repeat(&f))
             continue;
+        if (f.type != MSG_HELLO && f.session != link_session) {
+            link_refuse(&f);          /* of another session: its host learns both nonces */
+            continue;
+        }
         uint16_t behind = (uint16_t)(last - f.seq);
         if (f.type != MSG_HELLO && have_last && behind != 0 && behind <= STALE_WINDOW) {
             link_stats.duplicates++;

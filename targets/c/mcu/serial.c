@@ -9,9 +9,21 @@
 static uint8_t ring[RING];
 static volatile uint32_t head;        /* written by the interrupt */
 static volatile uint32_t tail;        /* written by the main loop */
+static volatile uint32_t received;    /* written by the interrupt */
+
+uint32_t serial_rx_count(void)
+{
+    return received;
+}
+
+int serial_waiting(void)
+{
+    return head != tail;
+}
 
 void serial_rx_push(uint8_t c)
 {
+    received = received + 1u;
     uint32_t h = head;
     if (h - tail == RING)
         return;                       /* full: the byte is lost, and its frame fails its CRC */

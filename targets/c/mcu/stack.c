@@ -11,9 +11,18 @@ void stack_paint(void)
 {
     uint32_t *sp;
     __asm__ volatile ("mov %0, sp" : "=r"(sp));
-    /* Everything below the caller's frame, with a margin for this function's own. */
-    for (volatile uint32_t *p = __stack_limit; p < sp - 16; p++)
+    /* Everything below the caller's frame, with a margin for this function's own, above the
+     * guard (which the MPU forbids once it is on). */
+    for (volatile uint32_t *p = __stack_limit + GUARD_BYTES / 4u; p < sp - 16; p++)
         *p = PAINT;
+}
+
+void stack_repaint(void)
+{
+    /* Masked: an interrupt's frame pushed mid-paint would stay behind as used stack. */
+    uint32_t primask = irq_save();
+    stack_paint();
+    irq_restore(primask);
 }
 
 void stack_guard_on(void)

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 void stack_paint(void);          /* at reset, before anything deep runs */
+void stack_repaint(void);        /* before a job: its high-water mark alone from here */
 void stack_guard_on(void);       /* MPU region over the lowest 32 bytes */
 uint32_t stack_used(void);       /* deepest use so far, in bytes */
 int stack_guard_hit(uint32_t cfsr, uint32_t mmfar);  /* whether a fault came from the guard */
