@@ -190,7 +190,8 @@ def lab_down(lab_file):
 @lab_option
 @click.argument("command", nargs=-1, required=True)
 def lab_ctl(lab_file, command):
-    """Send COMMAND to the running emulated lab: status, stop|start|restart|drop BOARD."""
+    """Send COMMAND to the running emulated lab: status, stop|start|restart|drop BOARD, reset|pause|resume
+    MCU-BOARD (its reset button; freeze and thaw it)."""
     import json
     from harness.config import load_lab
     from harness.lab.serve import ask

@@ -86,9 +86,14 @@ def _run_jobs(jobs, exp, artifacts, targets, log, run_id, console) -> dict:
                 continue
             target = targets[job.board]
             rec.update(started_at=now(), board_fingerprint=target.fingerprint)
+            # A board that reports epochs as it goes (an MCU) shows them on the bar: an hour-long
+            # emulated job does not look frozen.
+            target.on_progress = lambda text, job=job: progress.update(
+                bar, description=escape(f"{exp.name}: {job.board} {job.variant} {text}"))
             t0 = time.perf_counter()
             rec.update(_execute(target, job, hp, art, rec, log.path.parent / "run.log"))
             rec["wall_s"] = time.perf_counter() - t0
+            progress.update(bar, description=exp.name)
             log.append(rec)
             counts[rec["status"]] += 1
             progress.console.print(_job_line(i, len(jobs), job, rec), highlight=False)

@@ -1,11 +1,16 @@
-"""A byte-level fault proxy for serial links on TCP: between the host and an emulated board's UART
-it flips bits, drops and duplicates bytes, delays them, and cuts the connection, on a seeded
-schedule, so that a failing case can be replayed exactly.
+"""A fault proxy for serial links on TCP: between the host and an emulated board's UART it flips
+bits, drops and duplicates bytes, delays them, and cuts the connection, on a seeded schedule, so
+that a failing case can be replayed exactly; and it hands every whole frame to a `tamper`
+function that may replay, hold back or alter frames, as a line that delivers old frames again
+(a serial server's buffer, a USB adapter) or a buggy firmware would.
 
     proxy = FaultProxy(target_port, seed=7, rates=Rates(flip=1e-4, drop=1e-4, dup=1e-4))
     proxy.start()          # listens on proxy.port; the host connects to socket://127.0.0.1:PORT
     ...
     proxy.stop(); proxy.injected  # Counter of the faults it made, by kind
+
+    def tamper(direction, wire):  # direction "to_board" or "to_host"; wire: one frame and its 0x00
+        return [wire]             # the frames to send instead, in order
 
 Each direction has its own generator (seeded from the seed and the direction), and a fault's
 chance is per byte, so the schedule is a function of the seed and the bytes that pass.
@@ -30,9 +35,9 @@ class Rates:
 
 
 class FaultProxy:
-    def __init__(self, target_port: int, seed: int, rates: Rates, host: str = "127.0.0.1"):
+    def __init__(self, target_port: int, seed: int, rates: Rates, host: str = "127.0.0.1", tamper=None):
         self.target = (host, target_port)
-        self.seed, self.rates = seed, rates
+        self.seed, self.rates, self.tamper = seed, rates, tamper
         self.injected = Counter()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
@@ -63,18 +68,28 @@ class FaultProxy:
             for direction, src, dst in (("to_board", client, board), ("to_host", board, client)):
                 rng = random.Random(f"{self.seed}/{session}/{direction}")
                 cut = self.rates.cut_after if session == 0 and direction == "to_board" else None
-                thread = threading.Thread(target=self._pump, args=(src, dst, rng, cut), daemon=True)
+                thread = threading.Thread(target=self._pump, args=(src, dst, rng, cut, direction), daemon=True)
                 thread.start()
                 self._threads.append(thread)
             session += 1
 
-    def _pump(self, src, dst, rng, cut):
-        r, passed = self.rates, 0
+    def _frames(self, direction: str, data: bytes, partial: bytearray) -> bytes:
+        """The bytes to pass on once `tamper` has seen every frame completed by `data`."""
+        if self.tamper is None:
+            return data
+        partial += data
+        *whole, rest = partial.split(b"\0")
+        partial[:] = rest
+        return b"".join(out for wire in whole for out in self.tamper(direction, wire + b"\0"))
+
+    def _pump(self, src, dst, rng, cut, direction):
+        r, passed, partial = self.rates, 0, bytearray()
         try:
             while not self._stopping.is_set():
                 data = src.recv(4096)
                 if not data:
                     break
+                data = self._frames(direction, data, partial)
                 out = bytearray()
                 for byte in data:
                     passed += 1

@@ -7,8 +7,12 @@ RFC 2217 on the board's port. Every process is a child of the supervisor, stoppe
 QEMU runs with `-icount shift=0`: one instruction is one nanosecond of virtual time, so the
 device's timer counts instructions (docs/serial-protocol.md; the record's instruction counts).
 Flashing is a restart: `-kernel` the firmware, and `-device loader` puts the model image at the
-model slot's address, as st-flash or openocd would on a real board.
+model slot's address, as st-flash or openocd would on a real board. A reset (the reset button),
+a pause and a resume go through QEMU's machine protocol (QMP) on a Unix socket in the board's
+state folder: a few JSON lines, so a client of its own rather than a library's.
 """
+import json
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -70,8 +74,10 @@ class QemuStandin:
         if port_open(self.public_port):
             raise UserError(f"board {b.name}: port {self.public_port} on 127.0.0.1 is already in use; stop what "
                             f"listens there (make lab-down) or choose another port in the lab file")
+        self.qmp_path.unlink(missing_ok=True)
         cmd = [tool("qemu-system-arm", "qemu-system-arm"), "-M", b.standin.machine, "-display", "none",
-               "-monitor", "none", "-kernel", str(fw), "-icount", "shift=0",
+               "-monitor", "none", "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+               "-kernel", str(fw), "-icount", "shift=0",
                "-serial", f"tcp:127.0.0.1:{self.qemu_port},server=on,wait=off,nodelay=on"]
         if model is not None:
             cmd += ["-device", f"loader,file={model},addr=0x{model_address:08x}"]
@@ -104,6 +110,25 @@ class QemuStandin:
                 raise UserError(f"board {self.board.name}: {name} did not start ({' '.join(last) or 'no output'}); "
                                 f"see {self.dir / f'{name}.log'}")
             time.sleep(0.01)
+
+    @property
+    def qmp_path(self) -> Path:
+        return self.dir / "qmp.sock"
+
+    def machine(self, command: str):
+        """A QMP command (system_reset, stop, cont) to the running QEMU."""
+        if not self.running():
+            raise UserError(f"board {self.board.name} is not running; start it first")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(str(self.qmp_path))
+            replies = s.makefile("rb")
+            replies.readline()  # the greeting
+            for execute in ("qmp_capabilities", command):
+                s.sendall(json.dumps({"execute": execute}).encode() + b"\n")
+                while "return" not in (reply := json.loads(replies.readline() or b'{"error": "closed"}')):
+                    if "error" in reply:
+                        raise UserError(f"board {self.board.name}: QEMU refused {execute}: {reply['error']}")
 
     @property
     def address(self) -> str:

@@ -127,7 +127,9 @@ def agreement(df: pd.DataFrame) -> pd.DataFrame | None:
 def fit(df: pd.DataFrame) -> pd.DataFrame | None:
     """Per MCU board and method: what fit, instructions and emulated time of fine-tuning, MACs per
     instruction, measured memory per RAM region and flash, input bytes streamed and their transfer
-    time, and for each refused job the board's reason. None when no MCU board ran."""
+    time, and for each refused job the board's reason; where there were any, the frames the host
+    dropped as not the job's and the bytes received during counted work (a disturbed count).
+    None when no MCU board ran."""
     mcu = df[df["board"].isin(df.loc[df["mcu_memory"].notna(), "board"].unique())
              | df["reason"].astype(str).str.contains(" KB in ", regex=False)] if "mcu_memory" in df else df.iloc[0:0]
     if mcu.empty:
@@ -153,10 +155,14 @@ def fit(df: pd.DataFrame) -> pd.DataFrame | None:
                 row[f"{part}_KB"] = sum(u.get(part, 0) for u in mem["ram"].values()) / 1024
                 row[f"{part}_in"] = ",".join(name for name, u in mem["ram"].items() if u.get(part))
             row["stack_B"] = max(u["stack"] for u in mem["ram"].values())
+            row["dropped_frames"] = measured["dropped_frames"].sum()
+            row["bytes_during_compute"] = measured["link_bytes_during_compute"].max()
         refused = g[g["status"].eq("unsupported")]
         row["why refused"] = refused["reason"].iloc[0] if len(refused) else ""
         rows.append(row)
-    return sort_rows(pd.DataFrame(rows))
+    table = pd.DataFrame(rows)
+    quiet = [c for c in ("dropped_frames", "bytes_during_compute") if c in table and not table[c].fillna(0).any()]
+    return sort_rows(table.drop(columns=quiet))
 
 
 def status(df: pd.DataFrame) -> pd.DataFrame:

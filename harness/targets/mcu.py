@@ -291,7 +291,10 @@ class SerialTarget:
         self.link.begin_job(secrets.randbits(32) | 1)
         answer = self.link.request(msg.RUN, msg.run(job, stream, model_hash, data_hash), accept_device_request=True)
         # No answer but a request from the board: it started, and its RUN answer was lost.
-        return (0, 0, 0, "") if answer is None else msg.run_answer(answer)
+        answer = (0, 0, 0, "") if answer is None else msg.run_answer(answer)
+        if answer[0] != 0:
+            self.link.begin_job(0)  # refused: the board is idle again, outside any job
+        return answer
 
     def _serve(self, job, data, stream, in_slot, what):
         epochs, result, streamed = [], {}, [0]
@@ -304,7 +307,11 @@ class SerialTarget:
                 streamed[0] += len(rows)
                 return rows, False
             if frame.type == msg.PROGRESS:
-                epochs.append(msg.progress(frame.payload))
+                epoch = msg.progress(frame.payload)
+                if epoch[0] != len(epochs):
+                    raise ProtocolError(f"board {self.board.name} reported epoch {epoch[0] + 1} where epoch "
+                                        f"{len(epochs) + 1} was due")
+                epochs.append(epoch)
                 if self.on_progress:
                     self.on_progress(f"epoch {len(epochs)}/{job['epochs']}")
                 return b"", False
@@ -326,12 +333,12 @@ class SerialTarget:
             instructions = {k: round(t * 1e9 / h.ticks_per_second) for k, t in
                             [("ft", r["ft_ticks"]), *r["phase_ticks"].items()]}
             seconds = {k: v / h.clock_hz for k, v in instructions.items()}
-            epoch_s = [t * 1e9 / h.ticks_per_second / h.clock_hz for _, t, _ in sorted(epochs)]
+            epoch_s = [t * 1e9 / h.ticks_per_second / h.clock_hz for _, t, _ in epochs]
         else:
             instructions = {}
             seconds = {"ft": r["ft_ticks"] / h.ticks_per_second,
                        **{k: t / h.ticks_per_second for k, t in r["phase_ticks"].items()}}
-            epoch_s = [t / h.ticks_per_second for _, t, _ in sorted(epochs)]
+            epoch_s = [t / h.ticks_per_second for _, t, _ in epochs]
         lookups = r["cache_hits"] + r["cache_misses"]
         diverged = bool(r["diverged"])
         return {
@@ -342,7 +349,7 @@ class SerialTarget:
             "acc_after": None if diverged else r["correct_after"] / r["n_test"],
             "ft_time_s": seconds["ft"], **{f"{k}_time_s": seconds[k] for k in msg.PHASES},
             "epoch_times_s": epoch_s,
-            "epoch_loss": [loss if np.isfinite(loss) else None for _, _, loss in sorted(epochs)],
+            "epoch_loss": [loss if np.isfinite(loss) else None for _, _, loss in epochs],
             "n_ft": r["n_ft"], "n_test": r["n_test"], "ft_macs": r["ft_macs"],
             "trainable_params": r["trainable_params"], "cache_capacity_samples": r["cache_capacity"],
             "cache_hits": r["cache_hits"], "cache_misses": r["cache_misses"],

@@ -77,6 +77,8 @@ def decode(wire: bytes) -> Frame | None:
     if len(body) < _HEADER_V5.size + 4 or struct.unpack_from("<I", body, len(body) - 4)[0] != zlib.crc32(body[:-4]):
         return None
     frame_type, flags, seq, length = _HEADER_V5.unpack_from(body)
+    if length > MAX_PAYLOAD:
+        return None
     if len(body) >= _HEADER.size + 4 and length == len(body) - _HEADER.size - 4:
         session, token = struct.unpack_from("<II", body, _HEADER_V5.size)
         return Frame(frame_type, seq, body[_HEADER.size:-4], flags, session, token)
@@ -222,8 +224,10 @@ class SerialLink:
                 self._pending.append(frame)
                 if accept_device_request:
                     return None
+        dropped = f"; dropped {self.counters['dropped']} frames not of this session and job" \
+            if self.counters["dropped"] else ""
         raise LinkDown(f"board on {self.url} did not answer request 0x{frame_type:02x} "
-                       f"after {self.tries} tries of {timeout:g} s")
+                       f"after {self.tries} tries of {timeout:g} s{dropped}")
 
     # -- the host as responder ---------------------------------------------------------------------
     def serve(self, handle, deadline: float, liveness_s: float):
