@@ -21,8 +21,9 @@ from conftest import ROOT, require_tool, serving_lab
 from harness.lab.standins import free_port
 
 LIVENESS_S = 3
-# Two long jobs (about a second of emulated work each, so heartbeats flow and a reset or a pause
-# lands mid-job), then the host's two: the reference.
+# Two jobs with epochs longer than the firmware's heartbeat period (lora-all: some 130 M
+# instructions an epoch, half a second here, so heartbeats flow and a reset or a pause lands
+# mid-job), then the host's two: the reference. 400 samples of 64 bins: 100 kB to load, once.
 EXPERIMENT = """name = "hostile-serial"
 tasks = ["small"]
 methods = ["lora-all", "skip2-lora"]
@@ -32,7 +33,7 @@ impls = ["c"]
 kind = "npz"
 path = "{data}"
 [model]
-hidden = [48, 48]
+hidden = [256, 256]
 [pretrain]
 epochs = 2
 [finetune]
@@ -55,7 +56,7 @@ def small_task(tmp_path_factory):
     from harness.tasks import synthetic
     import numpy as np
     d = synthetic.load()
-    keep = {"pre": 400, "ft": 80, "test": 60}
+    keep = {"pre": 400, "ft": 400, "test": 60}
     path = tmp_path_factory.mktemp("small") / "small.npz"
     np.savez(path, classes=np.array(d["classes"]), **{f"x_{s}": d[f"x_{s}"][:n, :64] for s, n in keep.items()},
              **{f"y_{s}": d[f"y_{s}"][:n] for s, n in keep.items()})
@@ -105,7 +106,7 @@ class Tamper:
     """Watches every frame; `act(direction, wire, f)` returns the frames to send instead."""
 
     def __init__(self, lab: Path):
-        self.lab, self.seen, self.kept = lab, [], {}
+        self.lab, self.seen, self.kept, self.timers = lab, [], {}, []
         self.lock = threading.Lock()
 
     def __call__(self, direction, wire):
@@ -124,7 +125,14 @@ class Tamper:
 
     def later(self, command: str, delay_s: float = 0.0):
         """A lab command from another thread: the pump goes on meanwhile."""
-        threading.Timer(delay_s, ctl, (self.lab, command)).start()
+        timer = threading.Timer(delay_s, ctl, (self.lab, command))
+        timer.start()
+        self.timers.append(timer)
+
+    def settle(self):
+        """Every lab command given (the board resumed) before the next test."""
+        for timer in self.timers:
+            timer.join()
 
 
 PROGRESS, DONE, RUN, BOOT, BEAT = 0x11, 0x12, 0x06, 0x13, 0x14
@@ -222,7 +230,7 @@ CASES = {
     "done-twice": (DoneTwice, 2, None),
     "frames-of-other-session": (OtherSession, 2, None),
     "done-forged-macs": (ForgedMacs, 1, "MMAC; this job does"),
-    "done-truncated": (TruncatedDone, 1, "c firmware on mcu"),
+    "done-truncated": (TruncatedDone, 1, "sent a malformed frame 0x12 of 40 bytes"),
     "epoch-out-of-order": (EpochOutOfOrder, 1, "reported epoch 2 where epoch 1 was due"),
     "boot-notice-mid-job": (BootNotice, 1, "board reset during the job: fault (exception) at pc 0x00001234"),
     "reset-mid-job": (ResetMidJob, 1, "board reset during the job: reset"),
@@ -230,7 +238,7 @@ CASES = {
 }
 
 
-def run(lab, cache, tmp_path, data, port, *extra, epochs=40):
+def run(lab, cache, tmp_path, data, port, *extra, epochs=3):
     text = lab.read_text().replace(f"socket://127.0.0.1:{board_port(lab)}", f"socket://127.0.0.1:{port}")
     (tmp_path / "lab.toml").write_text(text)
     (tmp_path / "exp.toml").write_text(EXPERIMENT.format(data=data, epochs=epochs))
@@ -272,6 +280,7 @@ def test_a_hostile_line_never_makes_an_ok_record_of_other_numbers(lab, cache, tm
         took = time.monotonic() - t0
     finally:
         proxy.stop()
+        tamper.settle()
     assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
     recs = records(tmp_path)
     assert len(recs) == 4, done.stdout  # the run went on to its last job

@@ -291,7 +291,10 @@ class SerialTarget:
         self.link.begin_job(secrets.randbits(32) | 1)
         answer = self.link.request(msg.RUN, msg.run(job, stream, model_hash, data_hash), accept_device_request=True)
         # No answer but a request from the board: it started, and its RUN answer was lost.
-        answer = (0, 0, 0, "") if answer is None else msg.run_answer(answer)
+        try:
+            answer = (0, 0, 0, "") if answer is None else msg.run_answer(answer)
+        except struct.error as e:
+            raise ProtocolError(f"board {self.board.name} answered RUN with a malformed frame: {e}") from None
         if answer[0] != 0:
             self.link.begin_job(0)  # refused: the board is idle again, outside any job
         return answer
@@ -301,6 +304,13 @@ class SerialTarget:
         dropped = self.link.counters["dropped"]
 
         def handle(frame):
+            try:
+                return read(frame)
+            except (struct.error, IndexError, ValueError) as e:  # a whole frame of the wrong size or layout
+                raise ProtocolError(f"board {self.board.name} sent a malformed frame 0x{frame.type:02x} of "
+                                    f"{len(frame.payload)} bytes: {e}") from None
+
+        def read(frame):
             if frame.type == msg.ROWS:
                 request = msg.RowsRequest.parse(frame.payload)
                 rows = data.rows(request.split, request)

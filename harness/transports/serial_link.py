@@ -171,6 +171,8 @@ class SerialLink:
                 or frame.session != self.session:
             return False
         self.counters["duplicates"] += 1
+        if frame.token != self.token:  # a repeat of an earlier job's last request: not this job's
+            self.counters["dropped"] += 1
         self.send_raw(self._answered[2])
         return True
 

@@ -19,7 +19,7 @@
 enum { RUN_STARTED = 0, RUN_NO_FIT = 1, RUN_INVALID = 2, RUN_NO_MODEL = 3, RUN_NO_DATA = 4 };
 #define ROWS_HEADER 8u
 #define MESSAGE_BYTES 192u
-#define BEAT_MS 250u
+#define BEAT_MS 100u
 
 /* Large, and alive for one job at a time: static rather than on the 8 KB stack. */
 static skip2_ctx ctx;
