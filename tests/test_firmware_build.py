@@ -37,8 +37,9 @@ def test_ram_is_the_chips_two_regions(silicon):
     segments, symbols = silicon
     ram = [s for s in segments if s["p_vaddr"] >= SRAM]
     assert all(s["p_vaddr"] + s["p_memsz"] <= SRAM + SRAM_BYTES for s in ram)
-    # The stack sits at the top of the 128 KB SRAM, the free CCM is the real chip's 0x10000000.
-    assert symbols["__stack_top"] == SRAM + SRAM_BYTES
+    # The stack sits at the top of the 128 KB SRAM under the 64-byte reset note, the free CCM is
+    # the real chip's 0x10000000.
+    assert symbols["__stack_top"] == symbols["__reset_note"] == SRAM + SRAM_BYTES - 64
     assert (symbols["__ccm_free_start"], symbols["__ccm_free_end"]) == (CCM, CCM + CCM_BYTES)
     static = sum(s["p_memsz"] for s in ram)
     print(f"static RAM: {static} bytes; stack {symbols['STACK_SIZE']} bytes")

@@ -205,6 +205,39 @@ class BootNotice(Tamper):
         return [wire]
 
 
+class BeatReplayed(Tamper):
+    def act(self, direction, wire, f):
+        if direction == "to_host" and f.type == BEAT:
+            first = self.kept.setdefault("beat", wire)
+            return [wire, first] if first is not wire else [wire]
+        return [wire]
+
+
+class OtherToken(Tamper):
+    def act(self, direction, wire, f):
+        if direction == "to_host" and f.type in (PROGRESS, BEAT):
+            return [forged(f, token=f.token ^ 0x77), wire]
+        return [wire]
+
+
+class RunAnswerLost(Tamper):
+    """The board started the job; its answer to RUN never arrives (the host sends RUN again)."""
+    def act(self, direction, wire, f):
+        if direction == "to_host" and f.type == RUN and f.response and not self.kept:
+            self.kept["once"] = True
+            return []
+        return [wire]
+
+
+class DoneAnswerLost(Tamper):
+    """The host's answer to DONE never arrives: the board sends DONE again, answered again."""
+    def act(self, direction, wire, f):
+        if direction == "to_board" and f.type == DONE and f.response and not self.kept:
+            self.kept["once"] = True
+            return []
+        return [wire]
+
+
 class ResetMidJob(Tamper):
     def act(self, direction, wire, f):
         if direction == "to_host" and f.type == BEAT and not self.kept:
@@ -229,6 +262,10 @@ CASES = {
     "done-of-earlier-job": (DoneOfEarlierJob, 2, None),
     "done-twice": (DoneTwice, 2, None),
     "frames-of-other-session": (OtherSession, 2, None),
+    "beat-replayed": (BeatReplayed, 2, None),
+    "frames-of-other-job": (OtherToken, 2, None),
+    "run-answer-lost": (RunAnswerLost, 2, None),
+    "done-answer-lost": (DoneAnswerLost, 2, None),
     "done-forged-macs": (ForgedMacs, 1, "MMAC; this job does"),
     "done-truncated": (TruncatedDone, 1, "sent a malformed frame 0x12 of 40 bytes"),
     "epoch-out-of-order": (EpochOutOfOrder, 1, "reported epoch 2 where epoch 1 was due"),
@@ -292,7 +329,7 @@ def test_a_hostile_line_never_makes_an_ok_record_of_other_numbers(lab, cache, tm
     if words:
         assert words in errors[0], errors
     assert done.returncode == (0 if n_ok == 2 else 1)
-    if make in (ProgressReplayed, DoneOfEarlierJob, OtherSession):
+    if make in (ProgressReplayed, DoneOfEarlierJob, OtherSession, BeatReplayed, OtherToken):
         assert sum(r["dropped_frames"] for r in mcu) >= 1
     if case == "clean":  # the jobs are long enough that the board says it is alive while it works
         assert tamper.count(BEAT) >= 2 and all(r["dropped_frames"] == 0 for r in mcu)

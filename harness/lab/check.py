@@ -1,6 +1,5 @@
 """`skip2bench lab check`: reach every board, print its facts and what it can run."""
 import shutil
-import struct
 import time
 
 from rich.table import Table
@@ -22,12 +21,12 @@ def probe_serial(board) -> dict:
     """An MCU board's row: its HELLO (board, clock, RAM regions, firmware)."""
     from harness.mcu import firmware, messages
     from harness.targets.mcu import check_hello
-    from harness.transports.serial_link import PROTOCOL, ProtocolError, SerialLink
+    from harness.transports.serial_link import ProtocolError, SerialLink
     t0 = time.perf_counter()
     try:
         link = SerialLink(board.port, board.link_timeout_s, board.link_tries, board.baudrate)
         try:
-            hello = check_hello(link.request(messages.HELLO, struct.pack("<H", PROTOCOL)), board.name)
+            hello = check_hello(link.request(messages.HELLO, messages.hello(link.session)), board.name)
         finally:
             link.close()
     except (LinkDown, ProtocolError) as e:
