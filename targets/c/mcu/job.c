@@ -19,7 +19,7 @@
 enum { RUN_STARTED = 0, RUN_NO_FIT = 1, RUN_INVALID = 2, RUN_NO_MODEL = 3, RUN_NO_DATA = 4 };
 #define ROWS_HEADER 8u
 #define MESSAGE_BYTES 192u
-#define BEAT_MS 100u
+#define BEAT_RELOADS 10u     /* a BEAT after 10 SysTick periods (100 ms) without a frame */
 
 /* Large, and alive for one job at a time: static rather than on the 8 KB stack. */
 static skip2_ctx ctx;
@@ -35,7 +35,6 @@ typedef struct {
     uint32_t D;
 } rows_source;
 static rows_source sources[2];
-static uint64_t beat_at;              /* when the board last told the host it is alive */
 static uint32_t batches;              /* of the running job, for BEAT */
 
 /* ---- the answer to RUN -------------------------------------------------------------------- */
@@ -247,19 +246,19 @@ static void send_progress(int epoch, uint64_t ticks, double loss, void *user)
     link_frame resp;
     if (!link_request(MSG_PROGRESS, w.len, &resp, protocol_while_running))
         longjmp(abandon, 1);
+    systick_alarm_arm(BEAT_RELOADS);
     port_transfer_end();
-    beat_at = systick_now();
 }
 
-/* skip2_job.on_batch: a BEAT notice (u32 batches so far) at least every BEAT_MS of the board's
- * time, so the host sees the board alive, and a look at what the host sent meanwhile (a HELLO
- * of a new session ends the job at once). Both kept out of the core's clock; only the check of
- * the time is counted work. */
+/* skip2_job.on_batch: a BEAT notice (u32 batches so far) once 100 ms passed without a frame of
+ * the job, so the host sees the board alive, and a look at what the host sent meanwhile (a
+ * HELLO of a new session ends the job at once). Both kept out of the core's clock; only the
+ * check of the SysTick alarm and the receive ring is counted work. */
 static void on_batch(void *user)
 {
     (void)user;
     batches++;
-    if (systick_now() - beat_at < systick_rate() * BEAT_MS / 1000u && !serial_waiting())
+    if (!systick_alarm && !serial_waiting())
         return;
     port_transfer_begin();
     writer w = { link_request_payload(), 0, LINK_MAX_PAYLOAD, 0 };
@@ -272,8 +271,8 @@ static void on_batch(void *user)
             longjmp(abandon, 1);
         }
     }
+    systick_alarm_arm(BEAT_RELOADS);
     port_transfer_end();
-    beat_at = systick_now();
 }
 
 /* Request: the core's skip2_result, field by field, then the job as read (docs/serial-protocol.md,
@@ -326,7 +325,7 @@ static int run_core(const skip2_model *model, const skip2_job *job, const skip2_
     if (setjmp(abandon))
         return 0;
     port_transfer_reset();
-    beat_at = systick_now();
+    systick_alarm_arm(BEAT_RELOADS);
     batches = 0;
     skip2_run(&ctx, model, job, &data[0], &data[1], placed_arena.start, placed_arena.bytes,
               placed_store.start, placed_store.bytes, &result);
@@ -420,5 +419,6 @@ void job_on_run(const link_frame *f)
     stack_repaint();                  /* the record's stack high-water is this job's alone */
     if (run_core(model, &job, data))
         send_done(&job);
+    systick_alarm_arm(0);
     link_token = 0;
 }

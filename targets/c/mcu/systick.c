@@ -10,6 +10,8 @@ static uint64_t offset;               /* ticks before the running count, kept ac
  * wraps every 2^32 cycles, 25 s at 168 MHz; the 10 ms SysTick interrupt sees every wrap).
  * QEMU does not implement it (it reads 0), and there the SysTick count is the clock. */
 static int use_dwt;
+volatile uint32_t systick_alarm;
+static volatile uint32_t alarm_left;  /* reloads until the alarm; 0: not armed */
 static uint32_t dwt_last;
 static uint64_t dwt_high;
 
@@ -53,9 +55,19 @@ void systick_init(uint32_t clock_hz)
     dwt_start();
 }
 
+void systick_alarm_arm(uint32_t periods)
+{
+    uint32_t primask = irq_save();
+    systick_alarm = 0;
+    alarm_left = periods;
+    irq_restore(primask);
+}
+
 void SysTick_Handler(void)
 {
     reloads = reloads + 1u;
+    if (alarm_left && --alarm_left == 0)
+        systick_alarm = 1;
     if (use_dwt)
         dwt_now();                    /* notices a wrap of the cycle counter */
 }

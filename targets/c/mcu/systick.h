@@ -16,6 +16,12 @@ void SysTick_Handler(void);
  * instructions on every run, however long the host took before it. */
 void systick_restart(void);
 
+/* A flag the SysTick interrupt raises once `reloads` periods of 10 ms have passed since it was
+ * last armed (0: never): polling it costs counted work a load, where reading the clock would
+ * cost a 64-bit computation. */
+extern volatile uint32_t systick_alarm;
+void systick_alarm_arm(uint32_t reloads);
+
 /* Whether the clock is the DWT cycle counter (a real chip) rather than the SysTick count (QEMU). */
 int systick_uses_dwt(void);
 
