@@ -320,6 +320,22 @@ def test_the_checker_finds_what_3_8_lacks():
     assert len(newer_than_3_8(ast.parse(src))) == 4
 
 
+def test_a_board_python_older_than_3_8_makes_numpy_jobs_unsupported(cache, tmp_path):
+    """No Python 3.7 installs here: a wrapper answers the facts probe's version question as one
+    would, and runs the real Python for everything else."""
+    old = tmp_path / "python3.7"
+    old.write_text(f'#!/bin/sh\ncase "$*" in *python_version*) echo 3.7.3 ;; *) exec {BOARD_PYTHON} "$@" ;; esac\n')
+    old.chmod(0o755)
+    lab_file = local_lab(tmp_path, tmp_path / "root")
+    lab_file.write_text(lab_file.read_text().replace(f'python = "{BOARD_PYTHON}"', f'python = "{old}"'))
+    out = tmp_path / "run"
+    skip2bench("run", "-e", experiment(tmp_path, impls=["numpy"]), "-l", lab_file, "-o", out, "--no-report",
+               cache=cache)
+    recs = records(out)
+    assert len(recs) == 2 and all(r["status"] == "unsupported" for r in recs)
+    assert "Python 3.7.3 is older than 3.8, the oldest the Python runners support" in recs[0]["reason"]
+
+
 def test_the_session_works_without_os_waitstatus_to_exitcode(tmp_path):
     """A Python 3.8 board's os module has no waitstatus_to_exitcode: the session runs a job, a
     failing one and a killed one without it."""

@@ -10,14 +10,12 @@ import time
 from rich.markup import escape
 from rich.table import Table
 
-from harness import paths
+from harness import paths, runners
 from harness.errors import TargetError
 from harness.targets import facts as board_facts
 from harness.targets import open_shell
 from harness.transports import HostKeyRefused, LinkDown, quote
 
-# The oldest board Python the runners support (docs/targets.md).
-OLDEST_PYTHON = "3.8"
 
 
 def _c_column(board, found: dict, reasons: dict, unsupported: dict) -> str:
@@ -80,7 +78,8 @@ def prove(board, shell, cache_dir) -> tuple[str, dict]:
                 target.run_script("numpy", "skip2_session.py", "skip2_runner", timeout=120)
             except TargetError as e:
                 target.unsupported["numpy"] = (f"the NumPy runner does not start under `{board.python}` ({e}); "
-                                               f"the board needs Python {OLDEST_PYTHON} or newer with NumPy")
+                                               f"the board needs Python {'.'.join(map(str, runners.OLDEST_PYTHON))} or newer "
+                                               f"with NumPy")
         return "", target.unsupported
     except (LinkDown, HostKeyRefused, TargetError) as e:
         return str(e), target.unsupported

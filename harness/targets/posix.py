@@ -176,6 +176,9 @@ class PosixTarget:
             if impl in impls and found.get(impl) is None:
                 self.unsupported[impl] = (f"{module} is not importable by `{self.board.python}` on board "
                                           f"{self.board.name}: {self.reasons.get(impl)}")
+            elif impl in impls and (old := runners.python_too_old(found.get("python"))):
+                self.unsupported[impl] = (f"`{self.board.python}` on board {self.board.name}: {old}; set python "
+                                          f"in the lab file to a newer one")
 
     def _deploy_runner(self, impl):
         if impl in self.unsupported:

@@ -177,8 +177,7 @@ class SshShell:
             channel = self.client.get_transport().open_session(timeout=self.board.connect_timeout_s)
             channel.settimeout(self.board.connect_timeout_s)
             channel.invoke_subsystem("sftp")
-            sftp = paramiko.SFTPClient(channel)
-            sftp.normalize(".")
+            sftp = paramiko.SFTPClient(channel)  # its version exchange meets a greeting or an absent server
         except (OSError, EOFError, paramiko.SSHException, paramiko.SFTPError):
             if channel is not None:
                 channel.close()
