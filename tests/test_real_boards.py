@@ -208,16 +208,20 @@ def test_a_home_folder_work_root_is_refused_and_the_users_files_stay(lab, cache,
     before = {k: v for k, v in tree(user_home).items() if not k.startswith(lab.token)}
     variant = lab.variant(tmp_path, **{"noisy-rc": "~"})
     out = tmp_path / "run"
-    proc = skip2bench("run", "-e", experiment(tmp_path, boards=["noisy-rc-alt"]), "-l", variant, "-o", out,
-                      "--no-report", cache=cache, check=False)
+    try:
+        proc = skip2bench("run", "-e", experiment(tmp_path, boards=["noisy-rc-alt"]), "-l", variant, "-o", out,
+                          "--no-report", cache=cache, check=False)
+        check = skip2bench("lab", "check", "--lab", variant, cache=cache, check=False)
+        after = {k: v for k, v in tree(user_home).items() if not k.startswith(lab.token)}
+    finally:
+        shutil.rmtree(user_home / "tmp")
+        (user_home / "notes.txt").unlink()
     assert proc.returncode == 1
     recs = records(out)
     assert len(recs) == 4 and all(r["status"] == "error" for r in recs)
     assert all("holds files skip2bench did not make" in r["error"] and 'work_root' in r["error"] for r in recs)
     assert "\n" not in recs[0]["error"]
-    check = skip2bench("lab", "check", "--lab", variant, cache=cache, check=False)
     assert check.returncode == 2 and "holds files skip2bench did not make" in check.stdout
-    after = {k: v for k, v in tree(user_home).items() if not k.startswith(lab.token)}
     assert after == before and not (user_home / ".skip2bench-work-root").exists()
 
 
