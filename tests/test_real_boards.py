@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, full_job, require_tool, serving_lab, unavailable, write_runner_files
+from conftest import ROOT, full_job, serving_lab, unavailable, write_runner_files
 from harness.lab.standins import free_port
 
 BOARD_PYTHON = "/usr/bin/python3"  # Debian's, with python3-numpy, on the host and on every board
@@ -302,7 +302,7 @@ def newer_than_3_8(tree_: ast.AST) -> list:
         if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id in BUILTIN_GENERICS:
             found.append(f"line {node.lineno}: {node.value.id}[...]")
         if isinstance(node, ast.keyword) and node.arg == "strict":
-            found.append(f"zip(strict=...) or the like (3.10)")
+            found.append(f"line {node.value.lineno}: strict=... (3.10)")
     for node in ast.walk(tree_):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.AnnAssign, ast.arg)):
             notes = [node.returns] if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else [node.annotation]

@@ -14,8 +14,7 @@ from harness import paths, runners
 from harness.errors import TargetError
 from harness.targets import facts as board_facts
 from harness.targets import open_shell
-from harness.transports import HostKeyRefused, LinkDown, quote
-
+from harness.transports import CommandTimeout, HostKeyRefused, LinkDown, quote
 
 
 def _c_column(board, found: dict, reasons: dict, unsupported: dict) -> str:
@@ -67,8 +66,9 @@ def prove(board, shell, cache_dir) -> tuple[str, dict]:
             shell.put(sample, path)
             back = shell.get(path)
             shell.run(f"rm -f {quote(path)}", timeout=60)
-        except OSError as e:
-            return (f"board {board.name}: cannot put and get a file in {target.root}/tmp ({e.strerror or e}); "
+        except (OSError, CommandTimeout) as e:
+            return (f"board {board.name}: cannot put and get a file in {target.root}/tmp "
+                    f"({getattr(e, 'strerror', None) or e or 'timed out'}); "
                     f"check that the board user may write there and that its disk has room"), target.unsupported
         if back != sample:
             return (f"board {board.name}: a file put on the board came back different "
@@ -97,9 +97,10 @@ def probe(board, cache_dir) -> dict:
         extra = ["tools", *([] if board.cross_compiler else ["cc"])]
         done = shell.run(board_facts.script(board, extra), timeout=60)
         found, reasons = board_facts.parse(done.stdout.decode(errors="replace"))
-    except (LinkDown, HostKeyRefused, OSError) as e:
+    except (LinkDown, HostKeyRefused, OSError, CommandTimeout) as e:
         shell.close()
-        return {"board": board.name, "ok": False, "why": str(e)}
+        why = str(e) if not isinstance(e, CommandTimeout) else "the facts probe timed out after 60 s; is the board overloaded?"
+        return {"board": board.name, "ok": False, "why": why}
     ms = 1000 * (time.perf_counter() - t0)
     missing = [t for t in ("flock", "sha256sum") if found.get(t) is None]
     if missing:

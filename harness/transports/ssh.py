@@ -169,7 +169,7 @@ class SshShell:
         client.get_transport().set_keepalive(max(1, int(b.keepalive_s)))
 
     def _file_transfer(self) -> str:
-        """"sftp" when the board's SFTP server answers a round trip intact, else "exec": no SFTP
+        """"sftp" when the board's SFTP server answers its version exchange intact, else "exec": no SFTP
         server (dropbear images without sftp-server), or a login shell that prints into the
         stream of one it starts ("Garbage packet received")."""
         channel = None
@@ -202,7 +202,7 @@ class SshShell:
         """A failed operation: a broken link is LinkDown, anything else the error itself."""
         if not self._alive() or isinstance(exc, (EOFError, paramiko.SSHException)):
             return LinkDown(f"connection to board {self.board.name} lost: {_reason(exc)}")
-        return exc
+        return OSError(f"SFTP: {exc}") if isinstance(exc, paramiko.SFTPError) else exc
 
     # -- the shell protocol -----------------------------------------------------------------
     def run(self, command: str, timeout: float, stdin: bytes = b"") -> Completed:
@@ -266,7 +266,7 @@ class SshShell:
             with self._sftp_client().open(path, "wb") as f:
                 f.set_pipelined(True)
                 f.write(data)
-        except (OSError, EOFError, paramiko.SSHException) as e:
+        except (OSError, EOFError, paramiko.SSHException, paramiko.SFTPError) as e:
             raise self._link_error(e) from None
         self.bytes_sent += len(data)
 
@@ -294,7 +294,7 @@ class SshShell:
         try:
             with self._sftp_client().open(path, "rb") as f:
                 return f.read()
-        except (OSError, EOFError, paramiko.SSHException) as e:
+        except (OSError, EOFError, paramiko.SSHException, paramiko.SFTPError) as e:
             raise self._link_error(e) from None
 
     def close(self):
