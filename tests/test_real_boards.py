@@ -173,6 +173,7 @@ def test_lab_check_proves_each_board_and_warns_of_greetings_once(lab, cache):
     assert proc.stdout.count("warning: board noisy-bash: its login shell prints") == 1
     assert proc.stdout.count("warning: board noisy-rc: its login shell prints") == 1
     assert "Hello from ~/.ssh/rc" in proc.stdout and "dropbear: its login shell" not in proc.stdout
+    assert "bashrc on stderr" in proc.stdout  # a greeting on stderr is set aside too
     # The lock it took is released: nothing holds it now.
     for name, root in (("noisy-bash", home("noisy-bash") / lab.token), ("dropbear", home("dropbear") / lab.token / "db")):
         assert subprocess.run(["flock", "-n", str(root / "lock"), "true"]).returncode == 0, name
