@@ -7,10 +7,10 @@ PY := $(VENV)/bin/python
 S2B := $(VENV)/bin/skip2bench
 
 LAB ?= labs/emulated.toml
-# Debian packages of the emulated lab: OpenSSH stand-ins for SBCs, Debian's Python with NumPy on
-# them, the aarch64 cross-compiler and QEMU user mode for the cross-compiled board; the ARM
-# toolchain and QEMU system emulation for the MCU boards, socat and ser2net to serve one of them.
-LAB_PACKAGES = openssh-server openssh-client util-linux python3-venv python3-numpy \
+# Debian packages of the emulated lab: OpenSSH and dropbear stand-ins for SBCs, Debian's Python
+# with NumPy on them, the aarch64 cross-compiler and QEMU user mode for the cross-compiled board;
+# the ARM toolchain and QEMU system emulation for the MCU boards, socat and ser2net to serve one of them.
+LAB_PACKAGES = openssh-server openssh-client dropbear-bin util-linux python3-venv python3-numpy \
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user \
 	qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi socat ser2net
 

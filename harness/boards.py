@@ -82,6 +82,24 @@ class Standin(Strict):
     # Make a Python venv without NumPy at this path in the board user's home (a board whose
     # python lacks NumPy); the board's `python` should point into it.
     venv_without_numpy: Optional[str] = Field(default=None, min_length=1)
+    # The SSH server: OpenSSH's sshd, or dropbear (as on many small images).
+    server: Literal["openssh", "dropbear"] = "openssh"
+    # SFTP: the sftp-server program, started through the login shell (as Debian's sshd_config and
+    # dropbear do); OpenSSH's in-process server; or none (a dropbear image without sftp-server).
+    # Unset: in-process for OpenSSH, the program for dropbear.
+    sftp: Optional[Literal["program", "internal", "none"]] = Field(default=None, validate_default=True)
+    # The board user's login shell, made so when `lab serve` creates the user.
+    login_shell: str = Field(default="/bin/sh", min_length=1)
+    # A greeting the board's login prints on every command, from ~/.bashrc (bash reads it for
+    # every SSH command) or ~/.ssh/rc, as hobby images do.
+    greeting: Optional[Literal["bashrc", "ssh-rc"]] = None
+
+    @field_validator("sftp")
+    @classmethod
+    def _dropbear_has_no_internal_sftp(cls, sftp, info: ValidationInfo):
+        if sftp == "internal" and info.data.get("server") == "dropbear":
+            raise ValueError('dropbear has no in-process SFTP server: sftp = "program" or "none"')
+        return sftp or ("program" if info.data.get("server") == "dropbear" else "internal")
 
 
 class SshBoard(PosixBoard):

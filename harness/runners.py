@@ -22,6 +22,20 @@ TORCH_RUNNER = TORCH_RUNNER_DIR / "skip2_torch_runner.py"
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 # Python modules a Python runner imports to probe that the board can run it.
 NEEDS = {"numpy": "numpy", "torch": "torch"}
+# The oldest board Python the Python runners support (docs/targets.md): a test holds their files
+# to its grammar and standard library.
+OLDEST_PYTHON = (3, 8)
+
+
+def python_too_old(version: str | None) -> str | None:
+    """Why a board's Python (its platform.python_version()) cannot run the Python runners, or None."""
+    try:
+        found = tuple(int(part) for part in (version or "").split(".")[:2])
+    except ValueError:
+        return None  # an odd version string: the runner's own start says more
+    if len(found) == 2 and found < OLDEST_PYTHON:
+        return f"Python {version} is older than {'.'.join(map(str, OLDEST_PYTHON))}, the oldest the Python runners support"
+    return None
 # Implementations that run their jobs in a session (targets/numpy/skip2_session.py): a fork server
 # pays Python's start and NumPy's import once per board. Not PyTorch: forking after its import
 # risks its thread pools.

@@ -57,6 +57,11 @@ def parse(text: str) -> tuple[dict, dict]:
     return facts, reasons
 
 
+# How the harness reaches the board, not what the board is: left out of its fingerprint.
+NOT_FINGERPRINTED = ("file_transfer",)
+
+
 def fingerprint(facts: dict) -> str:
     """What the board is, as one short hash: a baseline is only compared on the same fingerprint."""
-    return sha256_text(json.dumps(facts, sort_keys=True, default=str))[:16]
+    kept = {k: v for k, v in facts.items() if k not in NOT_FINGERPRINTED}
+    return sha256_text(json.dumps(kept, sort_keys=True, default=str))[:16]

@@ -10,6 +10,8 @@ Layout of a board's work root:
     models/<hash16>/, data/<hash16>/ the .npy files of a backbone and of a data set
     jobs/<run id>/<job>/             job.json, runner.pid
     tmp/                             uploads and builds in progress (emptied by every prepare)
+    .skip2bench-work-root            the marker: only a marked work root is written to or cleared
+                                     (harness/targets/work_root.py)
 """
 import json
 import os
@@ -25,6 +27,7 @@ from harness import runners
 from harness.errors import TargetError
 from harness.hashing import sha256_file, sha256_text, sha256_tree
 from harness.targets import facts as board_facts
+from harness.targets import work_root
 from harness.schema import Result
 from harness.targets import parse_result, tail
 from harness.transports import CommandTimeout, Completed, HostKeyRefused, LinkDown, StreamEnded, quote
@@ -96,8 +99,7 @@ class PosixTarget:
     def _resolve_root(self) -> str:
         root = self.board.work_root or (str(self.cache_dir / "boards" / self.board.name)
                                         if self.board.transport == "local" else "skip2bench")
-        done = self._run(f"mkdir -p {quote(root)} && cd {quote(root)} && pwd -P")
-        return done.stdout.decode().strip()
+        return work_root.claimed(self._run(work_root.claim_script(root)).stdout.decode(), self.board.name, root)
 
     def _take_lock(self, retake: bool):
         lock = f"{self.root}/lock"
@@ -148,7 +150,7 @@ class PosixTarget:
         run gets an entry in `unsupported` (its jobs are recorded as unsupported)."""
         try:
             self._session()
-            self._run(f"rm -rf {quote(self.root + '/tmp')}")
+            self._run(work_root.clear(self.root, "tmp"))
             self._probe(impls)
             for impl in impls:
                 self._deploy_runner(impl)
@@ -169,11 +171,14 @@ class PosixTarget:
         if missing:
             raise BoardDown(f"board {self.board.name} lacks {' and '.join(missing)} (install coreutils "
                             f"and util-linux on it)")
-        self.facts = {"transport": self.board.transport, **found}
+        self.facts = {"transport": self.board.transport, **found, **self.shell.facts}
         for impl, module in runners.NEEDS.items():
             if impl in impls and found.get(impl) is None:
                 self.unsupported[impl] = (f"{module} is not importable by `{self.board.python}` on board "
                                           f"{self.board.name}: {self.reasons.get(impl)}")
+            elif impl in impls and (old := runners.python_too_old(found.get("python"))):
+                self.unsupported[impl] = (f"`{self.board.python}` on board {self.board.name}: {old}; set python "
+                                          f"in the lab file to a newer one")
 
     def _deploy_runner(self, impl):
         if impl in self.unsupported:
@@ -381,7 +386,7 @@ class PosixTarget:
     def discard(self):
         """Remove the whole work root (a throwaway one, such as a measurement's)."""
         self._session()
-        self._run(f"rm -rf {quote(self.root)}")
+        self._run(work_root.remove(self.root))
 
     def close(self):
         for session in self.sessions.values():

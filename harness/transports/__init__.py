@@ -50,8 +50,12 @@ class Stream(Protocol):
 
 class LineStream:
     """A Stream's readline, once for every transport: subclasses say how a chunk of the
-    command's stdout arrives (_recv)."""
+    command's stdout arrives (_recv). A stream of a framed command (harness.transports.framing)
+    sets `mark`: lines before its begin line are the login shell's and skipped, and its end
+    line ends the stream."""
     _buffer = b""
+    mark = None
+    _begun = False
 
     def _recv(self, left: float) -> bytes | None:
         """Up to 64 KiB within `left` seconds, None when nothing came in time; StreamEnded when
@@ -60,19 +64,33 @@ class LineStream:
 
     def readline(self, timeout: float) -> str:
         deadline = time.monotonic() + timeout
-        while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            chunk = self._recv(left) if left > 0 else None
-            if chunk is None:
-                return ""
-            self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return line.decode(errors="replace")
+        while True:
+            while b"\n" not in self._buffer:
+                left = deadline - time.monotonic()
+                chunk = self._recv(left) if left > 0 else None
+                if chunk is None:
+                    return ""
+                self._buffer += chunk
+            line, self._buffer = self._buffer.split(b"\n", 1)
+            if self.mark is None:
+                return line.decode(errors="replace")
+            if not self._begun:
+                self._begun = line.endswith(f"{self.mark}-begin".encode())  # after a greeting's unended line
+                continue
+            end = f"{self.mark}-end".encode()
+            if line.endswith(end):
+                if line == end:
+                    raise StreamEnded("the command has ended")
+                # Its last line had no newline: that line now, the end at the next call.
+                line, self._buffer = line[:-len(end)], end + b"\n" + self._buffer
+            return line.decode(errors="replace")
 
 
 class Shell(Protocol):
     # Bytes of file content put on the board since the shell was made.
     bytes_sent: int
+    # What the transport found out about the board once connected (SSH: how files travel).
+    facts: dict
 
     def connect(self) -> int:
         """Make sure the link is up (reconnecting with bounded backoff); returns a number that
@@ -87,6 +105,14 @@ class Shell(Protocol):
 def quote(*words) -> str:
     """Words as one shell command line, each quoted."""
     return " ".join(shlex.quote(str(w)) for w in words)
+
+
+def board_path(path: str) -> str:
+    """A path on the board as one shell word; a leading `~` or `~/` is the board user's home,
+    expanded by the board's shell."""
+    if path == "~" or path.startswith("~/"):
+        return '"$HOME"' + (f"/{shlex.quote(path[2:])}" if path[2:] else "")
+    return shlex.quote(path)
 
 
 def words(command: str) -> str:

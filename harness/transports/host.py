@@ -61,6 +61,7 @@ class ProcessStream(LineStream):
 class HostShell:
     def __init__(self):
         self.bytes_sent = 0
+        self.facts = {}
 
     def connect(self) -> int:
         return 0

@@ -4,17 +4,25 @@ The connection is made on our own TCP socket with TCP_NODELAY (paramiko leaves N
 costs ~40 ms per channel), sends keepalives, and is re-made with bounded backoff when it drops.
 Host keys are checked against a known-hosts file; an unknown key is refused unless the lab file
 allows trust on first use.
+
+Every command is framed by markers of its own (harness.transports.framing): what the board's
+login shell prints around it is set aside (`noise`, the first such text). Files travel over
+SFTP, or over an exec channel (`cat >`, checked by sha256sum on the board) where the board has no
+SFTP server or its login shell garbles SFTP's stream; which one is found once per shell and said
+in `facts["file_transfer"]`.
 """
 import base64
 import hashlib
 import logging
+import secrets
 import select
 import socket
 import time
 
 import paramiko
 
-from harness.transports import CommandTimeout, Completed, HostKeyRefused, LineStream, LinkDown, StreamEnded
+from harness.transports import CommandTimeout, Completed, HostKeyRefused, LineStream, LinkDown, StreamEnded, quote
+from harness.transports.framing import framed, framed_stream, marker, unframe
 
 # paramiko logs every failed connection with a traceback; the harness reports them itself.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
@@ -22,6 +30,7 @@ logging.getLogger("paramiko").propagate = False
 
 BACKOFF_S = 0.5  # first wait between reconnect attempts; doubles each time
 BACKOFF_MAX_S = 8.0
+TRANSFER_TIMEOUT_S = 600  # one file over an exec channel
 
 
 def fingerprint(key) -> str:
@@ -50,6 +59,11 @@ class _Policy(paramiko.MissingHostKeyPolicy):
             f'host_key_policy = "accept-new" for this board in the lab file')
 
 
+def _last_line(data: bytes) -> str:
+    lines = data.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else "failed without a message"
+
+
 def _reason(exc) -> str:
     if isinstance(exc, socket.timeout):
         return "timed out"
@@ -59,8 +73,8 @@ def _reason(exc) -> str:
 
 
 class ChannelStream(LineStream):
-    def __init__(self, channel):
-        self.channel = channel
+    def __init__(self, channel, mark: str):
+        self.channel, self.mark = channel, mark
 
     def write(self, data: bytes):
         try:
@@ -96,6 +110,8 @@ class SshShell:
         self._sftp = None
         self.generation = 0
         self.bytes_sent = 0
+        self.facts = {}    # file_transfer: "sftp" or "exec", found at the first connection
+        self.noise = None  # the first text the login shell printed around a command
 
     # -- connection ------------------------------------------------------------------------
     def _alive(self) -> bool:
@@ -112,6 +128,8 @@ class SshShell:
                 time.sleep(min(BACKOFF_S * 2 ** (attempt - 1), BACKOFF_MAX_S))
             try:
                 self._open()
+                if "file_transfer" not in self.facts:
+                    self.facts["file_transfer"] = self._file_transfer()
                 self.generation += 1
                 return self.generation
             except paramiko.BadHostKeyException as e:
@@ -150,6 +168,26 @@ class SshShell:
                        auth_timeout=b.connect_timeout_s, channel_timeout=b.connect_timeout_s)
         client.get_transport().set_keepalive(max(1, int(b.keepalive_s)))
 
+    def _file_transfer(self) -> str:
+        """"sftp" when the board's SFTP server answers its version exchange intact, else "exec": no SFTP
+        server (dropbear images without sftp-server), or a login shell that prints into the
+        stream of one it starts ("Garbage packet received")."""
+        channel = None
+        try:
+            channel = self.client.get_transport().open_session(timeout=self.board.connect_timeout_s)
+            channel.settimeout(self.board.connect_timeout_s)
+            channel.invoke_subsystem("sftp")
+            sftp = paramiko.SFTPClient(channel)  # its version exchange meets a greeting or an absent server
+        except (OSError, EOFError, paramiko.SSHException, paramiko.SFTPError):
+            if channel is not None:
+                channel.close()
+            if not self._alive():
+                raise EOFError("the connection closed while its SFTP server was tried") from None
+            return "exec"
+        channel.settimeout(None)
+        self._sftp = sftp
+        return "sftp"
+
     def _channel(self, command: str):
         if not self._alive():
             raise LinkDown(f"connection to board {self.board.name} is down")
@@ -164,11 +202,12 @@ class SshShell:
         """A failed operation: a broken link is LinkDown, anything else the error itself."""
         if not self._alive() or isinstance(exc, (EOFError, paramiko.SSHException)):
             return LinkDown(f"connection to board {self.board.name} lost: {_reason(exc)}")
-        return exc
+        return OSError(f"SFTP: {exc}") if isinstance(exc, paramiko.SFTPError) else exc
 
     # -- the shell protocol -----------------------------------------------------------------
     def run(self, command: str, timeout: float, stdin: bytes = b"") -> Completed:
-        channel = self._channel(command)
+        mark = marker()
+        channel = self._channel(framed(command, mark))
         out, err = bytearray(), bytearray()
         deadline = time.monotonic() + timeout
         try:
@@ -187,7 +226,7 @@ class SshShell:
                     err += channel.recv_stderr(1 << 16)
                 if channel.exit_status_ready() and channel.eof_received \
                         and not channel.recv_ready() and not channel.recv_stderr_ready():
-                    return Completed(channel.recv_exit_status(), bytes(out), bytes(err))
+                    return self._unframed(mark, channel.recv_exit_status(), out, err)
                 if channel.closed or not self._alive():
                     raise LinkDown(f"connection to board {self.board.name} lost while running a command")
                 left = deadline - time.monotonic()
@@ -199,8 +238,18 @@ class SshShell:
         finally:
             channel.close()
 
+    def _unframed(self, mark: str, returncode: int, out: bytearray, err: bytearray) -> Completed:
+        """The command's own output; the end marker's exit status unless it was killed first."""
+        out, out_noise, status = unframe(bytes(out), mark)
+        err, err_noise, _ = unframe(bytes(err), mark)
+        noise = (out_noise + err_noise).strip()
+        if noise and self.noise is None:
+            self.noise = noise.decode(errors="replace")
+        return Completed(returncode if status is None else status, out, err)
+
     def open(self, command: str) -> ChannelStream:
-        return ChannelStream(self._channel(command))
+        mark = marker()
+        return ChannelStream(self._channel(framed_stream(command, mark)), mark)
 
     def _sftp_client(self):
         if self._sftp is None:
@@ -210,19 +259,42 @@ class SshShell:
         return self._sftp
 
     def put(self, data: bytes, path: str):
+        if self.facts.get("file_transfer") == "exec":
+            self._put_exec(data, path)
+            return
         try:
             with self._sftp_client().open(path, "wb") as f:
                 f.set_pipelined(True)
                 f.write(data)
-        except (OSError, EOFError, paramiko.SSHException) as e:
+        except (OSError, EOFError, paramiko.SSHException, paramiko.SFTPError) as e:
             raise self._link_error(e) from None
         self.bytes_sent += len(data)
 
+    def _put_exec(self, data: bytes, path: str):
+        """`cat >` a file beside `path`, moved there once sha256sum on the board agrees."""
+        part = quote(f"{path}.part-{secrets.token_hex(4)}")
+        check = (f'h=$(sha256sum < {part}) && [ "${{h%% *}}" = {hashlib.sha256(data).hexdigest()} ] || '
+                 f'{{ echo "the copy on the board fails its sha256 check" >&2; false; }}')
+        self._over_exec(f"cat > {part} && {{ {check}; }} && mv {part} {quote(path)} || {{ rm -f {part}; exit 1; }}", data)
+        self.bytes_sent += len(data)
+
+    def _over_exec(self, command: str, stdin: bytes = b"") -> bytes:
+        """A file command's stdout; its failure an OSError, as SFTP's would be."""
+        try:
+            done = self.run(command, TRANSFER_TIMEOUT_S, stdin)
+        except CommandTimeout:
+            raise OSError(f"timed out after {TRANSFER_TIMEOUT_S} s") from None
+        if done.returncode != 0:
+            raise OSError(_last_line(done.stderr))
+        return done.stdout
+
     def get(self, path: str) -> bytes:
+        if self.facts.get("file_transfer") == "exec":
+            return self._over_exec(f"cat {quote(path)}")
         try:
             with self._sftp_client().open(path, "rb") as f:
                 return f.read()
-        except (OSError, EOFError, paramiko.SSHException) as e:
+        except (OSError, EOFError, paramiko.SSHException, paramiko.SFTPError) as e:
             raise self._link_error(e) from None
 
     def close(self):

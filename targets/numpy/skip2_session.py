@@ -23,6 +23,11 @@ def _starttime(pid) -> str:
         return f.read().rsplit(")", 1)[1].split()[19]
 
 
+def _exit_code(status) -> int:
+    """os.waitstatus_to_exitcode, which boards with Python 3.8 lack: the code, or -SIGNAL."""
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
 def _child(runner, jobdir) -> int:
     """In the forked child: the runner's main on jobdir, its output kept for the parent."""
     os.setpgid(0, 0)
@@ -61,7 +66,7 @@ def serve(runner):
             finally:
                 os._exit(code)
         _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
+        code = _exit_code(status)
         try:
             with open(os.path.join(jobdir, "runner.out.json")) as f:
                 output = json.load(f)
