@@ -22,7 +22,7 @@ from pathlib import Path
 
 from harness.errors import UserError
 from harness.lab.qemu import QemuStandin
-from harness.lab.standins import children, standin
+from harness.lab.standins import children, ssh_standin
 
 UP_TIMEOUT_S = 600  # a fresh machine builds the firmware of every port first
 REAP_EVERY_S = 0.5
@@ -66,7 +66,7 @@ def ask(lab, command: str, timeout: float = 30) -> dict:
 class Supervisor:
     def __init__(self, lab):
         self.lab = lab
-        self.standins = {b.name: QemuStandin(b, lab.standin_dir) if b.transport == "serial" else standin(b)
+        self.standins = {b.name: QemuStandin(b, lab.standin_dir) if b.transport == "serial" else ssh_standin(b)
                          for b in standin_boards(lab)}
         self.stopping = False
 

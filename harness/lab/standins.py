@@ -303,6 +303,6 @@ class DropbearStandin(SshdStandin):
                 *drop, *server], {}
 
 
-def standin(board):
+def ssh_standin(board):
     """The stand-in of an SSH board, by its server."""
     return DropbearStandin(board) if board.standin.server == "dropbear" else SshdStandin(board)
