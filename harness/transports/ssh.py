@@ -2,19 +2,26 @@
 
 The connection is made on our own TCP socket with TCP_NODELAY (paramiko leaves Nagle on, which
 costs ~40 ms per channel), sends keepalives, and is re-made with bounded backoff when it drops.
+A liveness watch (harness.transports.liveness) closes it when the board stops answering for its
+liveness_s. Every wait has a deadline: where paramiko has no timeout (starting a command, SFTP
+requests), a watchdog closes the connection once the deadline has passed.
 Host keys are checked against a known-hosts file; an unknown key is refused unless the lab file
 allows trust on first use.
 """
 import base64
+import contextlib
 import hashlib
 import logging
 import select
 import socket
+import threading
 import time
 
 import paramiko
 
-from harness.transports import CommandTimeout, Completed, HostKeyRefused, LineStream, LinkDown, StreamEnded
+from harness.deadline import Deadline
+from harness.transports import BoardSilent, CommandTimeout, Completed, HostKeyRefused, LineStream, LinkDown, StreamEnded
+from harness.transports.liveness import LivenessWatch
 
 # paramiko logs every failed connection with a traceback; the harness reports them itself.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
@@ -22,6 +29,10 @@ logging.getLogger("paramiko").propagate = False
 
 BACKOFF_S = 0.5  # first wait between reconnect attempts; doubles each time
 BACKOFF_MAX_S = 8.0
+# The watchdog waits this long past a deadline, so that on a healthy link a command's own timeout
+# (which keeps the connection) comes first.
+WATCHDOG_GRACE_S = 2.0
+TRANSFER_TIMEOUT_S = 900  # one file put or got
 
 
 def fingerprint(key) -> str:
@@ -59,14 +70,14 @@ def _reason(exc) -> str:
 
 
 class ChannelStream(LineStream):
-    def __init__(self, channel):
-        self.channel = channel
+    def __init__(self, channel, shell):
+        self.channel, self.shell = channel, shell
 
     def write(self, data: bytes):
         try:
             self.channel.sendall(data)
         except (OSError, EOFError, paramiko.SSHException) as e:
-            raise LinkDown(f"the command's channel closed: {_reason(e)}") from None
+            raise self.shell.lost(f"the command's channel closed: {_reason(e)}") from None
 
     def _recv(self, left: float) -> bytes | None:
         self.channel.settimeout(left)
@@ -75,9 +86,9 @@ class ChannelStream(LineStream):
         except socket.timeout:
             return None
         except (OSError, EOFError, paramiko.SSHException) as e:
-            raise StreamEnded(f"the command's channel broke: {_reason(e)}") from None
+            raise self.shell.lost(f"the command's channel broke: {_reason(e)}", StreamEnded) from None
         if not chunk:
-            raise StreamEnded("the command ended, or its connection did")
+            raise self.shell.lost("the command ended, or its connection did", StreamEnded)
         return chunk
 
     def close(self):
@@ -96,6 +107,7 @@ class SshShell:
         self._sftp = None
         self.generation = 0
         self.bytes_sent = 0
+        self.liveness = None
 
     # -- connection ------------------------------------------------------------------------
     def _alive(self) -> bool:
@@ -149,28 +161,66 @@ class SshShell:
                        timeout=b.connect_timeout_s, banner_timeout=b.connect_timeout_s,
                        auth_timeout=b.connect_timeout_s, channel_timeout=b.connect_timeout_s)
         client.get_transport().set_keepalive(max(1, int(b.keepalive_s)))
+        self.liveness = LivenessWatch(client.get_transport(), b.name, b.liveness_s,
+                                      interval_s=min(b.keepalive_s, b.liveness_s / 4))
 
-    def _channel(self, command: str):
+    def lost(self, message: str, kind=LinkDown) -> LinkDown:
+        """The error for a broken link: BoardSilent when the liveness watch closed it."""
+        silent = self.liveness and self.liveness.silent
+        return BoardSilent(silent) if silent else kind(message)
+
+    @contextlib.contextmanager
+    def _watchdog(self, deadline: Deadline, what: str):
+        """Close the connection if the block is still waiting WATCHDOG_GRACE_S past the deadline
+        (paramiko cannot be told to give up there); the block then ends in CommandTimeout, and
+        the next connect() makes a new connection."""
         if not self._alive():
-            raise LinkDown(f"connection to board {self.board.name} is down")
+            raise self.lost(f"connection to board {self.board.name} is down")
+        transport = self.client.get_transport()
+        fired = threading.Event()
+
+        def fire():
+            fired.set()
+            transport.close()
+
+        timer = threading.Timer(deadline.left() + WATCHDOG_GRACE_S, fire)
+        timer.daemon = True
+        timer.start()
         try:
-            channel = self.client.get_transport().open_session(timeout=self.board.connect_timeout_s)
-            channel.exec_command(command)
-            return channel
+            yield
+        except (LinkDown, OSError, EOFError, paramiko.SSHException):
+            if fired.is_set():
+                raise CommandTimeout(f"board {self.board.name} did not answer {what} within {deadline.seconds:g} s; "
+                                     f"the connection was closed") from None
+            raise
+        finally:
+            timer.cancel()
+
+    def _channel(self, command: str, deadline: Deadline):
+        if not self._alive():
+            raise self.lost(f"connection to board {self.board.name} is down")
+        try:
+            with self._watchdog(deadline, "a new command"):  # exec_command has no timeout
+                transport = self.client.get_transport()
+                channel = transport.open_session(timeout=min(self.board.connect_timeout_s, deadline.left()))
+                channel.exec_command(command)
+                return channel
         except (OSError, EOFError, paramiko.SSHException) as e:
-            raise LinkDown(f"board {self.board.name}: {_reason(e)}") from None
+            if deadline.passed() and self._alive():
+                raise CommandTimeout(f"board {self.board.name} opened no channel within {deadline.seconds:g} s") from None
+            raise self.lost(f"board {self.board.name}: {_reason(e)}") from None
 
     def _link_error(self, exc) -> Exception:
         """A failed operation: a broken link is LinkDown, anything else the error itself."""
         if not self._alive() or isinstance(exc, (EOFError, paramiko.SSHException)):
-            return LinkDown(f"connection to board {self.board.name} lost: {_reason(exc)}")
+            return self.lost(f"connection to board {self.board.name} lost: {_reason(exc)}")
         return exc
 
     # -- the shell protocol -----------------------------------------------------------------
-    def run(self, command: str, timeout: float, stdin: bytes = b"") -> Completed:
-        channel = self._channel(command)
+    def run(self, command: str, timeout: "float | Deadline", stdin: bytes = b"") -> Completed:
+        deadline = Deadline.of(timeout)
+        channel = self._channel(command, deadline)
         out, err = bytearray(), bytearray()
-        deadline = time.monotonic() + timeout
         try:
             try:
                 if stdin:
@@ -189,8 +239,8 @@ class SshShell:
                         and not channel.recv_ready() and not channel.recv_stderr_ready():
                     return Completed(channel.recv_exit_status(), bytes(out), bytes(err))
                 if channel.closed or not self._alive():
-                    raise LinkDown(f"connection to board {self.board.name} lost while running a command")
-                left = deadline - time.monotonic()
+                    raise self.lost(f"connection to board {self.board.name} lost while running a command")
+                left = deadline.left()
                 if left <= 0:
                     raise CommandTimeout(command)
                 select.select([channel], [], [], min(left, 1.0))
@@ -199,8 +249,8 @@ class SshShell:
         finally:
             channel.close()
 
-    def open(self, command: str) -> ChannelStream:
-        return ChannelStream(self._channel(command))
+    def open(self, command: str, deadline: Deadline | None = None) -> ChannelStream:
+        return ChannelStream(self._channel(command, deadline or Deadline(self.board.connect_timeout_s)), self)
 
     def _sftp_client(self):
         if self._sftp is None:
@@ -211,7 +261,8 @@ class SshShell:
 
     def put(self, data: bytes, path: str):
         try:
-            with self._sftp_client().open(path, "wb") as f:
+            with self._watchdog(Deadline(TRANSFER_TIMEOUT_S), f"a file upload to {path}"), \
+                    self._sftp_client().open(path, "wb") as f:
                 f.set_pipelined(True)
                 f.write(data)
         except (OSError, EOFError, paramiko.SSHException) as e:
@@ -220,12 +271,15 @@ class SshShell:
 
     def get(self, path: str) -> bytes:
         try:
-            with self._sftp_client().open(path, "rb") as f:
+            with self._watchdog(Deadline(TRANSFER_TIMEOUT_S), f"a file download of {path}"), \
+                    self._sftp_client().open(path, "rb") as f:
                 return f.read()
         except (OSError, EOFError, paramiko.SSHException) as e:
             raise self._link_error(e) from None
 
     def close(self):
+        if self.liveness is not None:
+            self.liveness.stop()
         for thing in (self._sftp, self.client):
             if thing is not None:
                 thing.close()
