@@ -132,9 +132,12 @@ class PosixTarget:
         lock = f"{self.root}/lock"
         wait_s = LOCK_RETAKE_WAIT_S if retake else LOCK_WAIT_S
         board_lock = f'flock -w {wait_s} -E 76 "$b.lock" ' if self.board.exclusive else ""
-        held = self.shell.open(f"{BOARD_LOCK} && flock -w {wait_s} -E 75 {quote(lock)} {board_lock}"
-                               f"sh -c 'echo \"locked $0\"; exec cat >/dev/null' \"$b\" || echo \"busy $? $b\"",
-                               Deadline(2 * wait_s + COMMAND_TIMEOUT_S))
+        try:
+            held = self.shell.open(f"{BOARD_LOCK} && flock -w {wait_s} -E 75 {quote(lock)} {board_lock}"
+                                   f"sh -c 'echo \"locked $0\"; exec cat >/dev/null' \"$b\" || echo \"busy $? $b\"",
+                                   Deadline(COMMAND_TIMEOUT_S))
+        except CommandTimeout as e:
+            raise TargetError(f"board {self.board.name}: cannot take the board lock: {e}") from None
         try:
             answer = held.readline(timeout=2 * wait_s + COMMAND_TIMEOUT_S)
         except StreamEnded:
@@ -155,7 +158,7 @@ class PosixTarget:
                 owner = json.loads(self.shell.get(f"{lock}.owner" if code == "75" else f"{board_lock}.owner"))
                 who = f"run {owner['run_id']} (from {owner['host']}, pid {owner['pid']}, since {owner['since']})"
                 where = f" in work root {owner['work_root']}"
-            except (OSError, ValueError, KeyError, TypeError):
+            except (OSError, ValueError, KeyError, TypeError, CommandTimeout):
                 who, where = "another run", ""
             if code == "75":
                 raise BoardDown(f"board {self.board.name} is in use by {who}; wait for that run to end or "
@@ -181,6 +184,8 @@ class PosixTarget:
             self.shell.put(data, path)
         except OSError as e:
             raise TargetError(f"board {self.board.name}: cannot write {path}: {e.strerror or e}") from None
+        except CommandTimeout as e:
+            raise TargetError(f"board {self.board.name}: cannot write {path}: {e}") from None
 
     # -- prepare: lock, facts, deploy, build ----------------------------------------------
     def prepare(self, impls, artifacts) -> None:
