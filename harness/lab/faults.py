@@ -133,6 +133,10 @@ class FaultProxy:
         self._listener.close()
         with self._lock:
             for s in self._sockets:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)  # wakes a pump waiting in recv (close alone does not)
+                except OSError:
+                    pass
                 s.close()
         for thread in self._threads:
             thread.join(timeout=5)

@@ -157,7 +157,7 @@ class PosixTarget:
             try:
                 owner = json.loads(self.shell.get(f"{lock}.owner" if code == "75" else f"{board_lock}.owner"))
                 who = f"run {owner['run_id']} (from {owner['host']}, pid {owner['pid']}, since {owner['since']})"
-                where = f" in work root {owner['work_root']}"
+                where = f" in work root {owner['work_root']}" if "work_root" in owner else ""
             except (OSError, ValueError, KeyError, TypeError, CommandTimeout):
                 who, where = "another run", ""
             if code == "75":
@@ -351,8 +351,8 @@ class PosixTarget:
                 done = self._execute(impl, jobdir, staged, Deadline(self.board.timeout_s))
                 runner_wall = time.perf_counter() - started
                 break
-            except BoardSilent as e:
-                raise TargetError(f"{what}: {e}; {self._stop_runner(jobdir)}") from None
+            except BoardSilent as e:  # not retried: the connection is gone, the runner may live on
+                raise TargetError(f"{what}: {e}; its runner is stopped once the board answers again") from None
             except LinkDown as e:
                 lost = e
             except CommandTimeout:
@@ -418,7 +418,7 @@ class PosixTarget:
         return b"killed" in self._run(KILL % {"dir": quote(jobdir)}).stdout
 
     def _stop_runner(self, jobdir: str) -> str:
-        """After a timeout or a silence: stop the job's runner if the board answers within
+        """After a timeout: stop the job's runner if the board answers within
         KILL_TIMEOUT_S, on the connection there is (no reconnect here); what became of it, for
         the job's error. A runner left running is stopped after the next connection."""
         try:
