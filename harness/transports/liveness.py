@@ -8,8 +8,8 @@ every wait on that connection then ends, and `silent` says why.
 """
 import threading
 
-# A request name no server knows: OpenSSH and dropbear answer it with a refusal, which is all
-# the watcher needs (OpenSSH's own client uses the same name for the same purpose).
+# A request name no server acts on: OpenSSH and dropbear (svr-forward.c) answer it with a refusal,
+# which is all the watcher needs (OpenSSH's own client sends the same name for the same purpose).
 REQUEST = "keepalive@openssh.com"
 
 
