@@ -101,11 +101,25 @@ def test_a_command_started_on_a_silent_link_ends_by_its_deadline(lab, tmp_path, 
         return real_exec(channel, command)
 
     monkeypatch.setattr(paramiko.Channel, "exec_command", silent_exec)
+    outcome = []
+
+    def attempt():
+        try:
+            shell.run("echo hello", Deadline(2))
+        except Exception as e:
+            outcome.append(e)
+
+    # In a thread, so that a wait without a deadline fails the test instead of hanging it (the
+    # proxy's stop at the end then ends the wait).
     t0 = time.monotonic()
-    with pytest.raises(CommandTimeout, match="did not answer a new command within 2 s"):
-        shell.run("echo hello", Deadline(2))
+    waiting = threading.Thread(target=attempt, daemon=True)
+    waiting.start()
+    waiting.join(timeout=2 + WATCHDOG_GRACE_S + 10)
     waited = time.monotonic() - t0
+    assert not waiting.is_alive(), f"the command start still waits after {waited:.0f} s"
     print(f"silent command start: gave up after {waited:.1f} s (deadline 2 s + grace {WATCHDOG_GRACE_S:g} s)")
+    assert len(outcome) == 1 and isinstance(outcome[0], CommandTimeout), outcome
+    assert "did not answer a new command within 2 s" in str(outcome[0])
     assert waited < 2 + WATCHDOG_GRACE_S + 2
 
     monkeypatch.setattr(paramiko.Channel, "exec_command", real_exec)
