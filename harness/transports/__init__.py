@@ -1,6 +1,6 @@
 """How the harness talks to a POSIX board: a shell protocol, once per transport (docs/targets.md).
 
-A shell runs a command line (POSIX sh syntax) with a timeout, opens a long-running command as a
+A shell runs a command line (POSIX sh syntax) by a deadline (harness.deadline), opens a long-running command as a
 stream of lines (the board lock, a runner session), and puts and gets files. `host.HostShell` does it with subprocesses on this
 machine, `ssh.SshShell` over one reused paramiko connection. Everything above this layer
 (deployment, jobs, facts, locking) is written once against the protocol.
