@@ -70,6 +70,9 @@ class PosixBoard(BoardBase):
     c_flags: MakeWords = "-O2"
     # Put in front of every runner command, e.g. "taskset -c 1" or "qemu-aarch64".
     run_prefix: str = ""
+    # One run at a time on the whole board, whatever its work root (a lock file in the board
+    # user's home); false lets runs in other work roots share a board that has cores to spare.
+    exclusive: bool = True
 
 
 class LocalBoard(PosixBoard):

@@ -194,6 +194,7 @@ def _what(facts: dict) -> str:
 
 
 def _board_manifest(target) -> dict:
+    # `repaired` is the target's own list, so what is repaired mid-run is in the final manifest.
     return {"facts": target.facts, "fingerprint": target.fingerprint, "down": target.down,
             "unsupported": target.unsupported, "runner_sha256": target.runner_sha256,
-            "bytes_sent": dict(target.sent)}
+            "bytes_sent": dict(target.sent), "repaired": target.repaired}

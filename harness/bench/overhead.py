@@ -53,7 +53,9 @@ def run_overhead(lab_file: Path, board_name: str | None, reps: int, out: Path | 
     out = prepare_out_dir(Path(out) if out else paths.runs_dir() / f"overhead-{stamp}", resume=False)
 
     with tempfile.TemporaryDirectory(prefix="skip2bench-overhead-") as host_root:
-        host = LocalBoard(name="host", transport="local", impls=["c"], work_root=host_root)
+        # The reference runs beside the board under test, which may be this host itself: it
+        # takes no board-wide lock.
+        host = LocalBoard(name="host", transport="local", impls=["c"], work_root=host_root, exclusive=False)
         sent = {}
         for board in (host, remote):
             for which in ("first", "second"):

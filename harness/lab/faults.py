@@ -12,6 +12,9 @@ function that may replay, hold back or alter frames, as a line that delivers old
     def tamper(direction, wire):  # direction "to_board" or "to_host"; wire: one frame and its 0x00
         return [wire]             # the frames to send instead, in order
 
+`pause()` makes the link silent on demand (bytes are held, new connections accepted but left
+unanswered, as on a link whose far end vanished), `resume()` lets everything through again.
+
 Each direction has its own generator (seeded from the seed and the direction), and a fault's
 chance is per byte, so the schedule is a function of the seed and the bytes that pass.
 """
@@ -43,6 +46,8 @@ class FaultProxy:
         self.port = self._listener.getsockname()[1]
         self._threads, self._stopping, self._lock = [], threading.Event(), threading.Lock()
         self._sockets = []
+        self._flowing = threading.Event()
+        self._flowing.set()
 
     def start(self):
         thread = threading.Thread(target=self._accept, daemon=True)
@@ -87,6 +92,11 @@ class FaultProxy:
         try:
             while not self._stopping.is_set():
                 data = src.recv(4096)
+                # A paused link holds everything, an end's close too (it reaches the other end
+                # only once the link is back, as over a real network).
+                while not self._flowing.wait(0.1):
+                    if self._stopping.is_set():
+                        return
                 if not data:
                     break
                 data = self._frames(direction, data, partial)
@@ -122,15 +132,26 @@ class FaultProxy:
                 except OSError:
                     pass
 
+    def pause(self):
+        self._flowing.clear()
+
+    def resume(self):
+        self._flowing.set()
+
     def _count(self, kind):
         with self._lock:
             self.injected[kind] += 1
 
     def stop(self):
         self._stopping.set()
+        self._flowing.set()
         self._listener.close()
         with self._lock:
             for s in self._sockets:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)  # wakes a pump waiting in recv (close alone does not)
+                except OSError:
+                    pass
                 s.close()
         for thread in self._threads:
             thread.join(timeout=5)

@@ -9,6 +9,8 @@ Layout of a board's work root:
     runners/<kind>/<hash16>/         runner sources or binaries (c-build/<key>/ for on-board builds)
     models/<hash16>/, data/<hash16>/ the .npy files of a backbone and of a data set
     jobs/<run id>/<job>/             job.json, runner.pid
+The board-wide lock (one run per board, whatever its work root) is
+~/.skip2bench/board-<SSH server port>.lock (board.lock on the local board), with its .owner.
     tmp/                             uploads and builds in progress (emptied by every prepare)
     .skip2bench-work-root            the marker: only a marked work root is written to or cleared
                                      (harness/targets/work_root.py)
@@ -24,19 +26,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness import runners
+from harness.deadline import Deadline
 from harness.errors import TargetError
 from harness.hashing import sha256_file, sha256_text, sha256_tree
 from harness.targets import facts as board_facts
 from harness.targets import work_root
 from harness.schema import Result
 from harness.targets import parse_result, tail
-from harness.transports import CommandTimeout, Completed, HostKeyRefused, LinkDown, StreamEnded, quote
+from harness.transports import BoardSilent, CommandTimeout, Completed, HostKeyRefused, LinkDown, StreamEnded, quote
 
 COMMAND_TIMEOUT_S = 120  # housekeeping commands (probe, hash check, kill); builds get BUILD_TIMEOUT_S
 BUILD_TIMEOUT_S = 900
 # How long to wait for the board lock: a session that just dropped (ours after a reconnect, or a
 # run that just died) takes a moment to release it on the board.
 LOCK_WAIT_S, LOCK_RETAKE_WAIT_S = 3, 15
+KILL_TIMEOUT_S = 15  # stopping a runner after a timeout: the KILL script takes up to 3 s
+# The board-wide lock's path, set in the board's shell: per SSH server port, so that each of
+# several SSH servers on one machine (the emulated lab's stand-ins) is a board of its own.
+BOARD_LOCK = 'p=${SSH_CONNECTION##* }; b="$HOME/.skip2bench/board${p:+-$p}"; mkdir -p "$HOME/.skip2bench"'
 
 # The start time of a process (field 22 of /proc/PID/stat, counted after the command name).
 STARTTIME = "sed 's/.*) //' /proc/%s/stat | cut -d' ' -f20"
@@ -56,6 +63,13 @@ if owns; then
   echo killed
 fi
 rm -f "$pidfile"
+"""
+# Stops the runners that earlier runs left in a work root (the lock is held, so none is ours
+# now); prints the job folder of each one it stopped. $root is set before it.
+SWEEP = """for d in "$root"/jobs/*/*; do
+  [ -f "$d/runner.pid" ] || continue
+  [ "$( """ + KILL % {"dir": '"$d"'} + """ )" = killed ] && echo "$d"
+done; exit 0
 """
 
 
@@ -82,6 +96,7 @@ class PosixTarget:
         self.repaired = []           # what was found damaged on the board and sent again
         self.retries = getattr(board, "retries", 0)
         self._lock, self._lock_generation = None, None
+        self._prepared = False       # prepare() is done: what later repairs find is said at once
 
     # -- connection and lock --------------------------------------------------------------
     def _session(self):
@@ -95,6 +110,18 @@ class PosixTarget:
             self._lock.close()
         self._lock = self._take_lock(retake=self._lock_generation is not None)
         self._lock_generation = generation
+        self._stop_orphans()
+
+    def _stop_orphans(self):
+        """Runners left in the work root by a run that died (or by our own cut connection) are
+        stopped before anything else runs, and said so."""
+        for jobdir in self._run(f"root={quote(self.root)}; {SWEEP}").stdout.decode().split("\n"):
+            if jobdir:
+                run_id, job = jobdir.split("/")[-2:]
+                note = f"stopped a runner that run {run_id} left running on the board (job {job})"
+                self.repaired.append(note)
+                if self._prepared:
+                    print(f"board {self.board.name}: {note}", file=sys.stderr, flush=True)
 
     def _resolve_root(self) -> str:
         root = self.board.work_root or (str(self.cache_dir / "boards" / self.board.name)
@@ -102,37 +129,54 @@ class PosixTarget:
         return work_root.claimed(self._run(work_root.claim_script(root)).stdout.decode(), self.board.name, root)
 
     def _take_lock(self, retake: bool):
+        """The work root's lock and, on an exclusive board, the board-wide one; held by a command
+        that ends when its stdin does (or the connection goes)."""
         lock = f"{self.root}/lock"
         wait_s = LOCK_RETAKE_WAIT_S if retake else LOCK_WAIT_S
-        held = self.shell.open(f"flock -w {wait_s} -E 75 {quote(lock)} sh -c 'echo locked; exec cat >/dev/null'"
-                               f" || echo \"busy $?\"")
+        board_lock = f'flock -w {wait_s} -E 76 "$b.lock" ' if self.board.exclusive else ""
         try:
-            answer = held.readline(timeout=wait_s + COMMAND_TIMEOUT_S)
+            held = self.shell.open(f"{BOARD_LOCK} && flock -w {wait_s} -E 75 {quote(lock)} {board_lock}"
+                                   f"sh -c 'echo \"locked $0\"; exec cat >/dev/null' \"$b\" || echo \"busy $? $b\"",
+                                   Deadline(COMMAND_TIMEOUT_S))
+        except CommandTimeout as e:
+            raise TargetError(f"board {self.board.name}: cannot take the board lock: {e}") from None
+        try:
+            answer = held.readline(timeout=2 * wait_s + COMMAND_TIMEOUT_S)
         except StreamEnded:
             answer = ""
-        if answer == "locked":
-            owner = {"run_id": self.run_id, "host": platform.node(), "pid": os.getpid(),
-                     "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-            self._put(json.dumps(owner).encode(), f"{lock}.owner")
+        word, _, rest = answer.partition(" ")
+        if word == "locked":
+            owner = json.dumps({"run_id": self.run_id, "host": platform.node(), "pid": os.getpid(),
+                                "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                "work_root": self.root}).encode()
+            self._put(owner, f"{lock}.owner")
+            if self.board.exclusive:
+                self._put(owner, f"{rest}.owner")
             return held
         held.close()
-        if answer == "busy 75":
+        code, _, board_lock = rest.partition(" ")
+        if word == "busy" and code in ("75", "76"):
             try:
-                owner = json.loads(self.shell.get(f"{lock}.owner"))
+                owner = json.loads(self.shell.get(f"{lock}.owner" if code == "75" else f"{board_lock}.owner"))
                 who = f"run {owner['run_id']} (from {owner['host']}, pid {owner['pid']}, since {owner['since']})"
-            except (OSError, ValueError, KeyError, TypeError):
-                who = "another run"
-            raise BoardDown(f"board {self.board.name} is in use by {who}; wait for that run to end or "
-                            f"stop it (two runs on one board spoil each other's timings)")
+                where = f" in work root {owner['work_root']}" if "work_root" in owner else ""
+            except (OSError, ValueError, KeyError, TypeError, CommandTimeout):
+                who, where = "another run", ""
+            if code == "75":
+                raise BoardDown(f"board {self.board.name} is in use by {who}; wait for that run to end or "
+                                f"stop it (two runs on one board spoil each other's timings)")
+            raise BoardDown(f"board {self.board.name} is in use by {who}{where} (board lock {board_lock}.lock); "
+                            f"wait for that run to end or stop it (two runs on one board spoil each other's "
+                            f"timings), or set exclusive = false for this board in the lab file if it has cores to spare")
         raise BoardDown(f"board {self.board.name}: cannot take the board lock ({answer or 'no answer'}); "
                         f"the board needs flock(1) (util-linux)")
 
     def _run(self, command: str, timeout: float = COMMAND_TIMEOUT_S, stdin: bytes = b"", check=True):
         try:
-            done = self.shell.run(command, timeout, stdin)
+            done = self.shell.run(command, Deadline(timeout), stdin)
         except CommandTimeout:
             raise TargetError(f"board {self.board.name}: a command timed out after {timeout:g} s: "
-                              f"{command[:80]}") from None
+                              f"{command.strip()[:80]}") from None
         if check and done.returncode != 0:
             raise TargetError(f"board {self.board.name}: {_last_line(done.stderr)}", tail(done.stderr.decode()))
         return done
@@ -142,6 +186,8 @@ class PosixTarget:
             self.shell.put(data, path)
         except OSError as e:
             raise TargetError(f"board {self.board.name}: cannot write {path}: {e.strerror or e}") from None
+        except CommandTimeout as e:
+            raise TargetError(f"board {self.board.name}: cannot write {path}: {e}") from None
 
     # -- prepare: lock, facts, deploy, build ----------------------------------------------
     def prepare(self, impls, artifacts) -> None:
@@ -160,6 +206,7 @@ class PosixTarget:
                     files = {p.name: p for p in sorted(Path(local).glob("*.npy"))}
                     self.remote_dirs[Path(local)] = self._deploy(kind, files)
             self.fingerprint = board_facts.fingerprint(self.facts)
+            self._prepared = True
         except (LinkDown, HostKeyRefused, TargetError) as e:
             self.down = str(e)
 
@@ -306,15 +353,16 @@ class PosixTarget:
                 if attempt:
                     self._kill(jobdir)
                 started = time.perf_counter()
-                done = self._execute(impl, jobdir, staged)
+                done = self._execute(impl, jobdir, staged, Deadline(self.board.timeout_s))
                 runner_wall = time.perf_counter() - started
                 break
+            except BoardSilent as e:  # not retried: the connection is gone, the runner may live on
+                raise TargetError(f"{what}: {e}; its runner is stopped once the board answers again") from None
             except LinkDown as e:
                 lost = e
             except CommandTimeout:
-                self._kill(jobdir)
                 raise TargetError(f"{what} timed out after {self.board.timeout_s:g} s (raise timeout_s "
-                                  f"in the lab file); the runner was killed") from None
+                                  f"in the lab file); {self._stop_runner(jobdir)}") from None
             except BaseException:
                 self._kill_quietly(jobdir)
                 raise
@@ -324,22 +372,22 @@ class PosixTarget:
                             done.returncode, what, staged, runner_sha256=self.runner_sha256[impl], attempts=attempt + 1,
                             time_kind="device", runner_wall_s=runner_wall)
 
-    def _execute(self, impl: str, jobdir: str, staged: dict) -> Completed:
+    def _execute(self, impl: str, jobdir: str, staged: dict, deadline: Deadline) -> Completed:
         """The runner on one job: through the implementation's session (a fork server that paid
         the interpreter's start once), or as a process of its own."""
         if impl not in runners.SESSIONS:
             command = (f"mkdir -p {quote(jobdir)} && cat > {quote(jobdir + '/job.json')} && "
                        f"echo \"$$ $({STARTTIME % '$$'})\" > {quote(jobdir + '/runner.pid')} && "
                        f"exec {self.commands[impl]} {quote(jobdir)}")
-            return self.shell.run(command, self.board.timeout_s, json.dumps(staged).encode())
+            return self.shell.run(command, deadline, json.dumps(staged).encode())
         session = self.sessions.get(impl)
         log = f"{self.root}/jobs/{self.run_id}/{impl}-session.err"
         if session is None:
             self._run(f"mkdir -p {quote(os.path.dirname(log))}")
-            session = self.sessions[impl] = self.shell.open(f"{self.session_commands[impl]} 2>>{quote(log)}")
+            session = self.sessions[impl] = self.shell.open(f"{self.session_commands[impl]} 2>>{quote(log)}", deadline)
         try:
             session.write(json.dumps({"dir": jobdir, "job": staged}).encode() + b"\n")
-            line = session.readline(self.board.timeout_s)
+            line = session.readline(deadline.left())
             if not line:
                 raise CommandTimeout(jobdir)
             reply = json.loads(line)
@@ -373,6 +421,16 @@ class PosixTarget:
     def _kill(self, jobdir: str) -> bool:
         """Kill what a job folder's runner left running; True if something was."""
         return b"killed" in self._run(KILL % {"dir": quote(jobdir)}).stdout
+
+    def _stop_runner(self, jobdir: str) -> str:
+        """After a timeout: stop the job's runner if the board answers within
+        KILL_TIMEOUT_S, on the connection there is (no reconnect here); what became of it, for
+        the job's error. A runner left running is stopped after the next connection."""
+        try:
+            done = self._run(KILL % {"dir": quote(jobdir)}, timeout=KILL_TIMEOUT_S)
+        except (LinkDown, TargetError) as e:
+            return f"its runner could not be stopped now ({e}); it is stopped once the board answers again"
+        return "the runner was killed" if b"killed" in done.stdout else "the runner had ended"
 
     def _kill_quietly(self, jobdir: str):
         """On an interrupt or an error: kill if the link allows, and say so if it does not."""

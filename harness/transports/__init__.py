@@ -1,6 +1,6 @@
 """How the harness talks to a POSIX board: a shell protocol, once per transport (docs/targets.md).
 
-A shell runs a command line (POSIX sh syntax) with a timeout, opens a long-running command as a
+A shell runs a command line (POSIX sh syntax) by a deadline (harness.deadline), opens a long-running command as a
 stream of lines (the board lock, a runner session), and puts and gets files. `host.HostShell` does it with subprocesses on this
 machine, `ssh.SshShell` over one reused paramiko connection. Everything above this layer
 (deployment, jobs, facts, locking) is written once against the protocol.
@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from harness.deadline import Deadline
+
 
 class LinkDown(Exception):
     """The board cannot be reached, or the connection broke; the operation may be retried."""
@@ -21,6 +23,11 @@ class LinkDown(Exception):
 
 class StreamEnded(LinkDown):
     """An opened command ended (its stdout closed), whether or not its link is still up."""
+
+
+class BoardSilent(LinkDown):
+    """The board gave no sign of life for its liveness_s; the connection was closed. Not retried:
+    the job is an error, and its runner is stopped once the board answers again."""
 
 
 class HostKeyRefused(Exception):
@@ -95,8 +102,10 @@ class Shell(Protocol):
     def connect(self) -> int:
         """Make sure the link is up (reconnecting with bounded backoff); returns a number that
         changes whenever a new connection was made, so the caller can re-take what it held."""
-    def run(self, command: str, timeout: float, stdin: bytes = b"") -> Completed: ...
-    def open(self, command: str) -> Stream: ...
+    def run(self, command: str, timeout: "float | Deadline", stdin: bytes = b"") -> Completed:
+        """The command's outcome; CommandTimeout once the deadline (or `timeout` seconds) passed."""
+    def open(self, command: str, deadline: Deadline | None = None) -> Stream:
+        """The command as a stream, opened within the deadline."""
     def put(self, data: bytes, path: str) -> None: ...
     def get(self, path: str) -> bytes: ...
     def close(self) -> None: ...

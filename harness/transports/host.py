@@ -5,6 +5,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+from harness.deadline import Deadline
 from harness.transports import CommandTimeout, Completed, LineStream, LinkDown, StreamEnded
 
 
@@ -66,10 +67,10 @@ class HostShell:
     def connect(self) -> int:
         return 0
 
-    def run(self, command: str, timeout: float, stdin: bytes = b"") -> Completed:
+    def run(self, command: str, timeout: "float | Deadline", stdin: bytes = b"") -> Completed:
         proc = _start(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            out, err = proc.communicate(stdin, timeout=timeout)
+            out, err = proc.communicate(stdin, timeout=Deadline.of(timeout).left())
         except subprocess.TimeoutExpired:
             _stop(proc)
             raise CommandTimeout(command) from None
@@ -78,7 +79,8 @@ class HostShell:
             raise
         return Completed(proc.returncode, out, err)
 
-    def open(self, command: str) -> ProcessStream:
+    def open(self, command: str, deadline: Deadline | None = None) -> ProcessStream:
+        # Starting a process here cannot hang on a link: there is none.
         return ProcessStream(command)
 
     def put(self, data: bytes, path: str):

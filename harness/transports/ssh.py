@@ -2,6 +2,9 @@
 
 The connection is made on our own TCP socket with TCP_NODELAY (paramiko leaves Nagle on, which
 costs ~40 ms per channel), sends keepalives, and is re-made with bounded backoff when it drops.
+A liveness watch (harness.transports.liveness) closes it when the board stops answering for its
+liveness_s. Every wait has a deadline: where paramiko has no timeout (starting a command, SFTP
+requests), a watchdog closes the connection once the deadline has passed.
 Host keys are checked against a known-hosts file; an unknown key is refused unless the lab file
 allows trust on first use.
 
@@ -12,17 +15,22 @@ SFTP server or its login shell garbles SFTP's stream; which one is found once pe
 in `facts["file_transfer"]`.
 """
 import base64
+import contextlib
 import hashlib
 import logging
 import secrets
 import select
 import socket
+import threading
 import time
 
 import paramiko
 
-from harness.transports import CommandTimeout, Completed, HostKeyRefused, LineStream, LinkDown, StreamEnded, quote
+from harness.deadline import Deadline
+from harness.transports import (BoardSilent, CommandTimeout, Completed, HostKeyRefused, LineStream, LinkDown,
+                                StreamEnded, quote)
 from harness.transports.framing import framed, framed_stream, marker, unframe
+from harness.transports.liveness import LivenessWatch
 
 # paramiko logs every failed connection with a traceback; the harness reports them itself.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
@@ -30,7 +38,10 @@ logging.getLogger("paramiko").propagate = False
 
 BACKOFF_S = 0.5  # first wait between reconnect attempts; doubles each time
 BACKOFF_MAX_S = 8.0
-TRANSFER_TIMEOUT_S = 600  # one file over an exec channel
+# The watchdog waits this long past a deadline, so that on a healthy link a command's own timeout
+# (which keeps the connection) comes first.
+WATCHDOG_GRACE_S = 2.0
+TRANSFER_TIMEOUT_S = 900  # one file put or got (over SFTP or an exec channel)
 
 
 def fingerprint(key) -> str:
@@ -73,14 +84,14 @@ def _reason(exc) -> str:
 
 
 class ChannelStream(LineStream):
-    def __init__(self, channel, mark: str):
-        self.channel, self.mark = channel, mark
+    def __init__(self, channel, shell, mark: str):
+        self.channel, self.shell, self.mark = channel, shell, mark
 
     def write(self, data: bytes):
         try:
             self.channel.sendall(data)
         except (OSError, EOFError, paramiko.SSHException) as e:
-            raise LinkDown(f"the command's channel closed: {_reason(e)}") from None
+            raise self.shell.lost(f"the command's channel closed: {_reason(e)}") from None
 
     def _recv(self, left: float) -> bytes | None:
         self.channel.settimeout(left)
@@ -89,9 +100,9 @@ class ChannelStream(LineStream):
         except socket.timeout:
             return None
         except (OSError, EOFError, paramiko.SSHException) as e:
-            raise StreamEnded(f"the command's channel broke: {_reason(e)}") from None
+            raise self.shell.lost(f"the command's channel broke: {_reason(e)}", StreamEnded) from None
         if not chunk:
-            raise StreamEnded("the command ended, or its connection did")
+            raise self.shell.lost("the command ended, or its connection did", StreamEnded)
         return chunk
 
     def close(self):
@@ -112,6 +123,7 @@ class SshShell:
         self.bytes_sent = 0
         self.facts = {}    # file_transfer: "sftp" or "exec", found at the first connection
         self.noise = None  # the first text the login shell printed around a command
+        self.liveness = None
 
     # -- connection ------------------------------------------------------------------------
     def _alive(self) -> bool:
@@ -167,6 +179,8 @@ class SshShell:
                        timeout=b.connect_timeout_s, banner_timeout=b.connect_timeout_s,
                        auth_timeout=b.connect_timeout_s, channel_timeout=b.connect_timeout_s)
         client.get_transport().set_keepalive(max(1, int(b.keepalive_s)))
+        self.liveness = LivenessWatch(client.get_transport(), b.name, b.liveness_s,
+                                      interval_s=min(b.keepalive_s, b.liveness_s / 4))
 
     def _file_transfer(self) -> str:
         """"sftp" when the board's SFTP server answers its version exchange intact, else "exec": no SFTP
@@ -188,28 +202,62 @@ class SshShell:
         self._sftp = sftp
         return "sftp"
 
-    def _channel(self, command: str):
-        if not self._alive():
-            raise LinkDown(f"connection to board {self.board.name} is down")
+    def lost(self, message: str, kind=LinkDown) -> LinkDown:
+        """The error for a broken link: BoardSilent when the liveness watch closed it."""
+        silent = self.liveness and self.liveness.silent
+        return BoardSilent(silent) if silent else kind(message)
+
+    @contextlib.contextmanager
+    def _watchdog(self, deadline: Deadline, what: str):
+        """Close the connection if the block is still waiting WATCHDOG_GRACE_S past the deadline
+        (paramiko cannot be told to give up there); the block then ends in CommandTimeout, and
+        the next connect() makes a new connection."""
+        transport = self.client and self.client.get_transport()
+        fired = threading.Event()
+
+        def fire():
+            fired.set()
+            if transport:
+                transport.close()
+
+        timer = threading.Timer(deadline.left() + WATCHDOG_GRACE_S, fire)
+        timer.daemon = True
+        timer.start()
         try:
-            channel = self.client.get_transport().open_session(timeout=self.board.connect_timeout_s)
-            channel.exec_command(command)
-            return channel
+            yield
+        except (LinkDown, OSError, EOFError, paramiko.SSHException):
+            if fired.is_set():
+                raise CommandTimeout(f"board {self.board.name} did not answer {what} within {deadline.seconds:g} s; "
+                                     f"the connection was closed") from None
+            raise
+        finally:
+            timer.cancel()
+
+    def _channel(self, command: str, deadline: Deadline):
+        if not self._alive():
+            raise self.lost(f"connection to board {self.board.name} is down")
+        try:
+            with self._watchdog(deadline, "a new command"):  # exec_command has no timeout
+                transport = self.client.get_transport()
+                channel = transport.open_session(timeout=min(self.board.connect_timeout_s, deadline.left()))
+                channel.exec_command(command)
+                return channel
         except (OSError, EOFError, paramiko.SSHException) as e:
-            raise LinkDown(f"board {self.board.name}: {_reason(e)}") from None
+            if deadline.passed() and self._alive():
+                raise CommandTimeout(f"board {self.board.name} opened no channel within {deadline.seconds:g} s") from None
+            raise self.lost(f"board {self.board.name}: {_reason(e)}") from None
 
     def _link_error(self, exc) -> Exception:
         """A failed operation: a broken link is LinkDown, anything else the error itself."""
         if not self._alive() or isinstance(exc, (EOFError, paramiko.SSHException)):
-            return LinkDown(f"connection to board {self.board.name} lost: {_reason(exc)}")
+            return self.lost(f"connection to board {self.board.name} lost: {_reason(exc)}")
         return OSError(f"SFTP: {exc}") if isinstance(exc, paramiko.SFTPError) else exc
 
     # -- the shell protocol -----------------------------------------------------------------
-    def run(self, command: str, timeout: float, stdin: bytes = b"") -> Completed:
-        mark = marker()
-        channel = self._channel(framed(command, mark))
+    def run(self, command: str, timeout: "float | Deadline", stdin: bytes = b"") -> Completed:
+        deadline, mark = Deadline.of(timeout), marker()
+        channel = self._channel(framed(command, mark), deadline)
         out, err = bytearray(), bytearray()
-        deadline = time.monotonic() + timeout
         try:
             try:
                 if stdin:
@@ -228,8 +276,8 @@ class SshShell:
                         and not channel.recv_ready() and not channel.recv_stderr_ready():
                     return self._unframed(mark, channel.recv_exit_status(), out, err)
                 if channel.closed or not self._alive():
-                    raise LinkDown(f"connection to board {self.board.name} lost while running a command")
-                left = deadline - time.monotonic()
+                    raise self.lost(f"connection to board {self.board.name} lost while running a command")
+                left = deadline.left()
                 if left <= 0:
                     raise CommandTimeout(command)
                 select.select([channel], [], [], min(left, 1.0))
@@ -247,9 +295,10 @@ class SshShell:
             self.noise = noise.decode(errors="replace")
         return Completed(returncode if status is None else status, out, err)
 
-    def open(self, command: str) -> ChannelStream:
+    def open(self, command: str, deadline: Deadline | None = None) -> ChannelStream:
         mark = marker()
-        return ChannelStream(self._channel(framed_stream(command, mark)), mark)
+        channel = self._channel(framed_stream(command, mark), deadline or Deadline(self.board.connect_timeout_s))
+        return ChannelStream(channel, self, mark)
 
     def _sftp_client(self):
         if self._sftp is None:
@@ -263,7 +312,8 @@ class SshShell:
             self._put_exec(data, path)
             return
         try:
-            with self._sftp_client().open(path, "wb") as f:
+            with self._watchdog(Deadline(TRANSFER_TIMEOUT_S), f"a file upload to {path}"), \
+                    self._sftp_client().open(path, "wb") as f:
                 f.set_pipelined(True)
                 f.write(data)
         except (OSError, EOFError, paramiko.SSHException, paramiko.SFTPError) as e:
@@ -292,12 +342,15 @@ class SshShell:
         if self.facts.get("file_transfer") == "exec":
             return self._over_exec(f"cat {quote(path)}")
         try:
-            with self._sftp_client().open(path, "rb") as f:
+            with self._watchdog(Deadline(TRANSFER_TIMEOUT_S), f"a file download of {path}"), \
+                    self._sftp_client().open(path, "rb") as f:
                 return f.read()
         except (OSError, EOFError, paramiko.SSHException, paramiko.SFTPError) as e:
             raise self._link_error(e) from None
 
     def close(self):
+        if self.liveness is not None:
+            self.liveness.stop()
         for thing in (self._sftp, self.client):
             if thing is not None:
                 thing.close()
