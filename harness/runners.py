@@ -36,10 +36,13 @@ def python_too_old(version: str | None) -> str | None:
     if len(found) == 2 and found < OLDEST_PYTHON:
         return f"Python {version} is older than {'.'.join(map(str, OLDEST_PYTHON))}, the oldest the Python runners support"
     return None
-# Implementations that run their jobs in a session (targets/numpy/skip2_session.py): a fork server
-# pays Python's start and NumPy's import once per board. Not PyTorch: forking after its import
-# risks its thread pools.
-SESSIONS = ("numpy",)
+
+
+# Implementations that run their jobs in a session, a fork server that takes job after job over
+# one channel (targets/numpy/skip2_session.py, `skip2run --session`): a job costs one exchange,
+# and the NumPy runner pays Python's start and NumPy's import once per board. Not PyTorch:
+# forking after its import risks its thread pools.
+SESSIONS = ("numpy", "c")
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,13 @@ def spec(impl: str, board, cache_dir: Path) -> RunnerSpec:
     if impl == "c":
         return RunnerSpec("c", "c-src", c_sources(), "skip2run", python=False, build=True)
     raise ValueError(f"unknown implementation {impl!r}")
+
+
+def session_command(spec: RunnerSpec, board, folder: str, program: str) -> str:
+    """The command line of a deployed runner's session (runners in SESSIONS)."""
+    if spec.python:
+        return f"{command(spec, board, folder + '/skip2_session.py')} {quote(spec.entry.removesuffix('.py'))}"
+    return f"{command(spec, board, program)} --session"
 
 
 def command(spec: RunnerSpec, board, program: str) -> str:

@@ -1,21 +1,22 @@
-"""Silent links, crashed runs and shared boards, against the real OpenSSH stand-ins and the host.
+"""Silent links, crashed runs, shared boards and long lines, against the real OpenSSH stand-ins
+and the host.
 
 A link goes silent through a pausing TCP proxy (harness.lab.faults) between the harness and a
-stand-in; the harness is killed with SIGKILL as a crash would; two runs meet on one board.
+stand-in; the harness is killed with SIGKILL as a crash would; two runs meet on one board; a job's
+exchanges with the board are counted, and timed over a line with a 200 ms round trip.
 """
-import json
-import os
 import re
 import signal
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from harness.lab.faults import FaultProxy, Rates
-from test_ssh import (SLOW, WORK_ROOT, _alive, cache, experiment, lab, lab_with, processes_mentioning,  # noqa: F401
-                      records, runner_on, skip2bench, start, wait_for)
+from test_ssh import (SLOW, WORK_ROOT, _alive, cache, experiment, lab, lab_with, records, runner_on,  # noqa: F401
+                      skip2bench, start, wait_for)
 
 LIVENESS_S = 3
 
@@ -236,3 +237,112 @@ def test_a_second_run_in_another_work_root_is_refused_unless_the_board_is_shared
         assert second.down is None
     finally:
         first.close()
+
+
+# -- what a job costs in exchanges with the board ---------------------------------------------
+class Counting:
+    """The real shell, its calls counted: every run, open, put and get is at least one round
+    trip, and so is every line written to an open command (a session's job)."""
+
+    def __init__(self, shell):
+        self.shell, self.calls = shell, Counter()
+
+    def __getattr__(self, name):
+        return getattr(self.shell, name)
+
+    def run(self, *args, **kw):
+        self.calls["run"] += 1
+        return self.shell.run(*args, **kw)
+
+    def put(self, *args, **kw):
+        self.calls["put"] += 1
+        return self.shell.put(*args, **kw)
+
+    def get(self, *args, **kw):
+        self.calls["get"] += 1
+        return self.shell.get(*args, **kw)
+
+    def open(self, *args, **kw):
+        self.calls["open"] += 1
+        stream = self.shell.open(*args, **kw)
+        write = stream.write
+
+        def counted(data):
+            self.calls["line"] += 1
+            write(data)
+
+        stream.write = counted
+        return stream
+
+
+def prepared_target(lab_file, cache, tmp_path, run_id, impls=("c",)):
+    """sbc-native as a target on a counting shell, prepared for the demo-sized jobs of `exp`."""
+    from harness.artifacts import prepare
+    from harness.config import load_experiment, load_lab
+    from harness.targets.posix import PosixTarget
+    from harness.tasks import load_task
+    from harness.transports.ssh import SshShell
+    exp = load_experiment(experiment(tmp_path, name=f"{run_id}.toml", methods=["skip2-lora", "lora-all"],
+                                     impls=list(impls)))
+    art = prepare(load_task("synthetic", cache_dir=cache), 0, exp.model, exp.pretrain, cache)
+    board = load_lab(lab_file).boards[0]
+    target = PosixTarget(board, Counting(SshShell(board)), run_id, cache)
+    target.prepare(list(impls), [art])
+    assert target.down is None and not target.unsupported, (target.down, target.unsupported)
+    return target, exp, art
+
+
+def jobs(exp, rounds):
+    from harness.plan import Job, runner_job
+    return [(f"{variant}-r{rep}", runner_job(Job("synthetic", 0, variant, board="-", impl="c", repetition=rep),
+                                             exp.finetune.for_variant(variant)))
+            for rep in range(rounds) for variant in exp.methods]
+
+
+@pytest.mark.parametrize("impl", ["c", "numpy"])
+def test_a_job_costs_one_exchange_once_deployed(lab, cache, tmp_path, impl):
+    target, exp, art = prepared_target(lab_with(tmp_path, lab, work_root=f"{lab.token}/exchanges-{impl}"), cache,
+                                       tmp_path, f"exchanges-{impl}", impls=(impl,))
+    spent = []
+    try:
+        for name, job in jobs(exp, 3):
+            before = Counter(target.shell.calls)
+            assert target.run_job(job, impl, art, name).status == "ok"
+            spent.append(dict(target.shell.calls - before))
+    finally:
+        target.close()
+    assert spent[0] == {"open": 1, "line": 1}, spent  # the session opens with the board's first job
+    assert all(calls == {"line": 1} for calls in spent[1:]), spent
+
+
+def test_bench_a_job_over_a_long_line(lab, cache, tmp_path):
+    """The same C jobs on sbc-native directly and through a proxy that delays every byte by
+    100 ms each way (a 200 ms round trip), alternating: what the line adds per job once deployed,
+    in round trips (target: at most 1.5). Printed; the exchange count above is the assertion."""
+    rtt = 0.2
+    slow = FaultProxy(int(re.search(r"^port = (\d+)", lab.path.read_text(), re.M).group(1)), seed=0,
+                      rates=Rates(latency_s=rtt / 2)).start()
+    targets = []
+    try:
+        for name, lab_file in (("direct", lab_with(tmp_path / "direct", lab, work_root=f"{lab.token}/rtt-direct",
+                                                   exclusive=False)),
+                               ("slow", through(slow, tmp_path, lab, work_root=f"{lab.token}/rtt-slow",
+                                                exclusive=False))):
+            targets.append(prepared_target(lab_file, cache, tmp_path, f"rtt-{name}"))
+        walls = {"direct": [], "slow": []}
+        for name, job in jobs(targets[0][1], 4):
+            for (target, _, art), which in zip(targets, walls):
+                t0 = time.perf_counter()
+                result = target.run_job(job, "c", art, name)
+                walls[which].append((time.perf_counter() - t0, result))
+    finally:
+        for target, _, _ in targets:
+            target.close()
+        slow.stop()
+    for (_, a), (_, b) in zip(walls["direct"], walls["slow"]):
+        assert (a.acc_after, a.ft_macs, a.epoch_loss) == (b.acc_after, b.ft_macs, b.epoch_loss)
+    added = sorted(s - d for (d, _), (s, _) in zip(walls["direct"], walls["slow"]))
+    median = added[len(added) // 2]
+    print(f"\nlong line ({1e3 * rtt:.0f} ms round trip), {len(added)} C jobs once deployed: added per job median "
+          f"{1e3 * median:.0f} ms = {median / rtt:.2f} round trips (target at most 1.5; "
+          f"min {added[0] / rtt:.2f}, max {added[-1] / rtt:.2f})")

@@ -1,5 +1,5 @@
-"""Replies a faulty board or link can give, from a board-side wrapper around the real C runner on
-a local board: none may become an `ok` record with numbers other than the clean run's, none may
+"""Replies a faulty board or link can give, from a board-side wrapper around the real C runner (as
+its session) on a local board: none may become an `ok` record with numbers other than the clean run's, none may
 raise a traceback or end the run. The test prints a table of cases and outcomes."""
 import json
 import os
@@ -27,7 +27,9 @@ epochs = 3
 # How many of the run's 6 jobs each damage leaves ok: those whose numbers are intact (a replayed
 # reply is the first job's own).
 CASES = {"clean": 6, "banner": 6, "replay": 1, "truncated": 0, "deep": 0, "nan": 0, "negative": 0, "macs": 0,
-         "accuracy": 0, "epochs": 0, "samples": 0, "markup": 0, "echo": 0, "stale": 0}
+         "accuracy": 0, "epochs": 0, "samples": 0, "markup": 0, "echo": 0, "stale": 0,
+         # The runner session's own reply line: another job's, not JSON, a key missing, 17 MB long.
+         "session-other-dir": 0, "session-garbled": 0, "session-shape": 0, "session-huge": 0}
 # Fields that differ between two runs of the same job.
 VOLATILE = ("run_id", "started_at", "wall_s", "runner_wall_s", "ft_time_s", "fwd_time_s", "bwd_time_s",
             "upd_time_s", "cache_time_s", "epoch_times_s", "peak_rss_bytes", "board_fingerprint")

@@ -206,14 +206,19 @@ def test_a_home_folder_work_root_is_refused_and_the_users_files_stay(lab, cache,
     user_home = home("noisy-rc")
     own(user_home / "tmp" / "draft.txt", "the user's own draft\n", USERS["noisy-rc"])
     own(user_home / "notes.txt", "the user's notes\n", USERS["noisy-rc"])
-    before = {k: v for k, v in tree(user_home).items() if not k.startswith(lab.token)}
+    # The user's files: all but the other boards' work roots and the board-wide lock in
+    # ~/.skip2bench, which other boards of this server (this lab's) take.
+    def users_files():
+        return {k: v for k, v in tree(user_home).items() if not k.startswith((lab.token, ".skip2bench/"))}
+
+    before = users_files()
     variant = lab.variant(tmp_path, **{"noisy-rc": "~"})
     out = tmp_path / "run"
     try:
         proc = skip2bench("run", "-e", experiment(tmp_path, boards=["noisy-rc-alt"]), "-l", variant, "-o", out,
                           "--no-report", cache=cache, check=False)
         check = skip2bench("lab", "check", "--lab", variant, cache=cache, check=False)
-        after = {k: v for k, v in tree(user_home).items() if not k.startswith(lab.token)}
+        after = users_files()
     finally:
         shutil.rmtree(user_home / "tmp")
         (user_home / "notes.txt").unlink()

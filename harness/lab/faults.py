@@ -18,6 +18,7 @@ unanswered, as on a link whose far end vanished), `resume()` lets everything thr
 Each direction has its own generator (seeded from the seed and the direction), and a fault's
 chance is per byte, so the schedule is a function of the seed and the bytes that pass.
 """
+import queue
 import random
 import socket
 import threading
@@ -35,6 +36,7 @@ class Rates:
     delay: float = 0.0
     delay_s: float = 0.05
     cut_after: int | None = None
+    latency_s: float = 0.0  # every byte arrives this much later, each way (a long line: half its round trip)
 
 
 class FaultProxy:
@@ -45,7 +47,7 @@ class FaultProxy:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._threads, self._stopping, self._lock = [], threading.Event(), threading.Lock()
-        self._sockets = []
+        self._sockets, self._queues = [], []
         self._flowing = threading.Event()
         self._flowing.set()
 
@@ -87,8 +89,28 @@ class FaultProxy:
         partial[:] = rest
         return b"".join(out for wire in whole for out in self.tamper(direction, wire + b"\0"))
 
+    def _later(self, dst):
+        """A sendall that delivers each chunk latency_s after it was handed over, in order."""
+        chunks = queue.Queue()
+
+        def deliver():
+            while (item := chunks.get()) is not None:
+                due, data = item
+                time.sleep(max(0.0, due - time.monotonic()))
+                try:
+                    dst.sendall(data)
+                except OSError:
+                    return
+
+        thread = threading.Thread(target=deliver, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        self._queues.append(chunks)
+        return lambda data: chunks.put((time.monotonic() + self.rates.latency_s, bytes(data)))
+
     def _pump(self, src, dst, rng, cut, direction):
         r, passed, partial = self.rates, 0, bytearray()
+        send = self._later(dst) if r.latency_s else dst.sendall
         try:
             while not self._stopping.is_set():
                 data = src.recv(4096)
@@ -119,10 +141,10 @@ class FaultProxy:
                         self._count("dup")
                     if rng.random() < r.delay:
                         self._count("delay")
-                        dst.sendall(out)
+                        send(out)
                         out.clear()
                         time.sleep(r.delay_s)
-                dst.sendall(out)
+                send(out)
         except OSError:
             pass
         finally:
@@ -145,6 +167,8 @@ class FaultProxy:
     def stop(self):
         self._stopping.set()
         self._flowing.set()
+        for chunks in self._queues:
+            chunks.put(None)
         self._listener.close()
         with self._lock:
             for s in self._sockets:

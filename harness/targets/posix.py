@@ -33,7 +33,8 @@ from harness.targets import facts as board_facts
 from harness.targets import work_root
 from harness.schema import Result
 from harness.targets import parse_result, tail
-from harness.transports import BoardSilent, CommandTimeout, Completed, HostKeyRefused, LinkDown, StreamEnded, quote
+from harness.transports import (BoardSilent, CommandTimeout, Completed, HostKeyRefused, LinkDown, ReplyTooLarge,
+                                StreamEnded, quote)
 
 COMMAND_TIMEOUT_S = 120  # housekeeping commands (probe, hash check, kill); builds get BUILD_TIMEOUT_S
 BUILD_TIMEOUT_S = 900
@@ -237,9 +238,7 @@ class PosixTarget:
             program = self._build(folder) if spec.build else f"{folder}/{spec.entry}"
             self.commands[impl], self.folders[impl] = runners.command(spec, self.board, program), folder
             if impl in runners.SESSIONS:
-                module = spec.entry.removesuffix(".py")
-                self.session_commands[impl] = (f"{runners.command(spec, self.board, folder + '/skip2_session.py')} "
-                                               f"{quote(module)}")
+                self.session_commands[impl] = runners.session_command(spec, self.board, folder, program)
             if spec.python:
                 self.runner_sha256[impl] = spec.content_hash()
             elif spec.build:
@@ -354,7 +353,8 @@ class PosixTarget:
                     self._kill(jobdir)
                 started = time.perf_counter()
                 done = self._execute(impl, jobdir, staged, Deadline(self.board.timeout_s))
-                runner_wall = time.perf_counter() - started
+                # A session times its job on the board: the exchange around it is the harness's.
+                runner_wall = done.wall_s if done.wall_s is not None else time.perf_counter() - started
                 break
             except BoardSilent as e:  # not retried: the connection is gone, the runner may live on
                 raise TargetError(f"{what}: {e}; its runner is stopped once the board answers again") from None
@@ -397,10 +397,20 @@ class PosixTarget:
                 raise  # the connection went: the job is tried again
             # The session itself died, the link is fine: a runner crash, with what it printed.
             return Completed(1, b"", self._run(f"tail -c 2000 {quote(log)}", check=False).stdout)
-        except (LinkDown, CommandTimeout, ValueError):
+        except (LinkDown, CommandTimeout):
             self.sessions.pop(impl).close()  # a session out of step is not reused
             raise
-        return Completed(reply["returncode"], reply["stdout"].encode(), reply["stderr"].encode())
+        except (ValueError, RecursionError, ReplyTooLarge) as e:
+            self.sessions.pop(impl).close()
+            raise TargetError(f"{impl} runner session on {self.board.name} gave a reply that is not one: {e}") from None
+        if not (isinstance(reply, dict) and reply.get("dir") == jobdir and isinstance(reply.get("returncode"), int)
+                and isinstance(reply.get("stdout"), str) and isinstance(reply.get("stderr"), str)):
+            self.sessions.pop(impl).close()
+            raise TargetError(f"{impl} runner session on {self.board.name} answered with a reply of another job "
+                              f"or shape", tail(line))
+        wall = reply.get("wall_s")
+        return Completed(reply["returncode"], reply["stdout"].encode(), reply["stderr"].encode(),
+                         wall if isinstance(wall, (int, float)) and wall >= 0 else None)
 
     def run_script(self, impl: str, script: str, *args, timeout: float = COMMAND_TIMEOUT_S) -> str:
         """Run another program deployed with a Python runner (the sgemm peak probe); its stdout."""

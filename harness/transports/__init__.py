@@ -25,6 +25,15 @@ class StreamEnded(LinkDown):
     """An opened command ended (its stdout closed), whether or not its link is still up."""
 
 
+class ReplyTooLarge(Exception):
+    """A command's reply (a line of a stream) grew past MAX_REPLY_BYTES: a runaway runner."""
+
+
+# The longest reply line read from a board: a result is a few kB, a runner's whole output at most
+# a few MB; past this a board's answer is a fault, not data to hold in memory.
+MAX_REPLY_BYTES = 16 << 20
+
+
 class BoardSilent(LinkDown):
     """The board gave no sign of life for its liveness_s; the connection was closed. Not retried:
     the job is an error, and its runner is stopped once the board answers again."""
@@ -43,6 +52,7 @@ class Completed:
     returncode: int
     stdout: bytes
     stderr: bytes
+    wall_s: float | None = None  # the command's own time, where the board measured it (sessions)
 
 
 class Stream(Protocol):
@@ -73,6 +83,8 @@ class LineStream:
         deadline = time.monotonic() + timeout
         while True:
             while b"\n" not in self._buffer:
+                if len(self._buffer) > MAX_REPLY_BYTES:
+                    raise ReplyTooLarge(f"a reply line longer than {MAX_REPLY_BYTES >> 20} MB")
                 left = deadline - time.monotonic()
                 chunk = self._recv(left) if left > 0 else None
                 if chunk is None:

@@ -5,7 +5,7 @@ start and NumPy's import (a fork server, as asv runs its benchmarks).
 
 Protocol, one line each way per job:
     in:  {"dir": JOBDIR, "job": {...job.json...}}      (the session writes JOBDIR/job.json)
-    out: {"dir": JOBDIR, "returncode": N, "stdout": "...", "stderr": "..."}
+    out: {"dir": JOBDIR, "returncode": N, "stdout": "...", "stderr": "...", "wall_s": S}
 The child runs in a process group of its own and writes "PID STARTTIME" to JOBDIR/runner.pid,
 so the host can kill it (and only it) on a timeout; the session then reports the kill and goes
 on. A child's peak RSS starts, as a fresh runner's would, with Python and NumPy loaded.
@@ -15,6 +15,7 @@ import io
 import json
 import os
 import sys
+import time
 import traceback
 
 
@@ -58,6 +59,7 @@ def serve(runner):
         with open(os.path.join(jobdir, "job.json"), "w") as f:
             json.dump(request["job"], f)
         sys.stdout.flush()
+        started = time.monotonic()
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -66,13 +68,14 @@ def serve(runner):
             finally:
                 os._exit(code)
         _, status = os.waitpid(pid, 0)
+        wall = time.monotonic() - started  # the child's time on the board: the record's runner time
         code = _exit_code(status)
         try:
             with open(os.path.join(jobdir, "runner.out.json")) as f:
                 output = json.load(f)
         except (OSError, ValueError):  # killed before it wrote anything
             output = {"stdout": "", "stderr": f"the runner was stopped (exit status {code})"}
-        print(json.dumps({"dir": jobdir, "returncode": code, **output}), flush=True)
+        print(json.dumps({"dir": jobdir, "returncode": code, **output, "wall_s": wall}), flush=True)
 
 
 if __name__ == "__main__":

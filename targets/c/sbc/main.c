@@ -1,6 +1,7 @@
 /* skip2run WORKDIR: the SBC runner of the C core (docs/runner-contract.md). Reads
  * WORKDIR/job.json and the .npy files it names, fine-tunes, prints one JSON result on stdout.
- * Any problem with the inputs is reported on stderr as "skip2run: FILE: reason" with exit 1. */
+ * Any problem with the inputs is reported on stderr as "skip2run: FILE: reason" with exit 1.
+ * skip2run --session serves jobs one per line of stdin, each as a forked WORKDIR run (session.c). */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include "job_json.h"
 #include "json_out.h"
 #include "npy.h"
+#include "session.h"
 #include "skip2_core.h"
 #include "skip2_port.h"
 
@@ -405,18 +407,9 @@ static int ceiling(void)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* skip2run WORKDIR: one job, its result on stdout; exits 1 through die() on any problem. */
+static int run_job(const char *workdir)
 {
-    if (argc == 2 && strcmp(argv[1], "--about") == 0)
-        return about();
-    if (argc == 2 && strcmp(argv[1], "--ceiling") == 0)
-        return ceiling();
-    if (argc != 2) {
-        fprintf(stderr, "usage: skip2run WORKDIR (a directory holding job.json) | skip2run --about"
-                        " | skip2run --ceiling\n");
-        return 1;
-    }
-    const char *workdir = argv[1];
     skip2_job job;
     skip2_model model;
     skip2_data data[2];
@@ -462,4 +455,20 @@ int main(int argc, char **argv)
     free(run.data_dir);
     job_json_free(&run.job_text);
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "--about") == 0)
+        return about();
+    if (argc == 2 && strcmp(argv[1], "--ceiling") == 0)
+        return ceiling();
+    if (argc == 2 && strcmp(argv[1], "--session") == 0)
+        return session_serve(run_job);
+    if (argc != 2) {
+        fprintf(stderr, "usage: skip2run WORKDIR (a directory holding job.json) | skip2run --session"
+                        " | skip2run --about | skip2run --ceiling\n");
+        return 1;
+    }
+    return run_job(argv[1]);
 }

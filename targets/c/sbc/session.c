@@ -1,0 +1,207 @@
+/* One line in per job: {"dir": JOBDIR, "job": {...job.json...}} (the host writes the keys in this
+ * order); one line out: {"dir": JOBDIR, "returncode": N, "stdout": "...", "stderr": "...",
+ * "wall_s": S}. The session writes JOBDIR/job.json, then forks: the child, in a process group of
+ * its own, writes "PID STARTTIME" to JOBDIR/runner.pid (so the host can kill it, and only it)
+ * and runs the job; a child killed by a signal reports -SIGNAL. Its peak RSS starts, as a fresh
+ * runner's would, from this small process's. wall_s is the child's time on the board's clock:
+ * what the record books as the runner's. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "session.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "job_json.h"
+#include "json_out.h"
+
+/* A reply field holds at most this much of what a job printed: a result is a few kB, and a
+ * runaway job's output must not grow the session (whose size every later child inherits). */
+#define OUTPUT_MAX (1u << 20)
+
+static const char JOB_KEY[] = ", \"job\": ";
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static char *path_in(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *path = malloc(n);
+    if (path)
+        snprintf(path, n, "%s/%s", dir, name);
+    return path;
+}
+
+/* mkdir -p: 0, or -1 with errno. */
+static int make_dirs(char *dir)
+{
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        int failed = mkdir(dir, 0777) != 0 && errno != EEXIST;
+        *p = '/';
+        if (failed)
+            return -1;
+    }
+    return mkdir(dir, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* The request's job folder (decoded by the strict job.json parser: `{"dir": "..."}` is a flat
+ * object) and its job object's text, in place; NULL dir when the line is not a request. A `"`
+ * inside the folder's string is escaped, so the first `, "job": ` is the envelope's. */
+static char *parse_request(char *line, job_json *envelope, char **job)
+{
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    char *at = strstr(line, JOB_KEY);
+    if (!at || n < 2 || line[n - 1] != '}')
+        return NULL;
+    *job = at + strlen(JOB_KEY);
+    line[n - 1] = '\0';               /* the envelope's closing brace */
+    at[0] = '}';                      /* `{"dir": "..."}` */
+    at[1] = '\0';
+    const char *dir;
+    if (job_json_parse(envelope, line) != 0 || job_json_string(envelope, "dir", &dir) != 1)
+        return NULL;
+    return (char *)dir;
+}
+
+static int write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    int failed = fputs(text, f) < 0;
+    return fclose(f) != 0 || failed ? -1 : 0;
+}
+
+/* Up to OUTPUT_MAX bytes of a file (its last ones), NUL-terminated; "" if it cannot be read. */
+static char *read_tail(const char *path)
+{
+    char *text = calloc(OUTPUT_MAX + 1, 1);
+    FILE *f = fopen(path, "rb");
+    if (!text || !f) {
+        if (f)
+            fclose(f);
+        return text;
+    }
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long size = ftell(f);
+        if (size > (long)OUTPUT_MAX)
+            fseek(f, size - (long)OUTPUT_MAX, SEEK_SET);
+        else
+            rewind(f);
+    }
+    size_t got = fread(text, 1, OUTPUT_MAX, f);
+    text[got] = '\0';
+    fclose(f);
+    return text;
+}
+
+/* In the child: its own process group, its pid file, its output in files; then the job. */
+static void child(const char *dir, int (*job)(const char *workdir))
+{
+    setpgid(0, 0);
+    char *pid_path = path_in(dir, "runner.pid"), stat_name[64];
+    char line[1024];
+    snprintf(stat_name, sizeof stat_name, "/proc/%ld/stat", (long)getpid());
+    FILE *stat = fopen(stat_name, "r");
+    const char *start = "";
+    if (stat && fgets(line, sizeof line, stat)) {
+        /* Field 22, the start time, counted after the command name's closing parenthesis. */
+        char *p = strrchr(line, ')');
+        for (int field = 2; p && field < 22; field++)
+            p = strchr(p + 1, ' ');
+        if (p) {
+            start = p + 1;
+            p[1 + strcspn(p + 1, " \n")] = '\0';
+        }
+    }
+    if (stat)
+        fclose(stat);
+    FILE *pid = pid_path ? fopen(pid_path, "w") : NULL;
+    if (pid) {
+        fprintf(pid, "%ld %s\n", (long)getpid(), start);
+        fclose(pid);
+    }
+    char *out = path_in(dir, "runner.stdout"), *err = path_in(dir, "runner.stderr");
+    if (!out || !err || !freopen(out, "w", stdout) || !freopen(err, "w", stderr))
+        _exit(125);
+    free(pid_path);
+    free(out);
+    free(err);
+    exit(job(dir));
+}
+
+static void reply(const char *dir, int code, double wall)
+{
+    char *out_path = path_in(dir, "runner.stdout"), *err_path = path_in(dir, "runner.stderr");
+    char *out = out_path ? read_tail(out_path) : NULL, *err = err_path ? read_tail(err_path) : NULL;
+    json_out o = { 0 };
+    jo_open(&o, NULL, '{');
+    jo_str(&o, "dir", dir);
+    jo_int(&o, "returncode", code);
+    jo_str(&o, "stdout", out ? out : "");
+    jo_str(&o, "stderr", err && *err ? err : code < 0 ? "the runner was stopped by a signal" : err ? err : "");
+    jo_double(&o, "wall_s", wall);
+    jo_close(&o, '}');
+    if (o.failed)
+        fputs("{\"dir\": \"\", \"returncode\": 1, \"stdout\": \"\", \"stderr\": \"skip2run --session: out of memory\"}",
+              stdout);
+    else
+        fputs(o.buf, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+    free(o.buf);
+    free(out);
+    free(err);
+    free(out_path);
+    free(err_path);
+}
+
+int session_serve(int (*job)(const char *workdir))
+{
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, stdin) > 0) {
+        job_json envelope = { 0 };
+        char *job_text = NULL;
+        char *dir = parse_request(line, &envelope, &job_text);
+        char *job_path = dir ? path_in(dir, "job.json") : NULL;
+        if (!dir || !job_path || make_dirs(dir) != 0 || write_file(job_path, job_text) != 0) {
+            fprintf(stderr, "skip2run --session: %s\n",
+                    dir ? "cannot write the job's folder" : "a request that is not {\"dir\": ..., \"job\": {...}}");
+            reply(dir ? dir : "", 1, 0.0);
+            free(job_path);
+            job_json_free(&envelope);
+            continue;
+        }
+        fflush(stdout);
+        double started = now();
+        pid_t pid = fork();
+        if (pid == 0)
+            child(dir, job);
+        int status = 0, code = 1;
+        if (pid > 0 && waitpid(pid, &status, 0) == pid)
+            code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? -WTERMSIG(status) : 1;
+        reply(dir, code, now() - started);
+        free(job_path);
+        job_json_free(&envelope);
+    }
+    free(line);
+    return 0;
+}
