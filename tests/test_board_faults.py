@@ -320,6 +320,7 @@ def test_bench_a_job_over_a_long_line(lab, cache, tmp_path):
     100 ms each way (a 200 ms round trip), alternating: what the line adds per job once deployed,
     in round trips (target: at most 1.5). Printed; the exchange count above is the assertion."""
     rtt = 0.2
+    (tmp_path / "direct").mkdir()
     slow = FaultProxy(int(re.search(r"^port = (\d+)", lab.path.read_text(), re.M).group(1)), seed=0,
                       rates=Rates(latency_s=rtt / 2)).start()
     targets = []

@@ -1,5 +1,6 @@
-"""What the harness itself costs: the demo's wall time and a ~100-job C run's, split into the
-runners' time (each runner's execution, host wall clock: `runner_wall_s` in the records) and the
+"""What the harness itself costs: the demo's wall time, a ~100-job C run's and a ~400-job run of
+tiny C jobs, split into the runners' time (each runner's execution, on the board's clock where a
+session timed it: `runner_wall_s` in the records) and the
 harness's (everything else: start-up, pre-training from the cache, preparing boards, staging,
 records, progress, the report); and the NumPy runner's start-up per job.
 
@@ -27,6 +28,11 @@ DEMO = paths.EXPERIMENTS / "demo.toml"
 # About a hundred short C jobs: the demo's seven methods x five seeds x three repetitions.
 MANY_C = DEMO.read_text().replace('seeds = [0]', 'seeds = [0, 1, 2, 3, 4]\nrepetitions = 3').replace(
     'impls = ["numpy"]', 'impls = ["c"]').replace('name = "demo"', 'name = "many-c"')
+# Some 400 tiny C jobs (one epoch of a net with 8 hidden units): what is left is the harness's
+# cost per job, from the run loop to the board's session and back.
+TINY_C = DEMO.read_text().replace('seeds = [0]', f'seeds = {list(range(20))}\nrepetitions = 3').replace(
+    'impls = ["numpy"]', 'impls = ["c"]').replace('name = "demo"', 'name = "tiny-c"').replace(
+    "hidden = [96, 96]", "hidden = [8]").replace("epochs = 20", "epochs = 1")
 # The NumPy runner on a job too small to cost anything but its start-up.
 STARTUP = DEMO.read_text().replace('name = "demo"', 'name = "startup"').replace(
     'seeds = [0]', 'seeds = [0]\nrepetitions = 4').replace("hidden = [96, 96]", "hidden = [4]").replace(
@@ -51,6 +57,7 @@ def _run(name: str, experiment: Path, work: Path, env, report: bool) -> dict:
     return {"run": name, "jobs": len(records), "wall_s": wall + report_s, "report_s": report_s,
             "runners_s": runners, "harness_s": wall + report_s - runners,
             "harness_%": 100 * (wall + report_s - runners) / (wall + report_s),
+            "harness_ms_per_job": 1e3 * (wall + report_s - runners) / len(records),
             "runner_wall_ms": [1e3 * r["runner_wall_s"] for r in records]}
 
 
@@ -61,12 +68,14 @@ def measure(out: Path, console) -> Path:
         env = dict(os.environ, SKIP2BENCH_CACHE=str(work / "cache"))
         (work / "many-c.toml").write_text(MANY_C)
         (work / "startup.toml").write_text(STARTUP)
+        (work / "tiny-c.toml").write_text(TINY_C)
         # Pre-train every backbone and build the C runner once: a user's runs find them cached.
-        for i, experiment in enumerate((DEMO, work / "many-c.toml", work / "startup.toml")):
+        for i, experiment in enumerate((DEMO, work / "many-c.toml", work / "startup.toml", work / "tiny-c.toml")):
             _cli("run", "-e", experiment, "-l", LAB, "-o", work / f"prime-{i}", "--no-report", env=env)
         rows = [_run("demo", DEMO, work, env, report=True),
                 _run("100 C jobs", work / "many-c.toml", work, env, report=False),
-                _run("NumPy start-up", work / "startup.toml", work, env, report=False)]
+                _run("NumPy start-up", work / "startup.toml", work, env, report=False),
+                _run("400 tiny C jobs", work / "tiny-c.toml", work, env, report=False)]
     startup = rows[2]["runner_wall_ms"]
     summary = {"rows": [{k: v for k, v in r.items() if k != "runner_wall_ms"} for r in rows],
                "numpy_startup_first_ms": startup[0], "numpy_startup_later_median_ms": statistics.median(startup[1:])}

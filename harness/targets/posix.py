@@ -383,8 +383,8 @@ class PosixTarget:
         session = self.sessions.get(impl)
         log = f"{self.root}/jobs/{self.run_id}/{impl}-session.err"
         if session is None:
-            self._run(f"mkdir -p {quote(os.path.dirname(log))}")
-            session = self.sessions[impl] = self.shell.open(f"{self.session_commands[impl]} 2>>{quote(log)}", deadline)
+            session = self.sessions[impl] = self.shell.open(
+                f"mkdir -p {quote(os.path.dirname(log))} && {self.session_commands[impl]} 2>>{quote(log)}", deadline)
         try:
             session.write(json.dumps({"dir": jobdir, "job": staged}).encode() + b"\n")
             line = session.readline(deadline.left())
