@@ -1,8 +1,8 @@
 /* One line in per job: {"dir": JOBDIR, "job": {...job.json...}} (the host writes the keys in this
  * order); one line out: {"dir": JOBDIR, "returncode": N, "stdout": "...", "stderr": "...",
- * "wall_s": S}. The session writes JOBDIR/job.json, then forks: the child, in a process group of
- * its own, writes "PID STARTTIME" to JOBDIR/runner.pid (so the host can kill it, and only it)
- * and runs the job; a child killed by a signal reports -SIGNAL. Its peak RSS starts, as a fresh
+ * "wall_s": S}. The session writes JOBDIR/job.json, then forks a child that runs the job in a
+ * process group of its own, and writes its "PID STARTTIME" to JOBDIR/runner.pid (so the host can
+ * kill it, and only it); a child killed by a signal reports -SIGNAL. Its peak RSS starts, as a fresh
  * runner's would, from this small process's. wall_s is the child's time on the board's clock:
  * what the record books as the runner's. */
 #define _POSIX_C_SOURCE 200809L
@@ -112,13 +112,13 @@ static char *read_tail(const char *path)
     return text;
 }
 
-/* In the child: its own process group, its pid file, its output in files; then the job. */
-static void child(const char *dir, int (*job)(const char *workdir))
+/* The child's pid file, "PID STARTTIME", written by the session: under qemu-user a process's view
+ * of its own /proc entry is the emulator's, not the kernel's, while its child's is the kernel's
+ * (the one the host's kill compares). Read before the child is waited for, while it exists. */
+static void write_pid_file(const char *dir, pid_t pid)
 {
-    setpgid(0, 0);
-    char *pid_path = path_in(dir, "runner.pid"), stat_name[64];
-    char line[1024];
-    snprintf(stat_name, sizeof stat_name, "/proc/%ld/stat", (long)getpid());
+    char stat_name[64], line[1024];
+    snprintf(stat_name, sizeof stat_name, "/proc/%ld/stat", (long)pid);
     FILE *stat = fopen(stat_name, "r");
     const char *start = "";
     if (stat && fgets(line, sizeof line, stat)) {
@@ -133,15 +133,22 @@ static void child(const char *dir, int (*job)(const char *workdir))
     }
     if (stat)
         fclose(stat);
-    FILE *pid = pid_path ? fopen(pid_path, "w") : NULL;
-    if (pid) {
-        fprintf(pid, "%ld %s\n", (long)getpid(), start);
-        fclose(pid);
+    char *path = path_in(dir, "runner.pid");
+    FILE *pid_file = path ? fopen(path, "w") : NULL;
+    if (pid_file) {
+        fprintf(pid_file, "%ld %s\n", (long)pid, start);
+        fclose(pid_file);
     }
+    free(path);
+}
+
+/* In the child: its own process group, its output in files; then the job. */
+static void child(const char *dir, int (*job)(const char *workdir))
+{
+    setpgid(0, 0);
     char *out = path_in(dir, "runner.stdout"), *err = path_in(dir, "runner.stderr");
     if (!out || !err || !freopen(out, "w", stdout) || !freopen(err, "w", stderr))
         _exit(125);
-    free(pid_path);
     free(out);
     free(err);
     exit(job(dir));
@@ -195,6 +202,10 @@ int session_serve(int (*job)(const char *workdir))
         pid_t pid = fork();
         if (pid == 0)
             child(dir, job);
+        if (pid > 0) {
+            setpgid(pid, pid);        /* as the child does: the group exists before the pid file names it */
+            write_pid_file(dir, pid);
+        }
         int status = 0, code = 1;
         if (pid > 0 && waitpid(pid, &status, 0) == pid)
             code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? -WTERMSIG(status) : 1;
