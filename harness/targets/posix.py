@@ -34,7 +34,7 @@ from harness.targets import work_root
 from harness.schema import Result
 from harness.targets import parse_result, tail
 from harness.transports import (BoardSilent, CommandTimeout, Completed, HostKeyRefused, LinkDown, ReplyTooLarge,
-                                StreamEnded, quote)
+                                StreamEnded, last_line, quote)
 
 COMMAND_TIMEOUT_S = 120  # housekeeping commands (probe, hash check, kill); builds get BUILD_TIMEOUT_S
 BUILD_TIMEOUT_S = 900
@@ -79,8 +79,7 @@ class BoardDown(TargetError):
 
 
 def _last_line(data: bytes) -> str:
-    lines = data.decode(errors="replace").strip().splitlines()
-    return lines[-1] if lines else "no output"
+    return last_line(data, "no output")
 
 
 class PosixTarget:

@@ -128,6 +128,12 @@ def quote(*words) -> str:
     return " ".join(shlex.quote(str(w)) for w in words)
 
 
+def last_line(data: bytes, empty: str) -> str:
+    """A command's last line of output (its error, usually), or `empty` when it printed none."""
+    lines = data.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else empty
+
+
 def board_path(path: str) -> str:
     """A path on the board as one shell word; a leading `~` or `~/` is the board user's home,
     expanded by the board's shell."""

@@ -28,7 +28,7 @@ import paramiko
 
 from harness.deadline import Deadline
 from harness.transports import (BoardSilent, CommandTimeout, Completed, HostKeyRefused, LineStream, LinkDown,
-                                StreamEnded, quote)
+                                StreamEnded, last_line, quote)
 from harness.transports.framing import framed, framed_stream, marker, unframe
 from harness.transports.liveness import LivenessWatch
 
@@ -68,11 +68,6 @@ class _Policy(paramiko.MissingHostKeyPolicy):
             f"board {b.name}: unknown host key of {hostname} ({fingerprint(key)}); check it, then add it "
             f"to {b.known_hosts} (ssh-keyscan -p {b.port} {b.host} >> {b.known_hosts}) or set "
             f'host_key_policy = "accept-new" for this board in the lab file')
-
-
-def _last_line(data: bytes) -> str:
-    lines = data.decode(errors="replace").strip().splitlines()
-    return lines[-1] if lines else "failed without a message"
 
 
 def _reason(exc) -> str:
@@ -335,7 +330,7 @@ class SshShell:
         except CommandTimeout:
             raise OSError(f"timed out after {TRANSFER_TIMEOUT_S} s") from None
         if done.returncode != 0:
-            raise OSError(_last_line(done.stderr))
+            raise OSError(last_line(done.stderr, "failed without a message"))
         return done.stdout
 
     def get(self, path: str) -> bytes:
