@@ -171,13 +171,13 @@ class SerialTarget:
         what = f"c firmware on {self.board.name}"
         try:
             try:
-                started = self._begin(job, artifacts)
+                started = self._begin(job, artifacts, what)
             except (BoardReset, SessionRefused) as e:
                 # Reset, or taken over by another host, since the last job: what the board held in
                 # RAM is gone. Reach it afresh (HELLO tells what it holds now) and set up again.
                 self._forget_link()
                 self.repaired.append(f"{e}; reconnected before job {name}")
-                started = self._begin(job, artifacts)
+                started = self._begin(job, artifacts, what)
             return self._serve(job, *started, what)
         except BoardReset as e:
             self._forget_link()
@@ -194,9 +194,8 @@ class SerialTarget:
             if self.link is not None:
                 self.link.begin_job(0)
 
-    def _begin(self, job, artifacts) -> tuple:
+    def _begin(self, job, artifacts, what: str) -> tuple:
         """The job's model and data on the board, and the job started: (data, stream, in_slot)."""
-        what = f"c firmware on {self.board.name}"
         if self.link is None:
             self._connect(RECONNECT_TIMEOUT_S)
         data = DataSet(artifacts, job["input_format"])
