@@ -89,25 +89,18 @@ static int write_file(const char *path, const char *text)
     return fclose(f) != 0 || failed ? -1 : 0;
 }
 
-/* Up to OUTPUT_MAX bytes of a file (its last ones), NUL-terminated; "" if it cannot be read. */
+/* The last OUTPUT_MAX bytes of a file at most, NUL-terminated, in a buffer of their size; NULL
+ * if it cannot be read. */
 static char *read_tail(const char *path)
 {
-    char *text = calloc(OUTPUT_MAX + 1, 1);
     FILE *f = fopen(path, "rb");
-    if (!text || !f) {
-        if (f)
-            fclose(f);
-        return text;
-    }
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long size = ftell(f);
-        if (size > (long)OUTPUT_MAX)
-            fseek(f, size - (long)OUTPUT_MAX, SEEK_SET);
-        else
-            rewind(f);
-    }
-    size_t got = fread(text, 1, OUTPUT_MAX, f);
-    text[got] = '\0';
+    if (!f)
+        return NULL;
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    long keep = size > (long)OUTPUT_MAX ? (long)OUTPUT_MAX : size;
+    char *text = keep >= 0 && fseek(f, size - keep, SEEK_SET) == 0 ? malloc((size_t)keep + 1) : NULL;
+    if (text)
+        text[fread(text, 1, (size_t)keep, f)] = '\0';
     fclose(f);
     return text;
 }
@@ -163,7 +156,7 @@ static void reply(const char *dir, int code, double wall)
     jo_str(&o, "dir", dir);
     jo_int(&o, "returncode", code);
     jo_str(&o, "stdout", out ? out : "");
-    jo_str(&o, "stderr", err && *err ? err : code < 0 ? "the runner was stopped by a signal" : err ? err : "");
+    jo_str(&o, "stderr", err && *err ? err : code < 0 ? "the runner was stopped by a signal" : "");
     jo_double(&o, "wall_s", wall);
     jo_close(&o, '}');
     if (o.failed)
