@@ -120,6 +120,12 @@ class Tamper:
     def act(self, direction, wire, f):
         return [wire]
 
+    def once(self) -> bool:
+        """True the first time it is asked, then never: for cases that act on one frame."""
+        first = "once" not in self.kept
+        self.kept["once"] = True
+        return first
+
     def count(self, msg_type) -> int:
         return sum(1 for d, f in self.seen if d == "to_host" and f.type == msg_type)
 
@@ -169,8 +175,7 @@ class OtherSession(Tamper):
 
 class ForgedMacs(Tamper):
     def act(self, direction, wire, f):
-        if direction == "to_host" and f.type == DONE and not self.kept:
-            self.kept["once"] = True
+        if direction == "to_host" and f.type == DONE and self.once():
             p = bytearray(f.payload)
             struct.pack_into("<Q", p, 20, struct.unpack_from("<Q", p, 20)[0] * 4)  # ft_macs
             return [forged(f, bytes(p))]
@@ -179,16 +184,14 @@ class ForgedMacs(Tamper):
 
 class TruncatedDone(Tamper):
     def act(self, direction, wire, f):
-        if direction == "to_host" and f.type == DONE and not self.kept:
-            self.kept["once"] = True
+        if direction == "to_host" and f.type == DONE and self.once():
             return [forged(f, f.payload[:40])]
         return [wire]
 
 
 class EpochOutOfOrder(Tamper):
     def act(self, direction, wire, f):
-        if direction == "to_host" and f.type == PROGRESS and not self.kept:
-            self.kept["once"] = True
+        if direction == "to_host" and f.type == PROGRESS and self.once():
             p = bytearray(f.payload)
             struct.pack_into("<I", p, 0, 1)  # the first epoch reported as the second
             return [forged(f, bytes(p))]
@@ -197,8 +200,7 @@ class EpochOutOfOrder(Tamper):
 
 class BootNotice(Tamper):
     def act(self, direction, wire, f):
-        if direction == "to_host" and f.type == PROGRESS and not self.kept:
-            self.kept["once"] = True
+        if direction == "to_host" and f.type == PROGRESS and self.once():
             boot = struct.pack("<HBI", 6, 3, 0x1234) + b"exception".ljust(48, b"\0")
             from harness.transports.serial_link import NOTICE, encode
             return [wire, encode(BOOT, 0, boot, flags=NOTICE)]
@@ -223,8 +225,7 @@ class OtherToken(Tamper):
 class RunAnswerLost(Tamper):
     """The board started the job; its answer to RUN never arrives (the host sends RUN again)."""
     def act(self, direction, wire, f):
-        if direction == "to_host" and f.type == RUN and f.response and not self.kept:
-            self.kept["once"] = True
+        if direction == "to_host" and f.type == RUN and f.response and self.once():
             return []
         return [wire]
 
@@ -232,24 +233,21 @@ class RunAnswerLost(Tamper):
 class DoneAnswerLost(Tamper):
     """The host's answer to DONE never arrives: the board sends DONE again, answered again."""
     def act(self, direction, wire, f):
-        if direction == "to_board" and f.type == DONE and f.response and not self.kept:
-            self.kept["once"] = True
+        if direction == "to_board" and f.type == DONE and f.response and self.once():
             return []
         return [wire]
 
 
 class ResetMidJob(Tamper):
     def act(self, direction, wire, f):
-        if direction == "to_host" and f.type == BEAT and not self.kept:
-            self.kept["once"] = True
+        if direction == "to_host" and f.type == BEAT and self.once():
             self.later("reset mcu")
         return [wire]
 
 
 class PausedMidJob(Tamper):
     def act(self, direction, wire, f):
-        if direction == "to_host" and f.type == BEAT and not self.kept:
-            self.kept["once"] = True
+        if direction == "to_host" and f.type == BEAT and self.once():
             self.later("pause mcu")
             self.later("resume mcu", LIVENESS_S + 2)
         return [wire]
