@@ -1,4 +1,5 @@
-"""What a board is: validated lab data, one pydantic model per transport (docs/targets.md).
+"""What a board is: validated lab data, one pydantic model per kind of board (docs/targets.md;
+the kinds are registered in harness.kinds).
 
 A board says how to reach it and what it can run; how the harness talks to it lives in
 harness.transports, what is deployed to it in harness.runners.
@@ -6,7 +7,7 @@ harness.transports, what is deployed to it in harness.runners.
 import getpass
 import sys
 from pathlib import Path
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -55,6 +56,11 @@ class BoardBase(Strict):
     # A board silent this long while it works on a job (no heartbeat frame from an MCU, no
     # keepalive answer over SSH) ends the job as `error` without waiting for timeout_s.
     liveness_s: float = Field(default=20.0, gt=0)
+    # The processor the board's jobs run on: boards of one group run one job at a time between
+    # them, so their timings stay honest. Unset: "this-host" for a board that runs on the
+    # harness's own machine (the local board, a loopback SSH server, a QEMU stand-in), else a
+    # group of its own (harness.kinds.cpu_group).
+    cpu_group: Optional[Slug] = None
 
 
 class PosixBoard(BoardBase):
@@ -74,10 +80,17 @@ class PosixBoard(BoardBase):
     # user's home); false lets runs in other work roots share a board that has cores to spare.
     exclusive: bool = True
 
+    def default_work_root(self, cache_dir: Path) -> str:
+        """The work root when the lab names none: in the board user's home."""
+        return "skip2bench"
+
 
 class LocalBoard(PosixBoard):
     transport: Literal["local"]
     python: str = Field(default=sys.executable, min_length=1)
+
+    def default_work_root(self, cache_dir: Path) -> str:
+        return str(Path(cache_dir) / "boards" / self.name)  # this user's cache, not their home
 
 
 class Standin(Strict):
@@ -168,9 +181,6 @@ class SerialBoard(BoardBase):
     standin: Optional[McuStandin] = None
 
 
-Board = Annotated[Union[LocalBoard, SshBoard, SerialBoard], Field(discriminator="transport")]
-
-
 def public(board) -> dict:
     """The board as a manifest may show it: key files by basename, repository paths relative."""
     shown = board.model_dump(mode="json")
@@ -190,5 +200,5 @@ def _repo_relative(command: str) -> str:
     return f"{head} {rest}".strip()
 
 
-__all__ = ["Board", "BoardBase", "LocalBoard", "SerialBoard", "SshBoard", "Standin", "McuStandin", "IMPLS",
+__all__ = ["BoardBase", "LocalBoard", "SerialBoard", "SshBoard", "Standin", "McuStandin", "IMPLS",
            "public"]

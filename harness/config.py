@@ -3,14 +3,14 @@
 Validation uses pydantic; every problem becomes one line naming the file, the field and the fix.
 """
 import sys
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal, Optional, Union
 
 from pydantic import AfterValidator, Field, ValidationError, create_model, field_validator, model_validator
 
-from harness import paths
-from harness.boards import IMPLS, Board, Impl, Slug, Strict
+from harness import kinds, paths
+from harness.boards import IMPLS, Impl, Slug, Strict
 from harness.errors import UserError
 from harness.job_table import FORMATS, HP_FIELDS, LIMITS, describe
 from harness.methods import parse_variant, VARIANTS
@@ -22,8 +22,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 class Lab(Strict):
+    """A lab: its boards, each of a registered kind (harness.kinds). lab_model() makes the model
+    that validates a lab file, with a board table per registered kind."""
     name: Slug
-    boards: list[Board] = Field(min_length=1)
     # Where `skip2bench lab serve` keeps the stand-ins' state (relative to the lab file).
     standin_dir: Annotated[Path, Field(strict=False, validate_default=True)] = Path(".emulated")
 
@@ -33,7 +34,7 @@ class Lab(Strict):
         base = (info.context or {}).get("lab_dir")
         return path if path.is_absolute() or base is None else Path(base) / path
 
-    @field_validator("boards")
+    @field_validator("boards", check_fields=False)
     @classmethod
     def _unique_names(cls, boards):
         names = [b.name for b in boards]
@@ -41,6 +42,17 @@ class Lab(Strict):
         if dup:
             raise ValueError(f"board names must be unique; repeated: {', '.join(dup)}")
         return boards
+
+
+@lru_cache(maxsize=None)
+def _lab_model(models: tuple) -> type:
+    board = Annotated[Union[models], Field(discriminator="transport")] if len(models) > 1 else models[0]
+    return create_model("Lab", __base__=Lab, boards=(list[board], Field(min_length=1)))
+
+
+def lab_model() -> type:
+    """The model of a lab file whose boards are of the kinds registered now."""
+    return _lab_model(tuple(kind.model for kind in kinds.KINDS.values()))
 
 
 MAX = LIMITS
@@ -155,6 +167,10 @@ class Experiment(Strict):
     # Board names or tags to run on; empty: every lab board that offers the impls.
     boards: list[Annotated[str, Field(min_length=1)]] = []
     repetitions: int = Field(default=1, ge=1, le=1000)
+    # The order of each board's queue (harness.engine.schedule): "shuffled" runs the jobs of one
+    # backbone in a seeded random order, the same on every run; "listed" in the order of the
+    # lists above (task, seed, method, repetition).
+    order: Literal["shuffled", "listed"] = "shuffled"
     # Tasks with a split of the user's choosing, or the user's own data (docs/config.md).
     task: dict[Slug, specs.TaskSpec] = {}
     model: ModelConfig = ModelConfig()
@@ -255,11 +271,11 @@ def _load(path: Path, model, kind: str, folder: Path):
 
 
 def load_lab(path) -> Lab:
-    return _load(path, Lab, "lab", paths.LABS)
+    return _load(path, lab_model(), "lab", paths.LABS)
 
 
 def load_experiment(path) -> Experiment:
     return _load(path, Experiment, "experiment", paths.EXPERIMENTS)
 
 
-__all__ = ["Board", "Lab", "Experiment", "FinetuneHP", "load_lab", "load_experiment", "IMPLS", "VARIANTS"]
+__all__ = ["Lab", "Experiment", "FinetuneHP", "load_lab", "load_experiment", "IMPLS", "VARIANTS"]

@@ -1,7 +1,6 @@
 """The job matrix of an experiment on a lab: task x seed x method variant x board x impl x repetition."""
 import hashlib
 import json
-import random
 from dataclasses import dataclass
 
 from harness.config import Experiment, FinetuneHP, Lab
@@ -54,7 +53,8 @@ MAX_JOBS = 100_000
 
 
 def expand(exp: Experiment, lab: Lab) -> list[Job]:
-    """Every run of the experiment, ordered so each (task, seed) backbone is used in one stretch."""
+    """Every run of the experiment on every selected board that offers its impl, in the order of
+    the experiment's lists (the scheduler, harness.engine.schedule, orders each board's queue)."""
     boards = select_boards(exp, lab)
     pairs = [(b.name, impl) for b in boards for impl in exp.impls if impl in b.impls]
     if not pairs:
@@ -66,17 +66,8 @@ def expand(exp: Experiment, lab: Lab) -> list[Job]:
         raise UserError(f"experiment '{exp.name}' makes {count:,} jobs ({len(exp.tasks)} tasks x {len(exp.seeds)} "
                         f"seeds x {len(exp.methods)} methods x {exp.repetitions} repetitions x {len(pairs)} "
                         f"board/impl pairs); at most {MAX_JOBS:,} a run: split it into several experiments")
-    jobs = []
-    for task in exp.tasks:
-        for seed in exp.seeds:
-            group = [Job(task, seed, variant, board, impl, rep)
-                     for variant in exp.methods for board, impl in pairs for rep in range(exp.repetitions)]
-            # Within one backbone (one model image on an MCU: no re-flashing), the repetitions and
-            # methods run in a seeded random order, so a slow phase of the machine lands on no
-            # method in particular; the order is the same every time the experiment runs.
-            random.Random(f"{exp.name}/{task}/{seed}").shuffle(group)
-            jobs += group
-    return jobs
+    return [Job(task, seed, variant, board, impl, rep) for task in exp.tasks for seed in exp.seeds
+            for variant in exp.methods for board, impl in pairs for rep in range(exp.repetitions)]
 
 
 def runner_fields(hp: dict) -> dict:

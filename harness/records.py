@@ -28,6 +28,13 @@ def record_key(rec: dict) -> tuple:
     return tuple(rec[f] for f in KEY_FIELDS)
 
 
+def finished(rec: dict, fingerprint: str | None) -> bool:
+    """Whether --resume leaves a record's job alone: it finished (ok or fail), or the board, whose
+    facts now hash to `fingerprint`, cannot run it and has not changed since."""
+    return rec.get("status") in FINISHED or (rec.get("status") == "unsupported"
+                                             and rec.get("board_fingerprint") == fingerprint)
+
+
 class RecordLog:
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -63,11 +70,6 @@ class RecordLog:
                 raise MalformedRecords(f"{self.path}:{number}: malformed record ({e}); "
                                        f"fix or delete that line") from None
         return records
-
-    def finished_keys(self, fingerprints: dict) -> set:
-        """Keys of records not to run again; `fingerprints` are the boards' facts now, by name."""
-        return {record_key(r) for r in self.read() if r.get("status") in FINISHED or (
-            r.get("status") == "unsupported" and r.get("board_fingerprint") == fingerprints.get(r.get("board")))}
 
     def drop_incomplete_tail(self):
         """Cut an unterminated last line so the next record starts on a line of its own."""

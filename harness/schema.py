@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from harness.job_table import FIELDS, FORMATS
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 STATUSES = ("ok", "fail", "unsupported", "error")
 # What clock a time came from: the board's own (a runner timing itself; the host is a board too),
 # the host's wall clock around the job, or an estimate from an emulator's instruction count.
@@ -139,6 +139,9 @@ class Record(_RecordJob):
     variant: str
     impl: str
     board: str
+    # The board's kind (its lab `transport`: local, ssh, serial, or a registered one;
+    # harness.kinds); empty in records before version 5, whose run's manifest names it.
+    board_kind: Optional[str] = None
     repetition: int
     hidden: str
     model_key: str
@@ -212,7 +215,11 @@ def _v3_to_v4(rec: dict) -> dict:
     return dict(rec, schema_version=4)  # the new counts are unknown (None) for older records
 
 
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+def _v4_to_v5(rec: dict) -> dict:
+    return dict(rec, schema_version=5)  # board_kind unknown to the record; the manifest's lab says it
+
+
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 
 
 class UnknownVersion(ValueError):

@@ -132,7 +132,7 @@ def test_a_command_started_on_a_silent_link_ends_by_its_deadline(lab, tmp_path, 
 
 def test_a_timeout_on_a_silent_link_is_the_jobs_error_and_its_runner_is_stopped_later(lab, cache, tmp_path, proxy):
     from harness.config import load_lab
-    from harness.targets import open_target
+    from harness.kinds import open_target
 
     lab_file = through(proxy, tmp_path, lab, timeout_s=2, liveness_s=120, connect_timeout_s=2, retries=0,
                        work_root=f"{lab.token}/silent-timeout")
@@ -211,7 +211,7 @@ def test_kill_9_mid_job_then_resume_stops_the_old_runner_first(lab, cache, tmp_p
 @pytest.mark.parametrize("board", ["sbc-native", "host"])
 def test_a_second_run_in_another_work_root_is_refused_unless_the_board_is_shared(lab, cache, tmp_path, board):
     from harness.config import load_lab
-    from harness.targets import open_target
+    from harness.kinds import open_target
 
     spec = next(b for b in load_lab(lab.path).boards if b.name == board)
     base = spec.work_root if board == "host" else f"{lab.token}/shared"

@@ -431,7 +431,7 @@ def test_silent_port_times_out_within_the_configured_timeout(lab, cache, tmp_pat
 # -- the upload path, with an injected cut ---------------------------------------------------
 def test_an_upload_cut_in_the_middle_is_never_used(lab, cache, tmp_path, monkeypatch):
     from harness.config import load_lab
-    from harness.targets import open_target
+    from harness.kinds import open_target
     from harness.transports.ssh import SshShell
 
     board = load_lab(lab_with(tmp_path, lab, work_root=f"{lab.token}/cut-upload")).boards[0]
@@ -470,7 +470,7 @@ def test_an_upload_cut_in_the_middle_is_never_used(lab, cache, tmp_path, monkeyp
 
 def test_a_damaged_upload_fails_its_hash_check(lab, cache, tmp_path, monkeypatch):
     from harness.config import load_lab
-    from harness.targets import open_target
+    from harness.kinds import open_target
     from harness.transports.ssh import SshShell
 
     board = load_lab(lab_with(tmp_path, lab, work_root=f"{lab.token}/damaged-upload")).boards[0]

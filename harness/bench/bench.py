@@ -18,7 +18,7 @@ from harness.config import load_experiment, load_lab
 from harness.errors import TargetError, UserError
 from harness.plan import Job, runner_job
 from harness.rundir import prepare_out_dir
-from harness.targets import open_target
+from harness.kinds import open_target
 from harness.tasks import load_task
 import skip2_peak  # (the probe runs on the board; its workload shapes are built here)
 

@@ -27,7 +27,7 @@ from harness.errors import TargetError, UserError
 from harness.plan import Job, runner_job
 from harness.report.tables import markdown
 from harness.rundir import prepare_out_dir
-from harness.targets import open_target
+from harness.kinds import open_target
 from harness.tasks import load_task
 
 EPOCHS = (1, 5, 20, 40)

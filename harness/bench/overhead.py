@@ -23,7 +23,7 @@ from harness.errors import UserError
 from harness.plan import Job, runner_job
 from harness.provenance import git_state
 from harness.rundir import prepare_out_dir
-from harness.targets import open_target
+from harness.kinds import open_target
 from harness.report.tables import markdown
 from harness.tasks import load_task
 

@@ -9,10 +9,9 @@ import time
 from rich.markup import escape
 from rich.table import Table
 
-from harness import paths, runners
+from harness import kinds, paths, runners
 from harness.errors import TargetError
 from harness.targets import facts as board_facts
-from harness.targets import open_shell
 from harness.transports import CommandTimeout, HostKeyRefused, LinkDown, quote
 
 
@@ -86,11 +85,9 @@ def prove(board, shell, cache_dir) -> tuple[str, dict]:
         target.close()
 
 
-def probe(board, cache_dir) -> dict:
-    """One row: reachable or why not, facts, and per capability the version or the reason."""
-    if board.transport == "serial":
-        return probe_serial(board)
-    shell, t0 = open_shell(board), time.perf_counter()
+def probe_posix(board, shell, cache_dir) -> dict:
+    """A POSIX board's row: reachable or why not, facts, and per capability the version or the reason."""
+    t0 = time.perf_counter()
     try:
         shell.connect()
         extra = ["tools", *([] if board.cross_compiler else ["cc"])]
@@ -120,7 +117,7 @@ def probe(board, cache_dir) -> dict:
 
 def check(lab, console) -> bool:
     """Print the table; True when every board is reachable and usable."""
-    rows = [probe(b, paths.cache_dir()) for b in lab.boards]
+    rows = [kinds.of(b).probe(b, paths.cache_dir()) for b in lab.boards]
     table = Table(title=f"lab {lab.name}", show_lines=False)
     for column in ("board", "transport", "reachable", "machine", "cpu", "cores", "memory", "python",
                    "numpy", "C compiler", "problem"):

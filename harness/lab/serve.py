@@ -20,9 +20,10 @@ import sys
 import time
 from pathlib import Path
 
+from harness import kinds
 from harness.errors import UserError
 from harness.lab.qemu import QemuStandin
-from harness.lab.standins import children, ssh_standin
+from harness.lab.standins import children
 
 UP_TIMEOUT_S = 600  # a fresh machine builds the firmware of every port first
 REAP_EVERY_S = 0.5
@@ -66,8 +67,7 @@ def ask(lab, command: str, timeout: float = 30) -> dict:
 class Supervisor:
     def __init__(self, lab):
         self.lab = lab
-        self.standins = {b.name: QemuStandin(b, lab.standin_dir) if b.transport == "serial" else ssh_standin(b)
-                         for b in standin_boards(lab)}
+        self.standins = {b.name: kinds.of(b).standin(b, lab.standin_dir) for b in standin_boards(lab)}
         self.stopping = False
 
     def status(self) -> dict:

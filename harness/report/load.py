@@ -72,6 +72,9 @@ def load_records(run_dir: Path) -> pd.DataFrame:
     df["variant"] = df["variant"].astype(object).fillna(df["method"])
     for column in ("impl", "board"):
         df[column] = df[column].astype(object).fillna("?")
+    # Records before schema 5 do not name their board's kind: the run's lab does.
+    kinds = {b.get("name"): b.get("transport") for b in read_manifest(run_dir).get("lab", {}).get("boards", [])}
+    df["board_kind"] = df.get("board_kind", pd.Series(None, index=df.index)).astype(object).fillna(df["board"].map(kinds))
     # Lists cannot be group keys; the record schema spells hidden sizes as "96-96".
     df["hidden"] = df["hidden"].map(lambda h: "-".join(map(str, h)) if isinstance(h, list) else h)
     superseded = df.duplicated(subset=RECORD_KEY, keep="last") & df["job_id"].notna()

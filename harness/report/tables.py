@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from harness import kinds
 from harness.report.load import HPARAMS, impl_key, ordered, scored, sort_rows, sweep_keys, training_memory_kib
 
 PHASES = {"fwd_s": "fwd_time_s", "bwd_s": "bwd_time_s", "upd_s": "upd_time_s", "cache_s": "cache_time_s"}
@@ -130,8 +131,7 @@ def fit(df: pd.DataFrame) -> pd.DataFrame | None:
     time, and for each refused job the board's reason; where there were any, the frames the host
     dropped as not the job's and the bytes received during counted work (a disturbed count).
     None when no MCU board ran."""
-    mcu = df[df["board"].isin(df.loc[df["mcu_memory"].notna(), "board"].unique())
-             | df["reason"].astype(str).str.contains(" KB in ", regex=False)] if "mcu_memory" in df else df.iloc[0:0]
+    mcu = df[df["board_kind"].isin(kinds.microcontrollers())]
     if mcu.empty:
         return None
     rows = []

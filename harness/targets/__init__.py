@@ -66,24 +66,3 @@ def validated(result: dict, what: str, job: dict, context: str = "", fields=FIEL
         return Result.model_validate(result)
     except ValidationError as e:
         raise TargetError(f"{what} printed an invalid result ({problem(e)})", context) from None
-
-
-def open_shell(board):
-    """The shell protocol for a lab board's transport."""
-    if board.transport == "local":
-        from harness.transports.host import HostShell
-        return HostShell()
-    if board.transport == "ssh":
-        from harness.transports.ssh import SshShell
-        return SshShell(board)
-    raise ValueError(f"board '{board.name}': unsupported transport '{board.transport}'")
-
-
-def open_target(board, run_id: str, cache_dir, lab=None):
-    """The target of a lab board for one run; call prepare() before any run_job(). `lab` is the
-    board's lab, whose supervisor flashes its emulated MCU boards."""
-    if board.transport == "serial":
-        from harness.targets.mcu import SerialTarget
-        return SerialTarget(board, run_id, cache_dir, lab)
-    from harness.targets.posix import PosixTarget
-    return PosixTarget(board, open_shell(board), run_id, cache_dir)

@@ -11,9 +11,7 @@ host answers the board's ROWS, PROGRESS and DONE.
 import dataclasses
 import hashlib
 import secrets
-import shlex
 import struct
-import subprocess
 import time
 import zlib
 from collections import Counter
@@ -87,8 +85,8 @@ class DataSet:
 class SerialTarget:
     on_progress = None  # called with "epoch n/N" as the board reports each epoch (the run's console)
 
-    def __init__(self, board, run_id: str, cache_dir: Path, lab):
-        self.board, self.run_id, self.cache_dir, self.lab = board, run_id, Path(cache_dir), lab
+    def __init__(self, board, run_id: str, cache_dir: Path, flasher):
+        self.board, self.run_id, self.cache_dir, self.flasher = board, run_id, Path(cache_dir), flasher
         self.down, self.facts, self.fingerprint = None, {}, None
         self.unsupported, self.runner_sha256, self.repaired = {}, {}, []
         self.sent = Counter()
@@ -110,20 +108,7 @@ class SerialTarget:
 
     def _flash(self, model: Path | None = None):
         """Put the firmware (and a model image) on the board, then reach it again."""
-        b, address = self.board, self.hello.model_slot if self.hello else None
-        if b.standin is not None:
-            from harness.lab.serve import ask
-            ask(self.lab, f"flash {b.name} {self.fw.elf}" + (f" {model} 0x{address:08x}" if model else ""))
-        elif b.flash_command:
-            command = b.flash_command.format(firmware=shlex.quote(str(self.fw.elf)),
-                                             model=shlex.quote(str(model or "")), model_address=f"0x{address:08x}")
-            done = subprocess.run(command, shell=True, capture_output=True, text=True)
-            if done.returncode != 0:
-                raise TargetError(f"flashing board {b.name} failed ({command}): "
-                                  f"{(done.stderr.strip().splitlines() or ['no output'])[-1]}", done.stderr[-2000:])
-        else:
-            raise TargetError(f"board {b.name} needs {'a model' if model else 'the current firmware'} flashed "
-                              f"({model or self.fw.elf}); flash it by hand, or set flash_command in the lab file")
+        self.flasher.flash(self.fw.elf, model, self.hello.model_slot if model else None)
         if self.link is not None:
             self.link.close()
             self.link = None
@@ -141,7 +126,7 @@ class SerialTarget:
                 # Patient: a board whose last host died mid-job answers once it gives that job up.
                 self._connect(RECONNECT_TIMEOUT_S)
             except ProtocolError:  # another firmware's protocol or layout: flash ours, if we can
-                if self.board.standin is None and not self.board.flash_command:
+                if not self.flasher.can_flash:
                     raise
                 self._flash()
             if self.hello.firmware_hash != self.fw.source_hash:

@@ -124,8 +124,7 @@ class PosixTarget:
                     print(f"board {self.board.name}: {note}", file=sys.stderr, flush=True)
 
     def _resolve_root(self) -> str:
-        root = self.board.work_root or (str(self.cache_dir / "boards" / self.board.name)
-                                        if self.board.transport == "local" else "skip2bench")
+        root = self.board.work_root or self.board.default_work_root(self.cache_dir)
         return work_root.claimed(self._run(work_root.claim_script(root)).stdout.decode(), self.board.name, root)
 
     def _take_lock(self, retake: bool):

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from harness import stop
 from harness.deadline import Deadline
 
 
@@ -86,10 +87,11 @@ class LineStream:
                 if len(self._buffer) > MAX_REPLY_BYTES:
                     raise ReplyTooLarge(f"a reply line longer than {MAX_REPLY_BYTES >> 20} MB")
                 left = deadline - time.monotonic()
-                chunk = self._recv(left) if left > 0 else None
-                if chunk is None:
+                if left <= 0:
                     return ""
-                self._buffer += chunk
+                chunk = self._recv(stop.slice_of(left))  # sliced: a stopped worker stops waiting
+                if chunk is not None:
+                    self._buffer += chunk
             line, self._buffer = self._buffer.split(b"\n", 1)
             if self.mark is None:
                 return line.decode(errors="replace")

@@ -5,6 +5,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+from harness import stop
 from harness.deadline import Deadline
 from harness.transports import CommandTimeout, Completed, LineStream, LinkDown, StreamEnded
 
@@ -38,7 +39,7 @@ class ProcessStream(LineStream):
             raise LinkDown(f"the command on this host has ended: {e}") from None
 
     def _recv(self, left: float) -> bytes | None:
-        if not select.select([self.proc.stdout], [], [], left)[0]:
+        if not select.select([self.proc.stdout], [], [], stop.slice_of(left))[0]:
             return None
         chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
         if not chunk:
@@ -68,9 +69,16 @@ class HostShell:
         return 0
 
     def run(self, command: str, timeout: "float | Deadline", stdin: bytes = b"") -> Completed:
-        proc = _start(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc, deadline = _start(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE), Deadline.of(timeout)
         try:
-            out, err = proc.communicate(stdin, timeout=Deadline.of(timeout).left())
+            while True:  # in slices, so that a stopped worker stops waiting (harness.stop)
+                try:
+                    out, err = proc.communicate(stdin, timeout=stop.slice_of(deadline.left()))
+                    break
+                except subprocess.TimeoutExpired:
+                    stdin = None  # sent with the first call; communicate keeps what is left of it
+                    if deadline.passed():
+                        raise
         except subprocess.TimeoutExpired:
             _stop(proc)
             raise CommandTimeout(command) from None

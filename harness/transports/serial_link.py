@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import serial
 from cobs import cobs
 
+from harness import stop
 from harness.transports import LinkDown
 
 PROTOCOL = 6
@@ -145,6 +146,7 @@ class SerialLink:
                 return frame
             if time.monotonic() >= deadline:
                 return None
+            stop.check()  # each read waits 50 ms at most: a stopped worker stops here
             try:
                 chunk = self.port.read(max(1, self.port.in_waiting))
             except (serial.SerialException, OSError) as e:

@@ -22,10 +22,10 @@ import secrets
 import select
 import socket
 import threading
-import time
 
 import paramiko
 
+from harness import stop
 from harness.deadline import Deadline
 from harness.transports import (BoardSilent, CommandTimeout, Completed, HostKeyRefused, LineStream, LinkDown,
                                 StreamEnded, last_line, quote)
@@ -132,7 +132,7 @@ class SshShell:
         b, last = self.board, None
         for attempt in range(b.retries + 1):
             if attempt:
-                time.sleep(min(BACKOFF_S * 2 ** (attempt - 1), BACKOFF_MAX_S))
+                stop.sleep(min(BACKOFF_S * 2 ** (attempt - 1), BACKOFF_MAX_S))
             try:
                 self._open()
                 if "file_transfer" not in self.facts:
@@ -275,7 +275,7 @@ class SshShell:
                 left = deadline.left()
                 if left <= 0:
                     raise CommandTimeout(command)
-                select.select([channel], [], [], min(left, 1.0))
+                select.select([channel], [], [], stop.slice_of(min(left, 1.0)))
         except (OSError, EOFError, paramiko.SSHException) as e:
             raise self._link_error(e) from None
         finally:

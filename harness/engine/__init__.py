@@ -1,0 +1,61 @@
+"""The run engine (docs/targets.md, "How a run runs"): one direction of data.
+
+The scheduler (schedule.py) gives every board its queue; one worker per board (worker.py), each
+on a thread of its own, owns that board's target for the run and runs its queue one job at a
+time, boards of one CPU group taking turns; every worker posts what happens (events.py) on one
+queue to the sink (sink.py), which alone writes records and the manifest and prints. Ctrl-C or
+SIGTERM reaches the sink (the main thread): it sets the workers' stop flag (harness.stop), every
+worker ends its job (its runner stopped) and closes its board, and the records already posted
+are written before the interrupt goes on.
+"""
+import queue
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import kinds
+from harness.engine.schedule import Turns, queues
+from harness.engine.sink import Sink
+from harness.engine.worker import BoardWorker
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every worker reads and none changes."""
+    run_id: str
+    exp: object
+    lab: object
+    artifacts: dict       # (task, seed) -> harness.artifacts.Artifacts
+    cache: Path
+    previous: dict        # board -> its records in the log when the run started
+
+
+def run(context: RunContext, jobs: list, log, out: Path, manifest: dict, console) -> dict:
+    """Run `jobs` (plan.expand's) on the lab's boards; the counts of each status and of skipped jobs."""
+    by_board = queues(context.exp, jobs)
+    boards = {b.name: b for b in context.lab.boards}
+    turns = {group: Turns() for group in {kinds.cpu_group(boards[name]) for name in by_board}}
+    posted, stopping = queue.Queue(), threading.Event()
+    sink = Sink(log, out, manifest, console, context.exp.name, by_board)
+    workers = [BoardWorker(boards[name], q, context, turns[kinds.cpu_group(boards[name])], stopping, posted.put)
+               for name, q in by_board.items()]
+    with sink.progress:
+        for worker in workers:
+            worker.start()
+        try:
+            sink.consume(posted)
+        except BaseException as e:
+            stopping.set()
+            sink.drain(posted, writing=isinstance(e, KeyboardInterrupt))
+            raise
+    for worker in workers:
+        worker.join()
+    return sink.counts
+
+
+def previous_records(log) -> dict:
+    """The log's records by board, for the workers' --resume decisions."""
+    by_board = {}
+    for rec in log.read():
+        by_board.setdefault(rec["board"], []).append(rec)
+    return by_board
