@@ -9,6 +9,7 @@ event bound (the main thread, a benchmark) check() does nothing and waits are no
 """
 import threading
 import time
+from contextlib import contextmanager
 
 SLICE_S = 0.2  # how soon a stopped worker notices, at most
 
@@ -44,3 +45,14 @@ def sleep(seconds: float):
         time.sleep(seconds)
     elif event.wait(seconds):
         check()
+
+
+@contextmanager
+def unstoppable():
+    """Cleanup that runs to its end though the worker is stopped (killing the job's runner)."""
+    event = getattr(_local, "event", None)
+    _local.event = None
+    try:
+        yield
+    finally:
+        _local.event = event

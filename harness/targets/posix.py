@@ -25,7 +25,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness import runners
+from harness import runners, stop
 from harness.deadline import Deadline
 from harness.errors import TargetError
 from harness.hashing import sha256_file, sha256_text, sha256_tree
@@ -443,8 +443,9 @@ class PosixTarget:
     def _kill_quietly(self, jobdir: str):
         """On an interrupt or an error: kill if the link allows, and say so if it does not."""
         try:
-            self.shell.connect()
-            self._kill(jobdir)
+            with stop.unstoppable():  # a stopped run still stops its runner
+                self.shell.connect()
+                self._kill(jobdir)
         except Exception as e:  # the original exception matters more; this one is reported
             print(f"warning: could not stop the runner in {jobdir} on board {self.board.name}: {e}",
                   file=sys.stderr, flush=True)
