@@ -34,13 +34,13 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 demo: setup
 	$(S2B) run --experiment experiments/demo.toml --lab labs/local.toml
 
-# Every test but those that compare with PyTorch (1.2 GB): `make bench` installs it and runs them.
+# Every test but those that compare with PyTorch (1.2 GB) and the benchmarks: `make bench` runs them.
 test: setup
-	$(PY) -m pytest -q -m "not torch"
-	@echo "(the tests that compare with PyTorch run in make bench, which installs it)"
+	$(PY) -m pytest -q -m "not torch and not bench"
+	@echo "(the tests that compare with PyTorch and the benchmarks run in make bench)"
 
 bench: setup bench-setup
-	$(PY) -m pytest -q -m torch
+	$(PY) -m pytest -q -s -m "torch or bench"
 	$(S2B) bench
 
 # Reproduce the paper-style tables on the real data sets (three seeds each).

@@ -14,6 +14,7 @@ from harness.targets import parse_result
 
 V1_LOG = Path(__file__).parent / "data" / "records-v1.jsonl"
 V2_LOG = Path(__file__).parent / "data" / "records-v2.jsonl"
+V4_LOG = Path(__file__).parent / "data" / "records-v4.jsonl"  # three records of an emulated MCU board
 
 
 def v1_lines():
@@ -40,6 +41,19 @@ def test_a_committed_v2_log_is_read_with_float32_storage():
         assert rec["schema_version"] == SCHEMA_VERSION and old["schema_version"] == 2
         assert rec["cache_format"] == rec["input_format"] == "f32"
         assert rec["acc_after"] == old["acc_after"] and rec["mem_cache_bytes"] == old["mem_cache_bytes"]
+
+
+def test_a_committed_v4_log_takes_its_board_kind_from_the_run_manifest(tmp_path):
+    from harness.report.load import load_records
+    raw = [json.loads(line) for line in V4_LOG.read_text().splitlines()]
+    records = RecordLog(V4_LOG).read()
+    assert all(r["schema_version"] == SCHEMA_VERSION and r["board_kind"] is None for r in records)
+    assert [r["ft_instructions"] for r in records] == [r["ft_instructions"] for r in raw]
+    # The report names the kind from the lab the run had, so the MCU fit table still appears.
+    (tmp_path / "records.jsonl").write_text(V4_LOG.read_text())
+    boards = [{"name": name, "transport": "serial"} for name in {r["board"] for r in raw}]
+    (tmp_path / "manifest.json").write_text(json.dumps({"lab": {"boards": boards}}))
+    assert set(load_records(tmp_path)["board_kind"]) == {"serial"}
 
 
 def test_migrate_rewrites_a_v1_log_and_keeps_every_value(tmp_path):

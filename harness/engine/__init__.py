@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import kinds
+from harness.errors import UserError
 from harness.engine.schedule import Turns, queues
 from harness.engine.sink import Sink
 from harness.engine.worker import BoardWorker
@@ -46,7 +47,8 @@ def run(context: RunContext, jobs: list, log, out: Path, manifest: dict, console
             sink.consume(posted)
         except BaseException as e:
             stopping.set()
-            sink.drain(posted, writing=isinstance(e, KeyboardInterrupt))
+            # What the workers still post is written, unless writing is what failed.
+            sink.drain(posted, writing=not isinstance(e, UserError))
             raise
     for worker in workers:
         worker.join()
