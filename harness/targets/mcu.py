@@ -6,7 +6,9 @@ flashes the current firmware when the board runs another. Each job then needs it
 board's model slot (flashed when another is there) and its data set: with int8 inputs in the slot
 beside the model when they fit there, else in RAM (inputs and labels when they fit, else labels
 only with the inputs streamed per mini-batch on the board's request); then a RUN, after which the
-host answers the board's ROWS, PROGRESS and DONE.
+host answers the board's ROWS, PROGRESS and DONE. The data set's host-side form is
+harness/mcu/dataset.py, the result's assembly harness/mcu/result.py; flashing is the flasher's it
+is handed (harness/flashers.py).
 """
 import dataclasses
 import hashlib
@@ -17,18 +19,15 @@ import zlib
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-
 from harness.errors import JobUnsupported, TargetError, UserError
 from harness.mcu import firmware, footprint, messages as msg, model_image
-from harness.methods import FAILURES
+from harness.mcu.dataset import DataSet
+from harness.mcu.result import serial_result
 from harness.targets import facts as board_facts
 from harness.targets import validated
 from harness.transports import LinkDown
 from harness.transports.serial_link import PROTOCOL, BoardReset, ProtocolError, SerialLink, SessionRefused
-import skip2_quant as quant  # (the runners' own quantiser: the same bytes everywhere)
 
-ROW = [slice(None)]  # an input row is one segment: one scale per row
 RECONNECT_TIMEOUT_S = 1.0  # per HELLO try (x link_tries): a board may still be busy with a dead host's job
 # Data set chunks: 1 KB, not the 4 KB a frame allows, so that on a noisy line most frames pass
 # (at one damaged byte in 5000, 81 % of 1 KB frames arrive whole, 44 % of 4 KB ones).
@@ -46,40 +45,6 @@ def check_hello(payload: bytes, board_name: str, ours: int = PROTOCOL) -> msg.He
     except ValueError as e:
         raise ProtocolError(f"board {board_name}: {e} (another build of the firmware); flash the firmware "
                             f"of this skip2bench") from None
-
-
-class DataSet:
-    """A job's data as the board gets it: labels, and the inputs scaled on the host in float32
-    ((x - mean) / std with the backbone's statistics, the same operations as every runner), in the
-    job's input format: with int8, the int8 rows for the model slot, and their dequantised values
-    wherever floats are sent."""
-
-    def __init__(self, artifacts, input_format: str):
-        model, data = Path(artifacts.model_dir), Path(artifacts.data_dir)
-        mean, std = np.load(model / "mean.npy"), np.load(model / "std.npy")
-        self.x = {s: ((np.load(data / f"x_{s}.npy") - mean) / std).astype("<f4") for s in ("ft", "test")}
-        self.y = {s: np.load(data / f"y_{s}.npy").astype("<i4") for s in ("ft", "test")}
-        self.d = self.x["ft"].shape[1]
-        self.packed = None
-        if input_format == "int8":
-            self.packed = {s: quant.quantise(x, ROW) for s, x in self.x.items()}
-            self.x = {s: quant.dequantise(*packed, ROW) for s, packed in self.packed.items()}
-
-    def slot_section(self) -> bytes:
-        """The int8 data set that may follow the model in the slot; empty for float inputs."""
-        if self.packed is None:
-            return b""
-        q, scales = zip(*(self.packed[s] for s in ("ft", "test")))
-        return model_image.data_section((self.y["ft"], self.y["test"]), tuple(s[:, 0] for s in scales), q)
-
-    def blob(self, with_inputs: bool) -> bytes:
-        parts = [self.y["ft"], self.y["test"], *((self.x["ft"], self.x["test"]) if with_inputs else ())]
-        return b"".join(np.ascontiguousarray(p).tobytes() for p in parts)
-
-    def rows(self, split: int, request: msg.RowsRequest) -> bytes:
-        x = self.x["ft" if split == 0 else "test"]
-        idx = request.indices if request.indices is not None else range(request.first, request.first + request.count)
-        return np.ascontiguousarray(x[list(idx)]).tobytes()
 
 
 class SerialTarget:
@@ -315,55 +280,11 @@ class SerialTarget:
             raise ProtocolError(f"board {self.board.name} sent an unknown request 0x{frame.type:02x}")
 
         self.link.serve(handle, time.monotonic() + self.board.timeout_s, self.board.liveness_s)
-        out = self._result(job, result, epochs, stream, in_slot, streamed[0])
+        out = serial_result(job, result, epochs, self.hello, self.emulated, self.fw.elf_sha256,
+                            footprint.memory(self.fw_static, self.hello, result, self.flash_bytes),
+                            {"streamed": stream, "inputs_in_flash": in_slot, "streamed_bytes": streamed[0]})
         out["dropped_frames"] = self.link.counters["dropped"] - dropped
         return validated(out, what, job, fields=msg.RUN_FIELDS)
-
-    def _result(self, job, r, epochs, stream, in_slot, streamed_bytes) -> dict:
-        """The firmware's result as every runner reports it (docs/runner-contract.md)."""
-        h = self.hello
-        if self.emulated:
-            # -icount shift=0: one instruction per nanosecond of virtual time, counted by the timer.
-            instructions = {k: round(t * 1e9 / h.ticks_per_second) for k, t in
-                            [("ft", r["ft_ticks"]), *r["phase_ticks"].items()]}
-            seconds = {k: v / h.clock_hz for k, v in instructions.items()}
-            epoch_s = [t * 1e9 / h.ticks_per_second / h.clock_hz for _, t, _ in epochs]
-        else:
-            instructions = {}
-            seconds = {"ft": r["ft_ticks"] / h.ticks_per_second,
-                       **{k: t / h.ticks_per_second for k, t in r["phase_ticks"].items()}}
-            epoch_s = [t / h.ticks_per_second for _, t, _ in epochs]
-        lookups = r["cache_hits"] + r["cache_misses"]
-        diverged = bool(r["diverged"])
-        return {
-            "impl": "c", "method": job["method"],
-            "status": "fail" if diverged else "ok",
-            "reason": FAILURES[r["diverged"]].format(epoch=r["epochs_run"]) if diverged else None,
-            "acc_before": r["correct_before"] / r["n_test"],
-            "acc_after": None if diverged else r["correct_after"] / r["n_test"],
-            "ft_time_s": seconds["ft"], **{f"{k}_time_s": seconds[k] for k in msg.PHASES},
-            "epoch_times_s": epoch_s,
-            "epoch_loss": [loss if np.isfinite(loss) else None for _, _, loss in epochs],
-            "n_ft": r["n_ft"], "n_test": r["n_test"], "ft_macs": r["ft_macs"],
-            "trainable_params": r["trainable_params"], "cache_capacity_samples": r["cache_capacity"],
-            "cache_hits": r["cache_hits"], "cache_misses": r["cache_misses"],
-            "cache_hit_rate": r["cache_hits"] / lookups if lookups and r["cache_capacity"] else None,
-            "mem": r["mem"], "peak_rss_bytes": None,
-            "runtime": {"board": h.board, "firmware_version": h.firmware_version, "protocol": h.protocol,
-                        "clock_hz": h.clock_hz, "arena_bytes": r["arena_bytes"], "streamed": stream,
-                        "inputs_in_flash": in_slot,
-                        "machine": "cortex-m4f"},
-            "runner_sha256": self.fw.elf_sha256, "attempts": 1,
-            "time_kind": "emulated" if self.emulated else "device",
-            # Waiting for and moving streamed rows, kept out of every time above (device clock).
-            "transfer_time_s": r["transfer_ticks"] / h.ticks_per_second, "streamed_bytes": streamed_bytes,
-            "mcu_memory": footprint.memory(self.fw_static, h, r, self.flash_bytes),
-            # Bytes the board received while it counted the job's work: their interrupts are in
-            # the instruction counts (0 on a quiet line).
-            "link_bytes_during_compute": r["bytes_during_compute"],
-            "job": r["job"],
-            **{f"{k}_instructions": v for k, v in instructions.items()},
-        }
 
     def close(self):
         if self.link is not None:
