@@ -78,11 +78,14 @@ class BoardWorker(threading.Thread):
                 self.post(events.Finished(self.board.name, final))
 
     def _prepare(self, target):
-        """Deploy, build and probe the board before its first job (lock taken here)."""
-        r, t0 = self.run_, time.perf_counter()
+        """Deploy, build and probe the board before its first job (lock taken here), in the CPU
+        group's turn: a build beside another board's job would slow that job."""
+        r = self.run_
         target.on_progress = lambda text: self.post(events.Progress(self.board.name, text))
-        target.prepare(list(dict.fromkeys(j.impl for j in self.queue)),
-                       [r.artifacts[key] for key in dict.fromkeys((j.task, j.seed) for j in self.queue)])
+        with self.turns.turn():
+            t0 = time.perf_counter()
+            target.prepare(list(dict.fromkeys(j.impl for j in self.queue)),
+                           [r.artifacts[key] for key in dict.fromkeys((j.task, j.seed) for j in self.queue)])
         words = "" if target.down else kinds.of(self.board).describe(target.facts)
         self.post(events.Prepared(self.board.name, time.perf_counter() - t0, words, board_manifest(target),
                                   len(self.queue)))
