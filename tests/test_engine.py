@@ -131,9 +131,10 @@ def test_boards_of_one_cpu_group_take_turns_and_other_groups_overlap(sleepy, tmp
     pairs = [(x, y) for i, x in enumerate(sleepy) for y in sleepy[i + 1:] if overlap(x, y)]
     assert not [p for p in pairs if group[p[0][0]] == group[p[1][0]]], "two boards of one CPU group ran at once"
     assert any(group[x[0]] != group[y[0]] for x, y in pairs), "the groups never ran at once"
-    # Turns: the two boards of a group alternate rather than one running all its jobs first.
+    # Turns: the two boards of a group alternate rather than one running all its jobs first
+    # (a board may run twice in a row only while the other has not yet asked, or has finished).
     order = [board for board, _, _ in sorted(sleepy, key=lambda s: s[1]) if group[board] == "a"]
-    assert order[:4].count("a1") == 2
+    assert sum(x == y for x, y in zip(order, order[1:])) <= 2, order
 
 
 def test_a_board_that_goes_down_ends_its_jobs_as_errors_and_the_others_finish(sleepy, tmp_path):
