@@ -15,12 +15,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, require_tool, unavailable
 from harness.lab.standins import free_port
+from harness.records import record_key
+from harness.schema import Record
 
 BOARD_PYTHON = "/usr/bin/python3"  # Debian's, with python3-numpy: the same on the host and the boards
 WORK_ROOT = """it's a "work" root"""
@@ -32,6 +35,7 @@ methods = {methods}
 seeds = [0]
 impls = {impls}
 boards = {boards}
+repetitions = {repetitions}
 [model]
 hidden = {hidden}
 [pretrain]
@@ -152,11 +156,11 @@ def start(*args, cache) -> subprocess.Popen:
 
 
 def experiment(tmp_path, name="exp.toml", methods=("ft-all", "lora-all", "skip2-lora"), impls=("numpy", "c"),
-               boards=(), hidden=(16, 12), epochs=3) -> Path:
+               boards=(), hidden=(16, 12), epochs=3, repetitions=1) -> Path:
     path = tmp_path / name
     path.write_text(EXPERIMENT.format(methods=json.dumps(list(methods)), impls=json.dumps(list(impls)),
                                       boards=json.dumps(list(boards)), hidden=json.dumps(list(hidden)),
-                                      epochs=epochs))
+                                      epochs=epochs, repetitions=repetitions))
     return path
 
 
@@ -426,6 +430,120 @@ def test_silent_port_times_out_within_the_configured_timeout(lab, cache, tmp_pat
         elapsed = time.monotonic() - t0
     assert proc.returncode == 2 and ("timed out" in proc.stdout or "banner" in proc.stdout), proc.stdout
     assert elapsed < 8
+
+
+# -- boards in parallel: a signal, a board going down, the harness killed ----------------------
+def own_groups(tmp_path, lab) -> Path:
+    """The test lab (the same running stand-ins) with every board in a CPU group of its own, so
+    that the boards run their jobs at the same time."""
+    text, n = re.subn(r'^\[\[boards\]\]\nname = "([^"]+)"\n', r'\g<0>cpu_group = "own-\1"\n', lab.path.read_text(),
+                      flags=re.M)
+    assert n == 4
+    text = text.replace('cpu_group = "own-host"\n', 'cpu_group = "own-host"\nexclusive = false\n')
+    path = tmp_path / "own-groups.toml"
+    path.write_text(text)
+    return path
+
+
+def work_roots(lab, *boards) -> dict:
+    """Board name -> its work root, as seen from this machine."""
+    where = {"sbc-native": lab.work_root(WORK_ROOT), "sbc-aarch64": lab.work_root("aarch64"),
+             "host": str(lab.path.parent / "host-root")}
+    return {board: where[board] for board in boards}
+
+
+def whole_records(out: Path) -> list:
+    """The log's records, each line a whole record that validates (none cut short)."""
+    path = out / "records.jsonl"
+    text = path.read_text() if path.exists() else ""
+    assert not text or text.endswith("\n"), f"the last record is cut short: {text[-200:]!r}"
+    recs = [json.loads(line) for line in text.splitlines()]
+    for rec in recs:
+        Record.model_validate(rec)
+    return recs
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_the_runners_of_boards_running_at_once(lab, cache, tmp_path, sig):
+    out, roots = tmp_path / tmp_path.name, work_roots(lab, "sbc-native", "sbc-aarch64", "host")
+    # Jobs far longer than the test (even C ones), so no runner ends by itself before the check.
+    exp = experiment(tmp_path, methods=["ft-all", "lora-all"], boards=list(roots), epochs=200000)
+    run = start("run", "-e", exp, "-l", own_groups(tmp_path, lab), "-o", out, "--no-report", cache=cache)
+    try:
+        wait_for(lambda: sum(bool(runner_on(root, out.name)) for root in roots.values()) >= 2,
+                 what="runners on two boards at once")
+        run.send_signal(sig)
+        stdout, stderr = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode == 130 and "continue with --resume" in stderr, stdout + stderr
+    assert "could not stop the runner" not in stderr and "Traceback" not in stderr, stderr
+    for root in roots.values():
+        nothing_left(root)
+    # A stopped job leaves no record; the records there are are whole ones of finished jobs.
+    assert all(r["status"] == "ok" for r in whole_records(out))
+
+
+def test_a_board_going_down_mid_run_errors_its_jobs_and_resume_completes_them(lab, cache, tmp_path):
+    out, roots = tmp_path / tmp_path.name, work_roots(lab, "sbc-native", "host")
+    exp = experiment(tmp_path, methods=["ft-all", "lora-all"], impls=["numpy"], boards=list(roots), epochs=300,
+                     repetitions=2)
+    args = ("run", "-e", exp, "-l", own_groups(tmp_path, lab), "-o", out, "--no-report")
+    run = start(*args, cache=cache)
+    try:
+        wait_for(lambda: runner_on(roots["sbc-native"], out.name), what="a runner on sbc-native")
+        lab.ctl("stop", "sbc-native")
+        stdout, stderr = run.communicate(timeout=120)
+        assert run.returncode == 1 and "ended in error" in stderr, stdout + stderr
+        recs = whole_records(out)
+        assert sorted(r["board"] for r in recs) == ["host"] * 4 + ["sbc-native"] * 4
+        assert [r["status"] for r in recs if r["board"] == "host"] == ["ok"] * 4
+        native = [r for r in recs if r["board"] == "sbc-native"]
+        down = [r["status"] for r in native].index("error")  # from the stop on, every job is an error
+        for r in native[down:]:
+            assert r["status"] == "error" and r["acc_after"] is None, r
+            assert "cannot reach board sbc-native" in r["error"] and "Connection refused" in r["error"], r["error"]
+        assert all("board down since job" in r["error"] for r in native[down + 1:])
+    finally:
+        run.kill()
+        lab.ctl("start", "sbc-native")
+    before = (out / "records.jsonl").read_bytes()
+    done = {record_key(r) for r in recs if r["status"] == "ok"}
+    resumed = skip2bench(*args, "--resume", cache=cache)
+    after = (out / "records.jsonl").read_bytes()
+    assert after.startswith(before)  # the records before the resume are untouched
+    again = [json.loads(line) for line in after[len(before):].splitlines()]
+    assert again and not done & {record_key(r) for r in again}  # no finished job ran again
+    assert f", {len(done)} already done;" in resumed.stdout
+    ok = Counter(record_key(r) for r in whole_records(out) if r["status"] == "ok")
+    assert len(ok) == 8 and set(ok.values()) == {1}
+    for root in roots.values():
+        nothing_left(root)
+
+
+def test_a_harness_killed_mid_run_resumes_where_it_stopped(lab, cache, tmp_path):
+    out, roots = tmp_path / tmp_path.name, work_roots(lab, "sbc-native", "sbc-aarch64", "host")
+    exp = experiment(tmp_path, methods=["ft-all", "lora-all", "skip2-lora"], boards=list(roots), epochs=300)
+    args = ("run", "-e", exp, "-l", own_groups(tmp_path, lab), "-o", out, "--no-report")
+    log = out / "records.jsonl"
+    run = start(*args, cache=cache)
+    try:
+        wait_for(lambda: log.exists() and log.read_bytes().count(b"\n") >= 3, what="three records")
+    finally:
+        run.send_signal(signal.SIGKILL)  # no handler runs, no runner is stopped
+        run.communicate(timeout=30)
+    before = log.read_bytes()
+    before = before[:before.rfind(b"\n") + 1]  # a line being written at the kill is not a record
+    done = [json.loads(line) for line in before.splitlines()]
+    assert 3 <= len(done) < 15 and all(r["status"] == "ok" for r in done)
+    resumed = skip2bench(*args, "--resume", cache=cache)
+    assert log.read_bytes().startswith(before)
+    assert f", {len(done)} already done;" in resumed.stdout, resumed.stdout
+    recs = whole_records(out)
+    assert [r["status"] for r in recs] == ["ok"] * 15, resumed.stdout
+    assert set(Counter(map(record_key, recs)).values()) == {1}
+    for root in roots.values():
+        nothing_left(root)
 
 
 # -- the upload path, with an injected cut ---------------------------------------------------
