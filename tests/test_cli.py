@@ -137,7 +137,7 @@ class Crash(importlib.abc.MetaPathFinder):
         load = spec.loader.exec_module
         def exec_module(module):
             load(module)
-            def run(workdir):
+            def run(workdir, on_epoch=None):
                 raise SystemExit("injected crash")
             module.run = run
         spec.loader.exec_module = exec_module

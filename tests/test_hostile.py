@@ -30,7 +30,10 @@ CASES = {"clean": 6, "banner": 6, "replay": 1, "truncated": 0, "deep": 0, "nan":
          "accuracy": 0, "epochs": 0, "samples": 0, "markup": 0, "echo": 0, "stale": 0,
          # The runner session's own reply line: another job's, not JSON, a key missing; 17 MB long
          # once (the next jobs get a new session).
-         "session-other-dir": 0, "session-garbled": 0, "session-shape": 0, "session-huge": 5}
+         "session-other-dir": 0, "session-garbled": 0, "session-shape": 0, "session-huge": 5,
+         # Progress lines before the reply: one per epoch, well-formed; one of another job's folder;
+         # one of an epoch beyond the job's count (both taken as the reply, and refused).
+         "progress": 6, "progress-other-dir": 0, "progress-beyond": 0}
 # Fields that differ between two runs of the same job.
 VOLATILE = ("run_id", "started_at", "wall_s", "runner_wall_s", "ft_time_s", "fwd_time_s", "bwd_time_s",
             "upd_time_s", "cache_time_s", "epoch_times_s", "peak_rss_bytes", "board_fingerprint")
@@ -84,6 +87,8 @@ def test_a_damaged_reply_is_never_an_ok_record_of_other_numbers(tmp_path, cache,
     ok = sum(rec["status"] == "ok" for rec in got.values())
     assert ok == CASES[mode]
     errors = [rec["error"] for rec in got.values() if rec["status"] == "error"]
+    if mode in ("session-other-dir", "progress-other-dir", "progress-beyond"):
+        assert all("answered with a reply of another job or shape" in e for e in errors), errors
     OUTCOMES[mode] = f"{ok} ok, {len(errors)} error" + (f": {errors[0]}" if errors else "")
 
 

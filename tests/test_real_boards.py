@@ -367,12 +367,20 @@ def test_the_session_works_without_os_waitstatus_to_exitcode(tmp_path):
                 {"dir": str(tmp_path / "bad"), "job": dict(job, data_dir=str(tmp_path / "missing"))}]
     proc = subprocess.Popen([sys.executable, "-c", shim, str(deployed)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+    progress = []
+
+    def reply() -> dict:
+        """The job's reply line, after its progress lines."""
+        while "returncode" not in (line := json.loads(proc.stdout.readline())):
+            progress.append((line["dir"], line["epoch"], line["of"]))
+        return line
+
     try:
         replies = []
         for request in requests:
             proc.stdin.write(json.dumps(request) + "\n")
             proc.stdin.flush()
-            replies.append(json.loads(proc.stdout.readline()))
+            replies.append(reply())
         # A job whose runner is killed: the session reports the signal as -9.
         slow = dict(job, epochs=100000)
         proc.stdin.write(json.dumps({"dir": str(tmp_path / "killed"), "job": slow}) + "\n")
@@ -381,12 +389,13 @@ def test_the_session_works_without_os_waitstatus_to_exitcode(tmp_path):
         while not (pid_file.exists() and pid_file.read_text().strip()):
             assert proc.poll() is None, proc.stderr.read()
         os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
-        replies.append(json.loads(proc.stdout.readline()))
+        replies.append(reply())
     finally:
         proc.stdin.close()
         proc.wait(timeout=30)
     ok, bad, killed = replies
     assert ok["returncode"] == 0 and json.loads(ok["stdout"])["status"] == "ok"
+    assert progress[:2] == [(str(tmp_path / "ok"), 1, 2), (str(tmp_path / "ok"), 2, 2)]
     assert bad["returncode"] == 1 and bad["stderr"]
     assert killed["returncode"] == -9
     assert proc.returncode == 0, proc.stderr.read()

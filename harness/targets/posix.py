@@ -83,6 +83,8 @@ def _last_line(data: bytes) -> str:
 
 
 class PosixTarget:
+    on_progress = None  # called with "epoch n/N" as a runner session reports each epoch (the run's console)
+
     def __init__(self, board, shell, run_id: str, cache_dir: Path):
         self.board, self.shell, self.run_id, self.cache_dir = board, shell, run_id, cache_dir
         self.root = None             # absolute work root on the board
@@ -385,10 +387,13 @@ class PosixTarget:
                 f"mkdir -p {quote(os.path.dirname(log))} && {self.session_commands[impl]} 2>>{quote(log)}", deadline)
         try:
             session.write(json.dumps({"dir": jobdir, "job": staged}).encode() + b"\n")
-            line = session.readline(deadline.left())
-            if not line:
-                raise CommandTimeout(jobdir)
-            reply = json.loads(line)
+            while True:  # the job's progress lines, then its reply
+                line = session.readline(deadline.left())
+                if not line:
+                    raise CommandTimeout(jobdir)
+                reply = json.loads(line)
+                if not self._progress(reply, jobdir):
+                    break
         except StreamEnded:
             self.sessions.pop(impl).close()
             if self.shell.connect() != self._lock_generation:
@@ -409,6 +414,16 @@ class PosixTarget:
         wall = reply.get("wall_s")
         return Completed(reply["returncode"], reply["stdout"].encode(), reply["stderr"].encode(),
                          wall if isinstance(wall, (int, float)) and wall >= 0 else None)
+
+    def _progress(self, line, jobdir: str) -> bool:
+        """Whether a session's line is a progress line of this job, {"dir", "epoch": n, "of": N}
+        with 1 <= n <= N, passed on to on_progress; anything else is taken as the reply."""
+        n, of = (line.get("epoch"), line.get("of")) if isinstance(line, dict) and line.get("dir") == jobdir else (0, 0)
+        if not (type(n) is int and type(of) is int and 1 <= n <= of):
+            return False
+        if self.on_progress:
+            self.on_progress(f"epoch {n}/{of}")
+        return True
 
     def run_script(self, impl: str, script: str, *args, timeout: float = COMMAND_TIMEOUT_S) -> str:
         """Run another program deployed with a Python runner (the sgemm peak probe); its stdout."""

@@ -625,11 +625,13 @@ def accuracy(method, x, y):
     return float((method.logits(x).argmax(axis=1) == y).mean())
 
 
-def finetune(method, x, y, hp, meter, stream=prng.STREAM_SHUFFLE):
+def finetune(method, x, y, hp, meter, stream=prng.STREAM_SHUFFLE, on_epoch=None):
     """The method's epochs (mini-batch SGD; oselm-head's passes); returns per-epoch (seconds, mean
     loss), stops after an epoch whose loss is non-finite.
 
     `stream` picks the shuffle stream: fine-tuning on a board, or pre-training on the host.
+    `on_epoch(n, N)`, if given, is called after epoch n of N (from 1), once its time is taken
+    and with the meter stopped, as the C core calls skip2_job.on_epoch.
     """
     n, bs = x.shape[0], hp["batch_size"]
     epochs = []
@@ -644,6 +646,8 @@ def finetune(method, x, y, hp, meter, stream=prng.STREAM_SHUFFLE):
                 break
         meter.phase(None)
         epochs.append((time.perf_counter() - t0, total / n))
+        if on_epoch:
+            on_epoch(e + 1, method.epochs)
         if not np.isfinite(total):
             break
     method.finish()

@@ -95,7 +95,7 @@ def binding(job):
     return {"job": echo(job), **({"token": job["token"]} if "token" in job else {})}
 
 
-def run(workdir):
+def run(workdir, on_epoch=None):
     job, net, data = load_job(workdir)
     # The fields the method does not hold take their defaults: it ignores them.
     hp = {**{f.name: f.default for f in skip2_job.FIELDS if not f.holds(job["method"])}, **job}
@@ -109,9 +109,19 @@ def run(workdir):
     method = sm.build(job["method"], net, hp, meter, x_ft)
     acc_before = sm.accuracy(method, x_test, y_test)
 
+    # Progress reports (a session's, on_epoch(n, N)) are left out of ft_time, as an MCU leaves
+    # its PROGRESS transfers out of its clock: they are not the method's work.
+    reporting = 0.0
+
+    def report(*epoch):
+        nonlocal reporting
+        t = time.perf_counter()
+        on_epoch(*epoch)
+        reporting += time.perf_counter() - t
+
     t0 = time.perf_counter()
-    epochs = sm.finetune(method, x_ft, y_ft, hp, meter)
-    ft_time = time.perf_counter() - t0
+    epochs = sm.finetune(method, x_ft, y_ft, hp, meter, on_epoch=report if on_epoch else None)
+    ft_time = time.perf_counter() - t0 - reporting
 
     result = outcome(epochs, ft_time, getattr(method, "prefix", None), len(y_ft), len(y_test), method.failure)
     if job.get("save_params"):
@@ -161,10 +171,11 @@ def save_trained(workdir, params):
         np.save(os.path.join(workdir, "trained", f"{name}.npy"), p)
 
 
-def main(argv):
+def main(argv, on_epoch=None):
+    """The runner on WORKDIR (argv[1]); `on_epoch(n, N)` is told of each finished epoch."""
     if len(argv) != 2:
         sys.exit("usage: skip2_runner.py WORKDIR (a directory holding job.json)")
-    print(json.dumps(run(argv[1])))
+    print(json.dumps(run(argv[1], on_epoch)))
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
 then runs one job per line of stdin in a forked child, so a job pays a fork, not an interpreter
 start and NumPy's import (a fork server, as asv runs its benchmarks).
 
-Protocol, one line each way per job:
+Protocol, one line in per job and, after a progress line per finished epoch, one reply line out:
     in:  {"dir": JOBDIR, "job": {...job.json...}}      (the session writes JOBDIR/job.json)
-    out: {"dir": JOBDIR, "returncode": N, "stdout": "...", "stderr": "...", "wall_s": S}
+    out: {"dir": JOBDIR, "epoch": n, "of": N}          (the child, as epoch n of N ends; n from 1)
+         {"dir": JOBDIR, "returncode": N, "stdout": "...", "stderr": "...", "wall_s": S}
 The child runs in a process group of its own and writes "PID STARTTIME" to JOBDIR/runner.pid,
 so the host can kill it (and only it) on a timeout; the session then reports the kill and goes
 on. A child's peak RSS starts, as a fresh runner's would, with Python and NumPy loaded.
@@ -30,14 +31,27 @@ def _exit_code(status) -> int:
 
 
 def _child(runner, jobdir) -> int:
-    """In the forked child: the runner's main on jobdir, its output kept for the parent."""
+    """In the forked child: the runner's main on jobdir, its output kept for the parent, its
+    progress lines written at once to the session's own stdout (which the parent flushed before
+    the fork), apart from the job's output."""
     os.setpgid(0, 0)
     with open(os.path.join(jobdir, "runner.pid"), "w") as f:
         f.write(f"{os.getpid()} {_starttime(os.getpid())}\n")
     out, err = io.StringIO(), io.StringIO()
     sys.stdout, sys.stderr = out, err
+
+    reporting = True
+
+    def progress(epoch, of):
+        nonlocal reporting
+        if reporting:
+            try:
+                print(json.dumps({"dir": jobdir, "epoch": epoch, "of": of}), file=sys.__stdout__, flush=True)
+            except OSError:  # the host has gone: the job goes on, as it would without progress
+                reporting = False
+
     try:
-        runner.main(["runner", jobdir])
+        runner.main(["runner", jobdir], on_epoch=progress)
         code = 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1

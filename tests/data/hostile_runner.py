@@ -1,8 +1,9 @@
 """A board-side wrapper around a real runner that damages its replies the way faulty boards and
 links do: `hostile_runner.py MODE STATE_DIR PROGRAM ARG` (a local board's run_prefix). With ARG
 `--session` it is the runner's session (the protocol of targets/numpy/skip2_session.py), running
-`PROGRAM WORKDIR` for each job and damaging the job's output or the session's reply line; any
-other `--` argument (the harness's probes) passes through untouched."""
+`PROGRAM WORKDIR` for each job and damaging the job's output, the session's reply line or the
+progress lines before it; any other `--` argument (the harness's probes) passes through
+untouched."""
 import json
 import os
 import subprocess
@@ -44,6 +45,17 @@ def damaged(out: str, err: str, code: int) -> tuple:
     return out, err, code
 
 
+def progress_lines(request: dict) -> str:
+    """The progress lines the session writes before its reply: none, a well-formed one per epoch,
+    or one that is not this job's (another job's folder, an epoch beyond the job's count)."""
+    job = request["job"]
+    of = job["oselm_passes"] if job["method"] == "oselm-head" else job["epochs"]
+    lines = {"progress": [{"dir": request["dir"], "epoch": n, "of": of} for n in range(1, of + 1)],
+             "progress-other-dir": [{"dir": request["dir"] + "-other", "epoch": 1, "of": of}],
+             "progress-beyond": [{"dir": request["dir"], "epoch": of + 1, "of": of}]}.get(mode, [])
+    return "".join(json.dumps(line) + "\n" for line in lines)
+
+
 def session_reply(request: dict, reply: dict) -> str:
     """The session's reply line, damaged in the modes that damage the exchange itself."""
     if mode == "session-other-dir":  # an answer for another job's folder
@@ -67,5 +79,5 @@ for line in sys.stdin:
     (folder / "job.json").write_text(json.dumps(request["job"]))
     done = subprocess.run([program, str(folder)], capture_output=True, text=True)
     out, err, code = damaged(done.stdout, done.stderr, done.returncode)
-    print(session_reply(request, {"dir": request["dir"], "returncode": code, "stdout": out, "stderr": err}),
+    print(progress_lines(request) + session_reply(request, {"dir": request["dir"], "returncode": code, "stdout": out, "stderr": err}),
           flush=True)

@@ -407,6 +407,17 @@ static int ceiling(void)
     return 0;
 }
 
+/* skip2_job.on_epoch (user: the run's skip2_ctx, whose job.epochs is oselm-head's passes too): a
+ * session's progress line. The core calls it after the epoch's ticks are taken and with no phase
+ * running, so epoch and phase times never hold it; ft_ticks spans it, but session_progress leaves
+ * its time out of the port's clock. */
+static void on_epoch(int epoch, uint64_t ticks, double loss, void *ctx)
+{
+    (void)ticks;
+    (void)loss;
+    session_progress(epoch + 1, ((const skip2_ctx *)ctx)->job.epochs);
+}
+
 /* skip2run WORKDIR: one job, its result on stdout; exits 1 through die() on any problem. */
 static int run_job(const char *workdir)
 {
@@ -426,6 +437,8 @@ static int run_job(const char *workdir)
             die(job_path, "cannot allocate the %zu-byte arena", bytes);
         skip2_ctx ctx;
         skip2_result result;
+        job.on_epoch = on_epoch;
+        job.user = &ctx;
         status = skip2_run(&ctx, &model, &job, &data[0], &data[1], run.arena, bytes, NULL, 0, &result);
         if (status == SKIP2_OK) {
             if (save)

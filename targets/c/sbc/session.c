@@ -1,15 +1,17 @@
 /* One line in per job: {"dir": JOBDIR, "job": {...job.json...}} (the host writes the keys in this
- * order); one line out: {"dir": JOBDIR, "returncode": N, "stdout": "...", "stderr": "...",
- * "wall_s": S}. The session writes JOBDIR/job.json, then forks a child that runs the job in a
- * process group of its own, and writes its "PID STARTTIME" to JOBDIR/runner.pid (so the host can
- * kill it, and only it); a child killed by a signal reports -SIGNAL. Its peak RSS starts, as a fresh
- * runner's would, from this small process's. wall_s is the child's time on the board's clock:
- * what the record books as the runner's. */
+ * order); out, a progress line {"dir": JOBDIR, "epoch": n, "of": N} as each epoch ends (written by
+ * the child), then one reply line: {"dir": JOBDIR, "returncode": N, "stdout": "...",
+ * "stderr": "...", "wall_s": S}. The session writes JOBDIR/job.json, then forks a child that runs
+ * the job in a process group of its own, and writes its "PID STARTTIME" to JOBDIR/runner.pid (so
+ * the host can kill it, and only it); a child killed by a signal reports -SIGNAL. Its peak RSS
+ * starts, as a fresh runner's would, from this small process's. wall_s is the child's time on the
+ * board's clock: what the record books as the runner's. */
 #define _POSIX_C_SOURCE 200809L
 
 #include "session.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +23,18 @@
 
 #include "job_json.h"
 #include "json_out.h"
+#include "port_posix.h"
 
 /* A reply field holds at most this much of what a job printed: a result is a few kB, and a
  * runaway job's output must not grow the session (whose size every later child inherits). */
 #define OUTPUT_MAX (1u << 20)
 
 static const char JOB_KEY[] = ", \"job\": ";
+
+/* In a job's child: the session's stdout (the job's own goes to a file) and the job's folder as a
+ * JSON string, for its progress lines; -1 and NULL elsewhere. */
+static int progress_fd = -1;
+static char *progress_dir;
 
 static double now(void)
 {
@@ -135,16 +143,32 @@ static void write_pid_file(const char *dir, pid_t pid)
     free(path);
 }
 
-/* In the child: its own process group, its output in files; then the job. */
+/* In the child: its own process group, its output in files, the session's stdout kept for its
+ * progress lines (a host gone is no reason to stop: SIGPIPE is ignored); then the job. */
 static void child(const char *dir, int (*job)(const char *workdir))
 {
     setpgid(0, 0);
+    signal(SIGPIPE, SIG_IGN);
+    json_out quoted = { 0 };
+    jo_str(&quoted, NULL, dir);
+    progress_dir = quoted.buf;
+    progress_fd = quoted.failed ? -1 : dup(STDOUT_FILENO);
     char *out = path_in(dir, "runner.stdout"), *err = path_in(dir, "runner.stderr");
     if (!out || !err || !freopen(out, "w", stdout) || !freopen(err, "w", stderr))
         _exit(125);
     free(out);
     free(err);
     exit(job(dir));
+}
+
+void session_progress(int epoch, int of)
+{
+    if (progress_fd < 0)
+        return;
+    port_transfer_begin();
+    if (dprintf(progress_fd, "{\"dir\": %s, \"epoch\": %d, \"of\": %d}\n", progress_dir, epoch, of) < 0)
+        progress_fd = -1;  /* the host has gone: the job goes on, as it would without progress */
+    port_transfer_end();
 }
 
 static void reply(const char *dir, int code, double wall)

@@ -8,4 +8,9 @@
  * and stderr in files of WORKDIR; returns the exit status for main. */
 int session_serve(int (*job)(const char *workdir));
 
+/* In a session's job: epoch `epoch` (from 1) of `of` is done, said at once on the session's
+ * stdout as {"dir": WORKDIR, "epoch": n, "of": N}, its time left out of the core's clock. Does
+ * nothing outside a session. */
+void session_progress(int epoch, int of);
+
 #endif
