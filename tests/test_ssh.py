@@ -435,7 +435,9 @@ def test_silent_port_times_out_within_the_configured_timeout(lab, cache, tmp_pat
 # -- boards in parallel: a signal, a board going down, the harness killed ----------------------
 def own_groups(tmp_path, lab) -> Path:
     """The test lab (the same running stand-ins) with every board in a CPU group of its own, so
-    that the boards run their jobs at the same time."""
+    that the boards run their jobs at the same time. The local board does not take this
+    machine's board-wide lock, which another run on this machine may hold; its work root's lock
+    is still taken."""
     text, n = re.subn(r'^\[\[boards\]\]\nname = "([^"]+)"\n', r'\g<0>cpu_group = "own-\1"\n', lab.path.read_text(),
                       flags=re.M)
     assert n == 4
@@ -470,8 +472,9 @@ def test_a_signal_stops_the_runners_of_boards_running_at_once(lab, cache, tmp_pa
     exp = experiment(tmp_path, methods=["ft-all", "lora-all"], boards=list(roots), epochs=200000)
     run = start("run", "-e", exp, "-l", own_groups(tmp_path, lab), "-o", out, "--no-report", cache=cache)
     try:
-        wait_for(lambda: sum(bool(runner_on(root, out.name)) for root in roots.values()) >= 2,
-                 what="runners on two boards at once")
+        # Every board's runner live (its pid file written) before the signal: a stop that lands
+        # while a job's request is still on its way to a starting session is another case.
+        wait_for(lambda: all(runner_on(root, out.name) for root in roots.values()), what="runners on every board at once")
         run.send_signal(sig)
         stdout, stderr = run.communicate(timeout=60)
     finally:
@@ -480,7 +483,7 @@ def test_a_signal_stops_the_runners_of_boards_running_at_once(lab, cache, tmp_pa
     assert "could not stop the runner" not in stderr and "Traceback" not in stderr, stderr
     for root in roots.values():
         nothing_left(root)
-    # A stopped job leaves no record; the records there are are whole ones of finished jobs.
+    # A stopped job leaves no record; any records there are whole.
     assert all(r["status"] == "ok" for r in whole_records(out))
 
 
@@ -503,7 +506,7 @@ def test_a_board_going_down_mid_run_errors_its_jobs_and_resume_completes_them(la
         for r in native[down:]:
             assert r["status"] == "error" and r["acc_after"] is None, r
             assert "cannot reach board sbc-native" in r["error"] and "Connection refused" in r["error"], r["error"]
-        assert all("board down since job" in r["error"] for r in native[down + 1:])
+            assert "board down since job" in r["error"], r["error"]
     finally:
         run.kill()
         lab.ctl("start", "sbc-native")
@@ -523,7 +526,8 @@ def test_a_board_going_down_mid_run_errors_its_jobs_and_resume_completes_them(la
 
 def test_a_harness_killed_mid_run_resumes_where_it_stopped(lab, cache, tmp_path):
     out, roots = tmp_path / tmp_path.name, work_roots(lab, "sbc-native", "sbc-aarch64", "host")
-    exp = experiment(tmp_path, methods=["ft-all", "lora-all", "skip2-lora"], boards=list(roots), epochs=300)
+    # Short jobs (C under QEMU is the slowest), several per board.
+    exp = experiment(tmp_path, methods=["skip2-lora"], boards=list(roots), epochs=150, repetitions=3)
     args = ("run", "-e", exp, "-l", own_groups(tmp_path, lab), "-o", out, "--no-report")
     log = out / "records.jsonl"
     run = start(*args, cache=cache)
