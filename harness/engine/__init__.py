@@ -35,10 +35,11 @@ def run(context: RunContext, jobs: list, log, out: Path, manifest: dict, console
     """Run `jobs` (plan.expand's) on the lab's boards; the counts of each status and of skipped jobs."""
     by_board = queues(context.exp, jobs)
     boards = {b.name: b for b in context.lab.boards}
-    turns = {group: Turns() for group in {kinds.cpu_group(boards[name]) for name in by_board}}
+    group = {name: kinds.cpu_group(boards[name]) for name in by_board}
+    turns = {g: Turns() for g in set(group.values())}
     posted, stopping = queue.Queue(), threading.Event()
     sink = Sink(log, out, manifest, console, context.exp.name, by_board)
-    workers = [BoardWorker(boards[name], q, context, turns[kinds.cpu_group(boards[name])], stopping, posted.put)
+    workers = [BoardWorker(boards[name], q, context, turns[group[name]], stopping, posted.put)
                for name, q in by_board.items()]
     with sink.progress:
         for worker in workers:

@@ -10,7 +10,6 @@ class Prepared:
     seconds: float
     words: str            # the board in a few words (its kind's describe)
     manifest: dict        # the board's entry in manifest.json
-    jobs: int             # its queue's length
 
 
 @dataclass(frozen=True)

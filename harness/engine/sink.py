@@ -26,7 +26,7 @@ def job_line(i, n, job, rec) -> str:
 
 class Sink:
     def __init__(self, log, out, manifest: dict, console, title: str, queues: dict):
-        self.log, self.out, self.manifest, self.title = log, out, manifest, title
+        self.log, self.out, self.manifest = log, out, manifest
         self.n = sum(map(len, queues.values()))
         self.counts = {"ok": 0, "fail": 0, "unsupported": 0, "error": 0, "skipped": 0}
         self.errors = dict.fromkeys(queues, 0)

@@ -87,8 +87,7 @@ class BoardWorker(threading.Thread):
             target.prepare(list(dict.fromkeys(j.impl for j in self.queue)),
                            [r.artifacts[key] for key in dict.fromkeys((j.task, j.seed) for j in self.queue)])
         words = "" if target.down else kinds.of(self.board).describe(target.facts)
-        self.post(events.Prepared(self.board.name, time.perf_counter() - t0, words, board_manifest(target),
-                                  len(self.queue)))
+        self.post(events.Prepared(self.board.name, time.perf_counter() - t0, words, board_manifest(target)))
 
     def _jobs(self, target):
         r = self.run_

@@ -73,7 +73,7 @@ class SerialTarget:
 
     def _flash(self, model: Path | None = None):
         """Put the firmware (and a model image) on the board, then reach it again."""
-        self.flasher.flash(self.fw.elf, model, self.hello.model_slot if model else None)
+        self.flasher.flash(self.fw.elf, model, self.hello.model_slot if self.hello else None)
         if self.link is not None:
             self.link.close()
             self.link = None

@@ -39,7 +39,7 @@ class ProcessStream(LineStream):
             raise LinkDown(f"the command on this host has ended: {e}") from None
 
     def _recv(self, left: float) -> bytes | None:
-        if not select.select([self.proc.stdout], [], [], stop.slice_of(left))[0]:
+        if not select.select([self.proc.stdout], [], [], left)[0]:
             return None
         chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
         if not chunk:
