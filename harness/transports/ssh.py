@@ -263,14 +263,16 @@ class SshShell:
                     raise
                 # The command ended without reading all its input (as `head` may): not an error.
             while True:
+                # Whether the channel has ended is read before draining it: the last output, the
+                # exit status and the close may all arrive while it drains.
+                ended = channel.closed or (channel.exit_status_ready() and channel.eof_received)
                 while channel.recv_ready():
                     out += channel.recv(1 << 16)
                 while channel.recv_stderr_ready():
                     err += channel.recv_stderr(1 << 16)
-                if channel.exit_status_ready() and channel.eof_received \
-                        and not channel.recv_ready() and not channel.recv_stderr_ready():
+                if ended and channel.eof_received:  # a channel closed by a lost link has no EOF
                     return self._unframed(mark, channel.recv_exit_status(), out, err)
-                if channel.closed or not self._alive():
+                if ended or not self._alive():
                     raise self.lost(f"connection to board {self.board.name} lost while running a command")
                 left = deadline.left()
                 if left <= 0:
