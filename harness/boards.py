@@ -13,8 +13,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 
 from harness.paths import CHECKOUT
 
-IMPLS = ("numpy", "c")
-Impl = Literal["numpy", "c"]
+# The reference runners, and PyTorch: a comparator of the speed benchmark (it times itself only).
+IMPLS = ("numpy", "c", "torch")
+Impl = Literal[IMPLS]
 
 
 class Strict(BaseModel):

@@ -48,9 +48,14 @@ def run(experiment, lab, out, resume, report, data_root):
     out, counts = run_experiment(experiment, lab, out, resume, data_root, console)
     if report:
         _write_report(out)
+    _exit_on_errors(counts, f"skip2bench run -e {experiment} -l {lab} -o {out} --resume")
+
+
+def _exit_on_errors(counts: dict, resume_command: str):
+    """Exit 1 when jobs ended in error, naming the command that continues the run."""
     if counts["error"]:
         errors.print(f"{counts['error']} jobs ended in error (infrastructure, not scored); fix the cause "
-                     f"and continue with: skip2bench run -e {experiment} -l {lab} -o {out} --resume")
+                     f"and continue with: {resume_command}")
         sys.exit(1)
 
 
@@ -83,14 +88,25 @@ def _write_report(run_dir):
 @click.option("--experiment", "-e", type=EXISTING_FILE, default=None,
               help="Experiment TOML (default: experiments/bench.toml).")
 @click.option("--reps", "-n", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Runs per runner and method, interleaved C, NumPy, PyTorch.")
-@click.option("--out", "-o", type=DIR, default=None, help="Output directory (default: skip2bench-runs/bench-TIME here).")
+              help="Rounds: each runs every method once, C, NumPy and PyTorch back to back, then the probes.")
+@click.option("--out", "-o", type=DIR, default=None, help="Run directory (default: skip2bench-runs/NAME-TIME here).")
+@click.option("--resume", is_flag=True, help="Continue a benchmark in --out, skipping finished jobs.")
 @one_board_options
 @data_root_option
-def bench(experiment, reps, out, lab_file, board, data_root):
-    """Time fine-tuning on the C, NumPy and PyTorch runners of one board; write bench.md/csv/json."""
+def bench(experiment, reps, out, resume, lab_file, board, data_root):
+    """Time fine-tuning on the C, NumPy and PyTorch runners of one board, in paired rounds; a run
+    directory whose report has the speed tables."""
     from harness.bench.bench import DEFAULT_EXPERIMENT, DEFAULT_LAB, run_bench
-    run_bench(experiment or DEFAULT_EXPERIMENT, reps, out, console, data_root, lab_file or DEFAULT_LAB, board)
+    if resume and out is None:
+        raise UserError("--resume continues a run directory: name it with --out DIR")
+    experiment, lab_file = experiment or DEFAULT_EXPERIMENT, lab_file or DEFAULT_LAB
+    out, counts = run_bench(experiment, reps, out, resume, console, data_root, lab_file, board)
+    _write_report(out)
+    speed = out / "report" / "speed.md"
+    if speed.is_file():
+        console.print(speed.read_text(), markup=False)
+    _exit_on_errors(counts, f"skip2bench bench -e {experiment} -n {reps} -l {lab_file}"
+                            f"{f' -b {board}' if board else ''} -o {out} --resume")
 
 
 @cli.command()

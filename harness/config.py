@@ -14,6 +14,7 @@ from harness.boards import IMPLS, Impl, Slug, Strict
 from harness.errors import UserError
 from harness.job_table import FORMATS, HP_FIELDS, LIMITS, describe
 from harness.methods import parse_variant, VARIANTS
+from harness.probes import PROBES
 from harness.tasks import TASKS, specs, task_names
 
 if sys.version_info >= (3, 11):
@@ -169,8 +170,13 @@ class Experiment(Strict):
     repetitions: int = Field(default=1, ge=1, le=1000)
     # The order of each board's queue (harness.engine.schedule): "shuffled" runs the jobs of one
     # backbone in a seeded random order, the same on every run; "listed" in the order of the
-    # lists above (task, seed, method, repetition).
-    order: Literal["shuffled", "listed"] = "shuffled"
+    # lists above (task, seed, method, repetition); "rounds" one repetition of every job at a
+    # time, the methods of a round in a seeded random order and each method's impls back to
+    # back, so that ratios between impls and between methods pair runs taken close together.
+    order: Literal["shuffled", "listed", "rounds"] = "shuffled"
+    # Measurements of each board beside the jobs (harness.probes), one per repetition, after
+    # that repetition's jobs on the board.
+    probes: list[Literal[tuple(PROBES)]] = []
     # Tasks with a split of the user's choosing, or the user's own data (docs/config.md).
     task: dict[Slug, specs.TaskSpec] = {}
     model: ModelConfig = ModelConfig()
@@ -211,7 +217,15 @@ class Experiment(Strict):
         """How task `name` is split: its [task.NAME] table, else the built-in default."""
         return self.task.get(name) or TASKS[name].spec
 
-    @field_validator("tasks", "methods", "seeds", "impls", "boards")
+    @model_validator(mode="after")
+    def _probes_have_their_runner(self):
+        for name in self.probes:
+            if PROBES[name].impl not in self.impls:
+                raise ValueError(f"probes: {name} is measured by the {PROBES[name].impl} runner; add "
+                                 f"'{PROBES[name].impl}' to impls or drop the probe")
+        return self
+
+    @field_validator("tasks", "methods", "seeds", "impls", "boards", "probes")
     @classmethod
     def _no_repeats(cls, values, info):
         return _unique(values, info.field_name)

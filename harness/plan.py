@@ -7,6 +7,7 @@ from harness.config import Experiment, FinetuneHP, Lab
 from harness.errors import UserError
 from harness.job_table import FIELD, FIELDS
 from harness.methods import parse_variant, used_hp
+from harness.probes import PROBES, Probe
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,14 @@ class Job:
     def cache_format(self) -> str:
         return parse_variant(self.variant)[2]
 
+    @property
+    def backbone(self) -> tuple:
+        """The model the job fine-tunes, as the run's artifacts are keyed."""
+        return self.task, self.seed
+
+    def label(self) -> str:
+        return f"{self.task} {self.variant} {self.impl} seed {self.seed} rep {self.repetition}"
+
     def fields(self) -> dict:
         """The job's fields that the job matrix sets (skip2_job.def's JOB source): method, cache,
         cache format, seed."""
@@ -52,9 +61,10 @@ def select_boards(exp: Experiment, lab: Lab) -> list:
 MAX_JOBS = 100_000
 
 
-def expand(exp: Experiment, lab: Lab) -> list[Job]:
+def expand(exp: Experiment, lab: Lab) -> list:
     """Every run of the experiment on every selected board that offers its impl, in the order of
-    the experiment's lists (the scheduler, harness.engine.schedule, orders each board's queue)."""
+    the experiment's lists, then its probes (the scheduler, harness.engine.schedule, orders each
+    board's queue)."""
     boards = select_boards(exp, lab)
     pairs = [(b.name, impl) for b in boards for impl in exp.impls if impl in b.impls]
     if not pairs:
@@ -66,8 +76,11 @@ def expand(exp: Experiment, lab: Lab) -> list[Job]:
         raise UserError(f"experiment '{exp.name}' makes {count:,} jobs ({len(exp.tasks)} tasks x {len(exp.seeds)} "
                         f"seeds x {len(exp.methods)} methods x {exp.repetitions} repetitions x {len(pairs)} "
                         f"board/impl pairs); at most {MAX_JOBS:,} a run: split it into several experiments")
-    return [Job(task, seed, variant, board, impl, rep) for task in exp.tasks for seed in exp.seeds
+    jobs = [Job(task, seed, variant, board, impl, rep) for task in exp.tasks for seed in exp.seeds
             for variant in exp.methods for board, impl in pairs for rep in range(exp.repetitions)]
+    probes = [Probe(name, board.name, rep) for rep in range(exp.repetitions) for board in boards
+              for name in exp.probes if PROBES[name].impl in board.impls]
+    return jobs + probes
 
 
 def runner_fields(hp: dict) -> dict:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from harness.atomic import write_atomically
 from harness.errors import UserError
-from harness.schema import Record, UnknownVersion, problem, upgrade
+from harness.schema import UnknownVersion, problem, upgrade, validated
 
 FINISHED = ("ok", "fail")
 # What makes a record unique; a resumed run's retry of an error record shares the key.
@@ -60,7 +60,7 @@ class RecordLog:
                 raw = json.loads(line)
                 if not isinstance(raw, dict):
                     raise ValueError("not a JSON object")
-                records.append(Record.model_validate(upgrade(raw)).model_dump())
+                records.append(validated(upgrade(raw)).model_dump())
             except UnknownVersion as e:
                 raise MalformedRecords(f"{self.path}:{number}: {e}") from None
             except ValidationError as e:
@@ -85,13 +85,13 @@ class RecordLog:
         """Rewrite the log at the current schema version (atomically); the number of records."""
         records = self.read()
         write_atomically(self.path, lambda f: f.write("".join(
-            Record.model_validate(r).model_dump_json() + "\n" for r in records).encode()))
+            validated(r).model_dump_json() + "\n" for r in records).encode()))
         return len(records)
 
     def append(self, record: dict):
         """Validate and append one record, flushed and fsynced; a write that fails (disk full,
         read-only) is a one-line error and leaves every earlier record intact."""
-        line = Record.model_validate(record).model_dump_json() + "\n"
+        line = validated(record).model_dump_json() + "\n"
         try:
             with open(self.path, "a") as f:
                 f.write(line)

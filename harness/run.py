@@ -20,8 +20,12 @@ from harness.work import check_job_memory
 
 
 def run_experiment(experiment: Path, lab_file: Path, out: Path | None, resume: bool,
-                   data_root: Path | None, console: Console) -> tuple[Path, dict]:
+                   data_root: Path | None, console: Console, shape=None) -> tuple[Path, dict]:
+    """Run the experiment on the lab; `shape(exp, lab) -> (exp, lab)`, when given, adapts both
+    as a command that presets an experiment needs (`skip2bench bench`)."""
     exp, lab = load_experiment(experiment), load_lab(lab_file)
+    if shape:
+        exp, lab = shape(exp, lab)
     cache = paths.cache_dir()
     # Every data set is found before anything is written, so bad input leaves no trace.
     datasets = {task: load_task(task, data_root=data_root, cache_dir=cache, spec=exp.task_spec(task))

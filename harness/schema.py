@@ -7,8 +7,9 @@ of logs, and everything else (report, resume, later compare and history) reads t
 Versions: 1 is the log of skip2bench before records carried `schema_version` (no board
 fingerprint, the C binary's hash inside `runtime`); 2 has no storage formats (every job stored
 its cache and inputs in float32); 3 has no counts of dropped frames and of bytes received during
-an MCU's counted work; 4 is this one. Every later version ships a migration from the
-one before and a test that reads a committed log of the old version.
+an MCU's counted work; 4 does not name the board's kind; 5 has job records only; 6 is this one.
+Every later version ships a migration from the one before and a test that reads a committed log
+of the old version.
 """
 from typing import Annotated, Any, Literal, Optional
 
@@ -16,7 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from harness.job_table import FIELDS, FORMATS
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
+# The kinds of record a log holds: a fine-tuning job's, and a probe's (a measurement of the board
+# itself, such as the C core's ceiling: harness/probes.py).
+RECORD_TYPES = ("job", "probe")
 STATUSES = ("ok", "fail", "unsupported", "error")
 # What clock a time came from: the board's own (a runner timing itself; the host is a board too),
 # the host's wall clock around the job, or an estimate from an emulator's instruction count.
@@ -132,6 +136,7 @@ _RecordJob = create_model("_RecordJob", __base__=_RecordResult, **{f.name: _job_
 class Record(_RecordJob):
     """One line of records.jsonl: one job x board x implementation x repetition."""
     schema_version: Literal[SCHEMA_VERSION]
+    record_type: Literal["job"] = "job"
     # identity (and the job's fields, above)
     run_id: str
     job_id: str
@@ -144,6 +149,9 @@ class Record(_RecordJob):
     board_kind: Optional[str] = None
     repetition: int
     hidden: str
+    # The model's layer sizes, "512-96-96-2" (hidden's and the task's), as probes name models;
+    # empty in records before version 6. Set by model_key, so not compared on its own.
+    sizes: Optional[str] = None
     model_key: str
     weights_sha256: str
     data_sha256: str
@@ -168,6 +176,53 @@ class Record(_RecordJob):
         if self.status == "unsupported" and not self.reason:
             raise ValueError("an unsupported record says why in 'reason'")
         return self
+
+
+class ProbeRecord(_Model):
+    """One line of records.jsonl: one probe (a measurement of the board) x board x repetition."""
+    schema_version: Literal[SCHEMA_VERSION]
+    record_type: Literal["probe"]
+    run_id: str
+    job_id: str            # a hash of the probe and its workload: the same probe on every board
+    probe: str             # its name (harness.probes.PROBES)
+    impl: str              # the runner that measures it
+    board: str
+    board_kind: str
+    board_fingerprint: Optional[str]
+    repetition: int
+    workload: dict[str, Any]  # what it measures on (the products' shapes)
+    status: Literal[STATUSES]
+    reason: Optional[str] = None
+    error: Optional[str] = None
+    stderr_tail: Optional[str] = None
+    started_at: str
+    wall_s: Seconds
+    # name -> measured value, in the unit its probe names (docs/records.md); empty unless ok
+    values: Optional[dict[str, Annotated[float, Field(ge=0)]]] = None
+    runner_sha256: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _outcome(self):
+        if self.status == "fail":
+            raise ValueError("a probe ends ok, unsupported or error; it cannot diverge")
+        if (self.status == "ok") != bool(self.values):
+            raise ValueError("an ok probe record has its values, any other none")
+        if self.status == "error" and not self.error:
+            raise ValueError("an error record says what went wrong in 'error'")
+        if self.status == "unsupported" and not self.reason:
+            raise ValueError("an unsupported record says why in 'reason'")
+        return self
+
+
+MODELS = {"job": Record, "probe": ProbeRecord}
+
+
+def validated(raw: dict) -> BaseModel:
+    """A record of this version, validated by the model of its record_type."""
+    kind = raw.get("record_type", "job")
+    if kind not in MODELS:
+        raise ValueError(f"record_type {kind!r} is not one of {', '.join(MODELS)}")
+    return MODELS[kind].model_validate(raw)
 
 
 # Fields equal on every run of the same job with the same software under test: "reproduced"
@@ -219,7 +274,11 @@ def _v4_to_v5(rec: dict) -> dict:
     return dict(rec, schema_version=5)  # board_kind unknown to the record; the manifest's lab says it
 
 
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+def _v5_to_v6(rec: dict) -> dict:
+    return dict(rec, schema_version=6, record_type="job")  # every record before probes was a job's
+
+
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6}
 
 
 class UnknownVersion(ValueError):

@@ -21,7 +21,7 @@ from rich.console import Console
 from harness import paths
 from harness.artifacts import prepare
 from harness.bench.bench import DEFAULT_EXPERIMENT, DEFAULT_LAB, pick_board
-from harness.bench.summary import RIVALS, SKIP2
+from harness.report.speed import RIVALS, SKIP2
 from harness.config import load_experiment, load_lab
 from harness.errors import TargetError, UserError
 from harness.plan import Job, runner_job

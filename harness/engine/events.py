@@ -2,6 +2,7 @@
 from dataclasses import dataclass, field
 
 from harness.plan import Job
+from harness.probes import Probe
 
 
 @dataclass(frozen=True)
@@ -15,7 +16,7 @@ class Prepared:
 @dataclass(frozen=True)
 class Started:
     board: str
-    job: Job
+    job: Job | Probe
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Progress:
 @dataclass(frozen=True)
 class Done:
     board: str
-    job: Job
+    job: Job | Probe
     record: dict
     traceback: str | None = None  # a harness fault in the job, for run.log
 
@@ -35,7 +36,7 @@ class Done:
 @dataclass(frozen=True)
 class Skipped:
     board: str
-    job: Job
+    job: Job | Probe
 
 
 @dataclass(frozen=True)

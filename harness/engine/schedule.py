@@ -21,14 +21,35 @@ def shuffled(exp, jobs: list) -> list:
     return ordered
 
 
-ORDERS = {"shuffled": shuffled, "listed": lambda exp, jobs: list(jobs)}
+def rounds(exp, jobs: list) -> list:
+    """One repetition of every job at a time; within a round the methods in a seeded random order
+    (a new one each round) and each method's impls and boards back to back, backbone by backbone, so that a ratio
+    between impls, or between methods, pairs runs taken seconds apart."""
+    ordered = []
+    for rep in range(exp.repetitions):
+        methods = list(exp.methods)
+        random.Random(f"{exp.name}/round/{rep}").shuffle(methods)
+        place = {m: i for i, m in enumerate(methods)}
+        ordered += sorted((j for j in jobs if j.repetition == rep),
+                          key=lambda j: (exp.tasks.index(j.task), exp.seeds.index(j.seed), place[j.variant]))
+    return ordered
 
 
-def queues(exp, jobs: list) -> dict:
-    """Board name -> its jobs in the experiment's order (jobs: plan.expand's, backbone by backbone)."""
+ORDERS = {"shuffled": shuffled, "listed": lambda exp, jobs: list(jobs), "rounds": rounds}
+
+
+def queues(exp, work: list) -> dict:
+    """Board name -> its queue in the experiment's order (work: plan.expand's jobs, backbone by
+    backbone, then its probes). A board's probe of a repetition follows that board's last job of
+    the repetition, so it measures the board as those jobs found it."""
+    jobs = [item for item in work if item.backbone is not None]
     by_board = {}
     for job in ORDERS[exp.order](exp, jobs):
         by_board.setdefault(job.board, []).append(job)
+    for probe in (item for item in work if item.backbone is None):
+        queue = by_board.setdefault(probe.board, [])
+        last = max((i for i, j in enumerate(queue) if j.repetition <= probe.repetition), default=-1)
+        queue.insert(last + 1, probe)
     return by_board
 
 

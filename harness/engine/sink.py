@@ -6,6 +6,7 @@ import queue
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from harness import probes
 from harness.engine import events
 from harness.rundir import now, write_manifest
 
@@ -13,15 +14,21 @@ POLL_S = 0.2  # how often the sink looks up from the queue (Ctrl-C is seen betwe
 
 
 def job_line(i, n, job, rec) -> str:
-    """A job's console line; text from boards and files is escaped, never read as markup."""
-    head = escape(f"[{i:>{len(str(n))}}/{n}] {job.task:<12} {job.variant:<21} {job.impl:<5} {job.board:<8} "
-                  f"seed {job.seed}")
+    """A job's or probe's console line; text from boards and files is escaped, never read as markup."""
+    if rec["record_type"] == "probe":
+        head = escape(f"[{i:>{len(str(n))}}/{n}] {'probe':<12} {job.name:<21} {job.impl:<5} {job.board:<8} "
+                      f"rep {job.repetition}")
+    else:
+        head = escape(f"[{i:>{len(str(n))}}/{n}] {job.task:<12} {job.variant:<21} {job.impl:<5} {job.board:<8} "
+                      f"seed {job.seed}")
     if rec["status"] == "error":
         return f"{head}  [red]error[/]  {escape(rec['error'])}"
     if rec["status"] in ("fail", "unsupported"):
         return f"{head}  [yellow]{rec['status']}[/]   {escape(rec['reason'])}"
+    if rec["record_type"] == "probe":
+        return f"{head}  [green]ok[/]  {escape(probes.describe(rec['values']))}"
     return (f"{head}  [green]ok[/]  acc {100 * rec['acc_before']:5.1f}% -> {100 * rec['acc_after']:5.1f}%"
-            f"  ft {rec['ft_time_s']:.3f} s  {rec['ft_macs'] / 1e6:8.1f} MMAC")
+            f"  ft {rec['ft_time_s']:.3f} s" + (f"  {rec['ft_macs'] / 1e6:8.1f} MMAC" if rec["ft_macs"] is not None else ""))
 
 
 class Sink:
@@ -79,8 +86,7 @@ class Sink:
         self.progress.update(self.rows[e.board], description="")
 
     def _started(self, e: events.Started):
-        j = e.job
-        self.current[e.board] = escape(f"{j.task} {j.variant} {j.impl} seed {j.seed} rep {j.repetition}")
+        self.current[e.board] = escape(e.job.label())
         self.progress.update(self.rows[e.board], description=self.current[e.board])
 
     def _progress(self, e: events.Progress):

@@ -4,7 +4,7 @@ import threading
 import time
 import traceback
 
-from harness import kinds, stop
+from harness import kinds, probes, stop
 from harness.checks import result_problem
 from harness.engine import events
 from harness.errors import JobUnsupported, TargetError
@@ -16,11 +16,12 @@ from harness.schema import SCHEMA_VERSION, flatten
 
 def identity(run_id, job, exp, art, hp) -> dict:
     """What a record is about: the job, where it ran, its settings and its inputs' hashes."""
-    return {"schema_version": SCHEMA_VERSION, "run_id": run_id,
+    return {"record_type": "job", "run_id": run_id,
             "job_id": job_id(art.model_key, job.variant, hp), "task": job.task,
             "variant": job.variant, "impl": job.impl, "board": job.board, "repetition": job.repetition,
             **job.fields(), **hp.model_dump(),
-            "hidden": "-".join(map(str, exp.model.hidden)), "model_key": art.model_key,
+            "hidden": "-".join(map(str, exp.model.hidden)), "sizes": probes.model_name(art.sizes),
+            "model_key": art.model_key,
             "weights_sha256": art.weights_sha256, "data_sha256": art.data_sha256}
 
 
@@ -85,7 +86,7 @@ class BoardWorker(threading.Thread):
         with self.turns.turn():
             t0 = time.perf_counter()
             target.prepare(list(dict.fromkeys(j.impl for j in self.queue)),
-                           [r.artifacts[key] for key in dict.fromkeys((j.task, j.seed) for j in self.queue)])
+                           [r.artifacts[key] for key in dict.fromkeys(j.backbone for j in self.queue) if key])
         words = "" if target.down else kinds.of(self.board).describe(target.facts)
         self.post(events.Prepared(self.board.name, time.perf_counter() - t0, words, board_manifest(target)))
 
@@ -94,15 +95,27 @@ class BoardWorker(threading.Thread):
         done = {record_key(rec) for rec in r.previous.get(self.board.name, []) if finished(rec, target.fingerprint)}
         for job in self.queue:
             stop.check()
-            art, hp = r.artifacts[job.task, job.seed], r.exp.finetune.for_variant(job.variant)
-            rec = identity(r.run_id, job, r.exp, art, hp)
+            rec, run = self._work(target, job)
             if record_key(rec) in done:
                 self.post(events.Skipped(self.board.name, job))
                 continue
             with self.turns.turn():
                 self.post(events.Started(self.board.name, job))
-                rec.update(started_at=now(), board_fingerprint=target.fingerprint, board_kind=self.board.transport)
+                rec.update(schema_version=SCHEMA_VERSION, started_at=now(), board_fingerprint=target.fingerprint,
+                           board_kind=self.board.transport)
                 t0 = time.perf_counter()
-                outcome, trace = execute(target, job, hp, art, rec)
+                outcome, trace = run()
                 rec.update(outcome, wall_s=time.perf_counter() - t0)
             self.post(events.Done(self.board.name, job, rec, trace))
+
+    def _work(self, target, item):
+        """A queue item's record (its identity so far) and what runs it: a job, or a probe."""
+        r = self.run_
+        if isinstance(item, probes.Probe):
+            models = probes.models(r.exp, r.artifacts)
+            microcontroller = kinds.of(self.board).microcontroller
+            return (probes.identity(r.run_id, item, models),
+                    lambda: (probes.execute(target, item, models, microcontroller), None))
+        art, hp = r.artifacts[item.backbone], r.exp.finetune.for_variant(item.variant)
+        rec = identity(r.run_id, item, r.exp, art, hp)
+        return rec, lambda: execute(target, item, hp, art, rec)

@@ -1,7 +1,7 @@
 """Turn a run directory into run_dir/report/: tables (Markdown + CSV), plots (PNG) and report.md."""
 from pathlib import Path
 
-from harness.report import plots, tables
+from harness.report import plots, speed, tables
 from harness.report.load import ReportError, load_records, read_manifest
 
 __all__ = ["ReportError", "write_report"]
@@ -37,6 +37,28 @@ TABLES = [
      "(apart from the arena when it does not fit beside it) and the regions they sat in; input rows "
      "streamed and their transfer time; for each refused job the board's reason. Measured on the "
      "board, not estimated.", tables.fit, False, None),
+    ("speed", "Speed: the C core against NumPy and PyTorch",
+     "Per board, task, seed and method, from jobs taken in paired rounds (each round runs every "
+     "method once, its impls back to back, then the board's probes): times are medians of ft_time_s, "
+     "the fine-tuning loop timed by each runner itself; speed-up = t(other) / t(C); C GFLOP/s = "
+     "2 · ft_macs / t(C), against the round's sgemm peak of NumPy's BLAS (a square product and the "
+     "model's own products) and the C core's own ceiling (`skip2run --ceiling`). Every ratio is the "
+     "median over rounds of the ratio within one round, never a ratio of medians. acc spread: the "
+     "largest disagreement of accuracy after over all runs, in test samples.",
+     speed.speed, False, "No C job finished in this run."),
+    ("speed_reduction", "Speed: Skip2-LoRA time reduction per implementation",
+     "100 × (1 − t(skip2-lora) / t(rival)) within each round, median over rounds.",
+     speed.reduction, False, "No skip2-lora job finished beside a rival."),
+    ("epoch_bounds", "Speed: C core epochs against their bounds",
+     "An epoch cannot beat its MACs at the core's ceiling (compute) nor the bytes it reads at the read "
+     "bandwidth probed for a working set of its size (memory); its bound is the larger, at the probes of "
+     "the same round. The first epoch of a cached method also runs the frozen forward over every sample.",
+     speed.epoch_bounds, False, "No ceiling probe finished, so there are no bounds."),
+    ("probes", "Probes: what each board can do",
+     "Each probe's values over the rounds: the C core's ceiling (core, GFLOP/s) and read bandwidth per "
+     "working-set bytes (read_BYTES, GB/s); the single-thread sgemm peak of NumPy's BLAS for a square "
+     "product and for each model's own products (GFLOP/s).",
+     speed.probes, False, "No probe finished."),
     ("status", "Status",
      "ok = finished; fail = the method diverged (a method result, scored); unsupported = the board "
      "cannot run the job (for example no NumPy), not scored and not retried until the board changes; "
@@ -44,7 +66,8 @@ TABLES = [
      "and re-run.",
      tables.status, False, None),
 ]
-# What a table's place says when it does not apply to a run.
+# What a table's place says when it does not apply to a run; a table not named here is left
+# out of such a run's report (the speed tables of a run not taken in rounds).
 NOT_APPLICABLE = {
     "agreement": lambda df: f"Only one implementation ({df['impl'].iloc[0]}) ran, so there is nothing to compare.",
     "fit": lambda df: "No MCU board ran in this run.",
@@ -78,11 +101,12 @@ def _write(df, manifest, run_dir: Path, out: Path):
     lines = [f"# skip2bench report — run {_run_id(manifest, df, run_dir)}", "", *_machine(manifest, df)]
     for name, heading, how, build, merge, empty in TABLES:
         table = build(df)
-        lines += ["", f"## {heading}", "", f"*How to read:* {how}", ""]
         if table is None:  # the table does not apply to this run
             _remove(out / f"{name}.md", out / f"{name}.csv")
-            lines.append(NOT_APPLICABLE[name](df))
+            if name in NOT_APPLICABLE:
+                lines += ["", f"## {heading}", "", f"*How to read:* {how}", "", NOT_APPLICABLE[name](df)]
             continue
+        lines += ["", f"## {heading}", "", f"*How to read:* {how}", ""]
         table.to_csv(out / f"{name}.csv", index=False)
         body = tables.markdown(table, merge_mean_std=merge) if len(table) else f"*{empty}*"
         if name == "status":
@@ -144,6 +168,8 @@ def _board(name: str, entry) -> str:
 
 def _summary(name: str, table) -> list:
     """A one-line verdict above the tables where the rows alone do not say it."""
+    if name == "speed" and len(table):
+        return [speed.verdict(table), ""]
     if name == "agreement" and len(table):
         flagged = table["flag"].ne("").sum()
         return [f"{flagged} of {len(table)} jobs disagree between implementations.", ""]

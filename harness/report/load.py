@@ -57,13 +57,17 @@ def read_manifest(run_dir: Path) -> dict:
 def load_records(run_dir: Path) -> pd.DataFrame:
     """The latest record of every job of a run, every known column present, in report order.
 
-    attrs["superseded"] counts the earlier records that a retry replaced.
+    attrs["superseded"] counts the earlier records that a retry replaced; attrs["probes"] holds
+    the run's probe records (the latest of each), attrs["rounds"] whether its jobs ran in paired
+    rounds (experiment order "rounds"), which the speed tables need.
     """
     path = run_dir / "records.jsonl"
     records = read_records(path)
-    if not records:
-        raise ReportError(f"no records in {path}; run `skip2bench run ... --out {run_dir}` first")
-    df = pd.DataFrame.from_records(records)
+    jobs = [r for r in records if r["record_type"] == "job"]
+    if not jobs:
+        raise ReportError(f"no job records in {path}; run `skip2bench run ... --out {run_dir}` first")
+    manifest = read_manifest(run_dir)
+    df = pd.DataFrame.from_records(jobs)
     df = df.reindex(columns=[*COLUMNS, *[c for c in df.columns if c not in COLUMNS]])
     # Results are null on error records; numeric columns must stay numeric for the means.
     numeric = [c for c in RESULTS if c not in ("epoch_times_s", "epoch_loss")]
@@ -73,13 +77,16 @@ def load_records(run_dir: Path) -> pd.DataFrame:
     for column in ("impl", "board"):
         df[column] = df[column].astype(object).fillna("?")
     # Records before schema 5 do not name their board's kind: the run's lab does.
-    kinds = {b.get("name"): b.get("transport") for b in read_manifest(run_dir).get("lab", {}).get("boards", [])}
+    kinds = {b.get("name"): b.get("transport") for b in manifest.get("lab", {}).get("boards", [])}
     df["board_kind"] = df.get("board_kind", pd.Series(None, index=df.index)).astype(object).fillna(df["board"].map(kinds))
     # Lists cannot be group keys; the record schema spells hidden sizes as "96-96".
     df["hidden"] = df["hidden"].map(lambda h: "-".join(map(str, h)) if isinstance(h, list) else h)
     superseded = df.duplicated(subset=RECORD_KEY, keep="last") & df["job_id"].notna()
     df = sort_rows(df[~superseded])
     df.attrs["superseded"] = int(superseded.sum())
+    latest = {tuple(r[k] for k in RECORD_KEY): r for r in records if r["record_type"] == "probe"}
+    df.attrs["probes"] = list(latest.values())  # plain records: pandas copies and compares attrs
+    df.attrs["rounds"] = (manifest.get("experiment") or {}).get("order") == "rounds"
     return df
 
 
