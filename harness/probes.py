@@ -1,8 +1,9 @@
 """Probes: measurements of a board itself, run by the engine beside the jobs, each into a probe
 record (docs/records.md) of the run's records.jsonl.
 
-- ceiling: the C core's own best product speed on operands in cache, `core` in GFLOP/s, and the
-  read bandwidth per working-set size, `read_BYTES` in GB/s (`skip2run --ceiling`);
+- ceiling: the C core's own best product speed on operands in cache, `core` in GFLOP/s, the
+  read bandwidth per working-set size, `read_BYTES` in GB/s, and the clock as measured,
+  `clock_mhz` (`skip2run --ceiling`);
 - sgemm-peak: single-thread sgemm GFLOP/s of NumPy's BLAS for a square product, `square`, and
   for each model's own products (forward, dW and dx of one step), named by the model's sizes
   (targets/numpy/skip2_peak.py).
@@ -49,7 +50,8 @@ def models(exp, artifacts: dict) -> dict:
 
 def _ceiling(target, _models: dict) -> dict:
     found = json.loads(target.run_program("c", "--ceiling", timeout=TIMEOUT_S))
-    return {"core": found["core_gflops"], **{f"read_{size}": gbs for size, gbs in found["read_gbs"]}}
+    return {"core": found["core_gflops"], "clock_mhz": found["clock_mhz"],
+            **{f"read_{size}": gbs for size, gbs in found["read_gbs"]}}
 
 
 def _sgemm_peak(target, models: dict) -> dict:

@@ -3,6 +3,7 @@ from pathlib import Path
 
 from harness.report import plots, speed, tables
 from harness.report.load import ReportError, load_records, read_manifest
+from harness.targets.facts import cpu_words
 
 __all__ = ["ReportError", "write_report"]
 
@@ -162,7 +163,7 @@ def _board(name: str, entry) -> str:
     facts = (entry or {}).get("facts") if isinstance(entry, dict) else None
     if not facts:
         return name
-    shown = [facts.get("transport"), facts.get("machine"), facts.get("cpu"), facts.get("emulated")]
+    shown = [facts.get("transport"), facts.get("machine"), cpu_words(facts), facts.get("emulated")]
     return f"{name} ({', '.join(str(v) for v in shown if v)})"
 
 

@@ -176,4 +176,4 @@ def probes(df: pd.DataFrame) -> pd.DataFrame | None:
 
 def unit(value: str) -> str:
     """The unit of a probe's value: read bandwidths in GB/s, product speeds in GFLOP/s."""
-    return "GB/s" if value.startswith("read_") else "GFLOP/s"
+    return "GB/s" if value.startswith("read_") else "MHz" if value == "clock_mhz" else "GFLOP/s"

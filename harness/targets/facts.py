@@ -19,7 +19,18 @@ fact uname "$(uname -srm)"
 fact hostname "$(uname -n)"
 fact machine "$(uname -m)"
 fact cpu "$(grep -m 1 -i -E '^(model name|cpu model|processor)[[:space:]]*:.*[a-z]' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-fact board_model "$(tr -d '\0' < /proc/device-tree/model 2>/dev/null)"
+cpuinfo() { awk -F': *' -v key="$1" '$1 ~ "^" key "[[:space:]]*$" { print $2; exit }' /proc/cpuinfo 2>/dev/null; }
+fact cpu_family "$(cpuinfo 'cpu family')$(cpuinfo 'CPU implementer')"
+fact cpu_model_id "$(cpuinfo model)$(cpuinfo 'CPU part')"
+fact cpu_stepping "$(cpuinfo stepping)$(cpuinfo 'CPU revision')"
+vector=""
+for flag in $(cpuinfo flags) $(cpuinfo Features); do
+  case " $VECTOR_EXTENSIONS " in *" $flag "*) vector="$vector $flag" ;; esac
+done
+fact cpu_vector "${vector# }"
+max_khz=$(cat /sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq 2>/dev/null)
+fact cpu_mhz "${max_khz:+$((max_khz / 1000))}"
+fact board_model "$(tr -d '\0' 2>/dev/null < /proc/device-tree/model)"
 fact cores "$(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc --all)"
 fact mem_total_kb "$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
 fact governor "$(cat /sys/devices/system/cpu/cpu0/cpufreq/scaling_governor 2>/dev/null)"
@@ -32,11 +43,18 @@ OPTIONAL = {"torch": "probe torch $PYTHON -c 'import torch; print(torch.__versio
             "tools": "probe flock flock --version\nprobe sha256sum sha256sum --version"}
 
 
+# The vector extensions that decide how fast the kernels can be, as /proc/cpuinfo names them
+# (x86 flags, Arm features); the others are left out of the facts.
+VECTOR_EXTENSIONS = ("sse4_2 avx avx2 fma avx512f avx512bw avx512vl avx512_vnni avx512_bf16 amx_tile "
+                     "neon asimd asimdhp asimddp sve sve2 i8mm bf16")
+
+
 def script(board, extra=()) -> str:
     """The probe for `board`, with the optional parts named in `extra`."""
     text = PROBE + "\n".join(OPTIONAL[k] for k in extra) + "\n"
     # The board's commands go in as quoted words: they may hold several, or spaces in a path.
-    return text.replace("$PYTHON", words(board.python)).replace("$CC", words(board.c_compiler))
+    return (text.replace("$PYTHON", words(board.python)).replace("$CC", words(board.c_compiler))
+            .replace("$VECTOR_EXTENSIONS", VECTOR_EXTENSIONS))
 
 
 def parse(text: str) -> tuple[dict, dict]:
@@ -51,7 +69,7 @@ def parse(text: str) -> tuple[dict, dict]:
             facts[key[:-1]] = None
         else:
             facts[key] = value.strip() or None
-    for key in ("cores", "mem_total_kb"):
+    for key in ("cores", "mem_total_kb", "cpu_mhz"):
         if facts.get(key) and facts[key].isdigit():
             facts[key] = int(facts[key])
     return facts, reasons
@@ -65,3 +83,16 @@ def fingerprint(facts: dict) -> str:
     """What the board is, as one short hash: a baseline is only compared on the same fingerprint."""
     kept = {k: v for k, v in facts.items() if k not in NOT_FINGERPRINTED}
     return sha256_text(json.dumps(kept, sort_keys=True, default=str))[:16]
+
+
+def cpu_words(facts: dict) -> str | None:
+    """The processor precisely, in one line: its name, family/model/stepping (x86) or
+    implementer/part/revision (Arm), the vector extensions that matter, and its top clock where
+    the OS states one (the clock as measured is the ceiling probe's `clock_mhz`)."""
+    if not facts.get("cpu"):
+        return None
+    ident = "/".join(str(facts[k]) for k in ("cpu_family", "cpu_model_id", "cpu_stepping") if facts.get(k))
+    details = [f"id {ident}" if ident else None, facts.get("cpu_vector"),
+               f"{facts['cpu_mhz']} MHz" if facts.get("cpu_mhz") else None]
+    shown = "; ".join(d for d in details if d)
+    return f"{facts['cpu']} ({shown})" if shown else facts["cpu"]

@@ -3,7 +3,9 @@
  * what the runner's code can reach, not what a tuned BLAS could:
  * - compute: the best GFLOP/s (2 flops per MAC) of the core's own product skip2_mm_nn on
  *   square operands that sit in cache;
- * - memory: read bandwidth over working sets of growing size, from L1 out to main memory. */
+ * - memory: read bandwidth over working sets of growing size, from L1 out to main memory;
+ * - the clock as measured: a chain of dependent integer adds retires one add per cycle on the
+ *   cores this runs on, so adds per second estimate cycles per second. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <stdint.h>
@@ -97,8 +99,30 @@ static void run_read(void *arg)
     r->sink = s;
 }
 
+#define CHAIN 16 /* dependent adds per loop step: the loop's own instructions run beside them */
+#define ADD(x) x += 1; __asm__ volatile("" : "+r"(x)) /* the barrier keeps every add, in order */
+
+typedef struct {
+    long steps;
+    volatile uint64_t sink;
+} chain;
+
+static void run_chain(void *arg)
+{
+    chain *c = arg;
+    uint64_t x = 0;
+    for (long i = 0; i < c->steps; i++) {
+        ADD(x); ADD(x); ADD(x); ADD(x); ADD(x); ADD(x); ADD(x); ADD(x);
+        ADD(x); ADD(x); ADD(x); ADD(x); ADD(x); ADD(x); ADD(x); ADD(x);
+    }
+    c->sink = x;
+}
+
 int skip2_ceiling(json_out *o)
 {
+    chain c = { 1000000, 0 };
+    jo_double(o, "clock_mhz", (double)(CHAIN * c.steps) / seconds_per_call(run_chain, &c) / 1e6);
+
     int best_side = 0;
     double best_gflops = 0;
     for (size_t s = 0; s < sizeof sides / sizeof sides[0]; s++) {
