@@ -84,55 +84,69 @@ def _write_report(run_dir):
     console.print(f"report: {where / 'report.md'}")
 
 
+def preset_options(default: str, rounds: str):
+    """The options of a preset run on one board (`bench`, `growth`)."""
+    def wrap(command):
+        for option in reversed([
+            click.option("--experiment", "-e", type=EXISTING_FILE, default=None,
+                         help=f"Experiment TOML (default: experiments/{default})."),
+            click.option("--reps", "-n", type=click.IntRange(min=1), default=5, show_default=True, help=rounds),
+            click.option("--out", "-o", type=DIR, default=None,
+                         help="Run directory (default: skip2bench-runs/NAME-TIME here)."),
+            click.option("--resume", is_flag=True, help="Continue a run in --out, skipping finished jobs."),
+            one_board_options, data_root_option]):
+            command = option(command)
+        return command
+    return wrap
+
+
+def _run_preset(name, preset, experiment, reps, out, resume, lab_file, board, data_root, tables: tuple):
+    """Run a preset, write its report, print its tables; exit 1 naming the resume command on errors."""
+    from harness.bench.presets import run_preset
+    if resume and out is None:
+        raise UserError("--resume continues a run directory: name it with --out DIR")
+    out, counts = run_preset(preset, experiment, reps, out, resume, console, data_root, lab_file, board)
+    _write_report(out)
+    for table in tables:
+        path = out / "report" / f"{table}.md"
+        if path.is_file():
+            console.print(path.read_text(), markup=False)
+    given = "".join(f" {flag} {value}" for flag, value in (("-e", experiment), ("-l", lab_file), ("-b", board))
+                    if value)
+    _exit_on_errors(counts, f"skip2bench {name}{given} -n {reps} -o {out} --resume")
+
+
 @cli.command()
-@click.option("--experiment", "-e", type=EXISTING_FILE, default=None,
-              help="Experiment TOML (default: experiments/bench.toml).")
-@click.option("--reps", "-n", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Rounds: each runs every method once, C, NumPy and PyTorch back to back, then the probes.")
-@click.option("--out", "-o", type=DIR, default=None, help="Run directory (default: skip2bench-runs/NAME-TIME here).")
-@click.option("--resume", is_flag=True, help="Continue a benchmark in --out, skipping finished jobs.")
-@one_board_options
-@data_root_option
+@preset_options("bench.toml", "Rounds: each runs every method once, C, NumPy and PyTorch back to back, then the probes.")
 def bench(experiment, reps, out, resume, lab_file, board, data_root):
     """Time fine-tuning on the C, NumPy and PyTorch runners of one board, in paired rounds; a run
     directory whose report has the speed tables."""
-    from harness.bench.bench import DEFAULT_EXPERIMENT, DEFAULT_LAB, run_bench
-    if resume and out is None:
-        raise UserError("--resume continues a run directory: name it with --out DIR")
-    experiment, lab_file = experiment or DEFAULT_EXPERIMENT, lab_file or DEFAULT_LAB
-    out, counts = run_bench(experiment, reps, out, resume, console, data_root, lab_file, board)
-    _write_report(out)
-    speed = out / "report" / "speed.md"
-    if speed.is_file():
-        console.print(speed.read_text(), markup=False)
-    _exit_on_errors(counts, f"skip2bench bench -e {experiment} -n {reps} -l {lab_file}"
-                            f"{f' -b {board}' if board else ''} -o {out} --resume")
+    from harness.bench.presets import BENCH
+    _run_preset("bench", BENCH, experiment, reps, out, resume, lab_file, board, data_root, ("speed",))
 
 
 @cli.command()
 @click.option("--lab", "-l", "lab_file", type=EXISTING_FILE, required=True, help="Lab TOML.")
 @click.option("--board", "-b", default=None, help="Board of the lab to measure (default: its first).")
 @click.option("--reps", "-n", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Rounds of the demo's methods, each job on the host and the board in turn.")
-@click.option("--out", "-o", type=DIR, default=None, help="Output directory (default: skip2bench-runs/overhead-TIME here).")
+              help="Rounds of the demo's methods, each job on this host and the board in turn.")
+@click.option("--out", "-o", type=DIR, default=None, help="Run directory (default: skip2bench-runs/NAME-TIME here).")
+@click.option("--resume", is_flag=True, help="Continue a run in --out, skipping finished jobs.")
 @data_root_option
-def overhead(lab_file, board, reps, out, data_root):
+def overhead(lab_file, board, reps, out, resume, data_root):
     """Measure what a lab board's transport adds per job against this host, and the bytes deployed."""
-    from harness.bench.overhead import run_overhead
-    run_overhead(lab_file, board, reps, out, console, data_root)
+    from harness.bench.presets import OVERHEAD
+    _run_preset("overhead", OVERHEAD, None, reps, out, resume, lab_file, board, data_root, ("overhead",))
 
 
 @cli.command()
-@one_board_options
-@click.option("--reps", "-n", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Runs of every (method, epochs, tiling), each repetition in a random order.")
-@click.option("--out", "-o", type=DIR, default=None, help="Output directory (default: skip2bench-runs/growth-TIME here).")
-@data_root_option
-def growth(lab_file, board, reps, out, data_root):
-    """Time skip2-lora and its rivals (C runner) over epochs and with the fine-tuning set tiled."""
-    from harness.bench.bench import DEFAULT_LAB
-    from harness.bench.growth import run_growth
-    run_growth(reps, out, console, data_root, lab_file or DEFAULT_LAB, board)
+@preset_options("growth.toml", "Rounds: each runs every (method, epochs, task) once, in a seeded order of its own.")
+def growth(experiment, reps, out, resume, lab_file, board, data_root):
+    """Time skip2-lora and its rivals (C runner) over epochs and with the fine-tuning set repeated,
+    in paired rounds; a run directory whose report has the growth tables and plot."""
+    from harness.bench.presets import GROWTH
+    _run_preset("growth", GROWTH, experiment, reps, out, resume, lab_file, board, data_root,
+                ("growth_fits", "growth_cuts"))
 
 
 @cli.command("harness-cost")

@@ -2,6 +2,7 @@
 
 Validation uses pydantic; every problem becomes one line naming the file, the field and the fix.
 """
+import itertools
 import sys
 from functools import lru_cache, partial
 from pathlib import Path
@@ -141,6 +142,24 @@ FinetuneOverride = create_model("FinetuneOverride", __base__=Strict,
 
 class Finetune(FinetuneHP):
     method: dict[str, FinetuneOverride] = Field(default_factory=dict)
+    # Fields run at several values: every job once per combination (`skip2bench growth`
+    # sweeps epochs); a swept value wins over the base and over a method's own.
+    sweep: dict[str, Annotated[list, Field(min_length=1)]] = Field(default_factory=dict)
+
+    @field_validator("sweep")
+    @classmethod
+    def _sweep_values(cls, sweep):
+        for name, values in sweep.items():
+            if name not in FinetuneHP.model_fields:
+                raise ValueError(f"{name} is not a [finetune] field; known: {', '.join(FinetuneHP.model_fields)}")
+            _unique(values, f"sweep.{name}")
+            for value in values:
+                FinetuneOverride(**{name: value})  # each value within what runners accept
+        return sweep
+
+    def points(self) -> list[tuple]:
+        """Every combination of the swept values, as (name, value) pairs; one empty point without a sweep."""
+        return [tuple(zip(self.sweep, values)) for values in itertools.product(*self.sweep.values())]
 
     @field_validator("method")
     @classmethod
@@ -149,14 +168,15 @@ class Finetune(FinetuneHP):
             parse_variant(name)
         return overrides
 
-    def for_variant(self, variant: str) -> FinetuneHP:
-        """The base hyper-parameters with the method's overrides (by variant, then by method) applied."""
-        merged = self.model_dump(exclude={"method"})
+    def for_variant(self, variant: str, point: tuple = ()) -> FinetuneHP:
+        """The base hyper-parameters with the method's overrides (by variant, then by method) and
+        a sweep's point applied."""
+        merged = self.model_dump(exclude={"method", "sweep"})
         method = parse_variant(variant)[0]
         for key in (method, variant):
             if key in self.method:
                 merged.update(self.method[key].model_dump(exclude_none=True))
-        return FinetuneHP(**merged)
+        return FinetuneHP(**{**merged, **dict(point)})
 
 
 class Experiment(Strict):
@@ -177,6 +197,10 @@ class Experiment(Strict):
     # Measurements of each board beside the jobs (harness.probes), one per repetition, after
     # that repetition's jobs on the board.
     probes: list[Literal[tuple(PROBES)]] = []
+    # A board that every other board is paired with (`skip2bench overhead`): the boards take
+    # turns, one job at a time, so each job runs on the reference and on the board back to back,
+    # and the report sets each job's wall time against the reference's.
+    reference: Optional[Annotated[str, Field(min_length=1)]] = None
     # Tasks with a split of the user's choosing, or the user's own data (docs/config.md).
     task: dict[Slug, specs.TaskSpec] = {}
     model: ModelConfig = ModelConfig()

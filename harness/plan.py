@@ -18,6 +18,7 @@ class Job:
     board: str
     impl: str
     repetition: int
+    point: tuple = ()  # the swept hyper-parameters' values, as (name, value) pairs
 
     @property
     def method(self) -> str:
@@ -37,7 +38,12 @@ class Job:
         return self.task, self.seed
 
     def label(self) -> str:
-        return f"{self.task} {self.variant} {self.impl} seed {self.seed} rep {self.repetition}"
+        swept = "".join(f" {name} {value}" for name, value in self.point)
+        return f"{self.task} {self.variant}{swept} {self.impl} seed {self.seed} rep {self.repetition}"
+
+    def hp(self, finetune) -> FinetuneHP:
+        """The job's hyper-parameters: the experiment's for its variant, at its sweep point."""
+        return finetune.for_variant(self.variant, self.point)
 
     def fields(self) -> dict:
         """The job's fields that the job matrix sets (skip2_job.def's JOB source): method, cache,
@@ -46,9 +52,16 @@ class Job:
 
 
 def select_boards(exp: Experiment, lab: Lab) -> list:
-    """The lab boards the experiment names (by name or tag), or all of them when it names none."""
-    if not exp.boards:
-        return list(lab.boards)
+    """The lab boards the experiment names (by name or tag), or all of them when it names none;
+    its reference board among them."""
+    chosen = _named_boards(exp, lab) if exp.boards else list(lab.boards)
+    if exp.reference and exp.reference not in {b.name for b in chosen}:
+        raise UserError(f"the experiment's reference board {exp.reference!r} is not among its boards "
+                        f"({', '.join(b.name for b in chosen)}); name a board of the run")
+    return chosen
+
+
+def _named_boards(exp: Experiment, lab: Lab) -> list:
     known = {b.name for b in lab.boards} | {t for b in lab.boards for t in b.tags}
     unknown = [s for s in exp.boards if s not in known]
     if unknown:
@@ -71,13 +84,16 @@ def expand(exp: Experiment, lab: Lab) -> list:
         offered = sorted({i for b in boards for i in b.impls})
         raise UserError(f"no selected board of lab '{lab.name}' runs impls {exp.impls} (they offer {offered}); "
                         f"add them to a board's impls or change the experiment's impls or boards")
-    count = len(exp.tasks) * len(exp.seeds) * len(exp.methods) * exp.repetitions * len(pairs)
+    points = exp.finetune.points()
+    count = len(exp.tasks) * len(exp.seeds) * len(exp.methods) * len(points) * exp.repetitions * len(pairs)
     if count > MAX_JOBS:  # counted before any is made
         raise UserError(f"experiment '{exp.name}' makes {count:,} jobs ({len(exp.tasks)} tasks x {len(exp.seeds)} "
-                        f"seeds x {len(exp.methods)} methods x {exp.repetitions} repetitions x {len(pairs)} "
-                        f"board/impl pairs); at most {MAX_JOBS:,} a run: split it into several experiments")
-    jobs = [Job(task, seed, variant, board, impl, rep) for task in exp.tasks for seed in exp.seeds
-            for variant in exp.methods for board, impl in pairs for rep in range(exp.repetitions)]
+                        f"seeds x {len(exp.methods)} methods x {len(points)} sweep points x {exp.repetitions} "
+                        f"repetitions x {len(pairs)} board/impl pairs); at most {MAX_JOBS:,} a run: split it into "
+                        f"several experiments")
+    jobs = [Job(task, seed, variant, board, impl, rep, point) for task in exp.tasks for seed in exp.seeds
+            for variant in exp.methods for point in points for board, impl in pairs
+            for rep in range(exp.repetitions)]
     probes = [Probe(name, board.name, rep) for rep in range(exp.repetitions) for board in boards
               for name in exp.probes if PROBES[name].impl in board.impls]
     return jobs + probes

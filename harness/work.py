@@ -7,6 +7,8 @@ check before a run, the speed benchmark's bounds (harness/bench/bounds.py) and t
 take their counts from here, and tests/test_c_runner.py checks every variant against what both
 the NumPy and the C runner report.
 """
+import itertools
+
 from harness.config import FinetuneHP
 from harness.errors import UserError
 from harness.methods import parse_variant
@@ -170,8 +172,8 @@ def check_job_memory(exp, datasets: dict) -> None:
     """Refuse, before anything runs, an experiment with a job whose memory no board holds."""
     for task, data in datasets.items():
         sizes = [data.n_features, *exp.model.hidden, len(data.classes)]
-        for variant in exp.methods:
-            hp = exp.finetune.for_variant(variant).model_dump()
+        for variant, point in itertools.product(exp.methods, exp.finetune.points()):
+            hp = exp.finetune.for_variant(variant, point).model_dump()
             need = sum(expected(variant, sizes, len(data.y_ft), hp)["mem"].values())
             if need > MAX_JOB_BYTES:
                 raise UserError(f"{variant} on {task} needs {need / 1e9:.1f} GB of memory (weights, gradients, "

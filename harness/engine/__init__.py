@@ -35,7 +35,8 @@ def run(context: RunContext, jobs: list, log, out: Path, manifest: dict, console
     """Run `jobs` (plan.expand's) on the lab's boards; the counts of each status and of skipped jobs."""
     by_board = queues(context.exp, jobs)
     boards = {b.name: b for b in context.lab.boards}
-    group = {name: kinds.cpu_group(boards[name]) for name in by_board}
+    # Boards paired with a reference take turns with it, whatever their processors.
+    group = {name: "reference" if context.exp.reference else kinds.cpu_group(boards[name]) for name in by_board}
     turns = {g: Turns() for g in set(group.values())}
     posted, stopping = queue.Queue(), threading.Event()
     sink = Sink(log, out, manifest, console, context.exp.name, by_board)

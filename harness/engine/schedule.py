@@ -22,16 +22,16 @@ def shuffled(exp, jobs: list) -> list:
 
 
 def rounds(exp, jobs: list) -> list:
-    """One repetition of every job at a time; within a round the methods in a seeded random order
-    (a new one each round) and each method's impls and boards back to back, backbone by backbone, so that a ratio
+    """One repetition of every job at a time; within a round the methods (at each sweep point) in
+    a seeded random order (a new one each round) and each method's impls and boards back to back, backbone by backbone, so that a ratio
     between impls, or between methods, pairs runs taken seconds apart."""
     ordered = []
     for rep in range(exp.repetitions):
-        methods = list(exp.methods)
-        random.Random(f"{exp.name}/round/{rep}").shuffle(methods)
-        place = {m: i for i, m in enumerate(methods)}
+        units = list(dict.fromkeys((j.variant, j.point) for j in jobs))  # a method at a sweep point
+        random.Random(f"{exp.name}/round/{rep}").shuffle(units)
+        place = {unit: i for i, unit in enumerate(units)}
         ordered += sorted((j for j in jobs if j.repetition == rep),
-                          key=lambda j: (exp.tasks.index(j.task), exp.seeds.index(j.seed), place[j.variant]))
+                          key=lambda j: (exp.tasks.index(j.task), exp.seeds.index(j.seed), place[j.variant, j.point]))
     return ordered
 
 

@@ -19,7 +19,8 @@ def job_line(i, n, job, rec) -> str:
         head = escape(f"[{i:>{len(str(n))}}/{n}] {'probe':<12} {job.name:<21} {job.impl:<5} {job.board:<8} "
                       f"rep {job.repetition}")
     else:
-        head = escape(f"[{i:>{len(str(n))}}/{n}] {job.task:<12} {job.variant:<21} {job.impl:<5} {job.board:<8} "
+        variant = job.variant + "".join(f" {name}={value}" for name, value in job.point)
+        head = escape(f"[{i:>{len(str(n))}}/{n}] {job.task:<12} {variant:<21} {job.impl:<5} {job.board:<8} "
                       f"seed {job.seed}")
     if rec["status"] == "error":
         return f"{head}  [red]error[/]  {escape(rec['error'])}"

@@ -116,6 +116,6 @@ class BoardWorker(threading.Thread):
             microcontroller = kinds.of(self.board).microcontroller
             return (probes.identity(r.run_id, item, models),
                     lambda: (probes.execute(target, item, models, microcontroller), None))
-        art, hp = r.artifacts[item.backbone], r.exp.finetune.for_variant(item.variant)
+        art, hp = r.artifacts[item.backbone], item.hp(r.exp.finetune)
         rec = identity(r.run_id, item, r.exp, art, hp)
         return rec, lambda: execute(target, item, hp, art, rec)

@@ -1,7 +1,7 @@
 """Turn a run directory into run_dir/report/: tables (Markdown + CSV), plots (PNG) and report.md."""
 from pathlib import Path
 
-from harness.report import plots, speed, tables
+from harness.report import growth, overhead, plots, speed, tables
 from harness.report.load import ReportError, load_records, read_manifest
 from harness.targets.facts import cpu_words
 
@@ -60,6 +60,19 @@ TABLES = [
      "working-set bytes (read_BYTES, GB/s); the single-thread sgemm peak of NumPy's BLAS for a square "
      "product and for each model's own products (GFLOP/s).",
      speed.probes, False, "No probe finished."),
+    ("growth_fits", "Growth: fine-tuning time over epochs and samples",
+     "Per board, task, impl and method, from runs that swept epochs in paired rounds: fixed and per-epoch "
+     "cost by least squares through the median times, and the cost per sample of a later epoch (a task "
+     "with repeat_finetune holds the same samples, more of them, as a larger set would).",
+     growth.fits, False, "No method finished at two epoch counts."),
+    ("growth_cuts", "Growth: Skip2-LoRA's cut at each epoch count",
+     "100 × (1 − t(skip2-lora) / t(rival)) within each round, median over rounds.",
+     growth.cuts, False, "No skip2-lora job finished beside a rival."),
+    ("overhead", "Overhead: what each board's transport adds per job",
+     "Each job ran on the reference board and on the board back to back, taking turns; added = the "
+     "board's wall_s − the reference's wall_s of the same job and round (wall_s: the harness's time "
+     "around the whole job: staging, running the runner, reading its result).",
+     overhead.overhead, False, "No job finished on both the reference and another board."),
     ("status", "Status",
      "ok = finished; fail = the method diverged (a method result, scored); unsupported = the board "
      "cannot run the job (for example no NumPy), not scored and not retried until the board changes; "
@@ -79,6 +92,7 @@ PLOTS = [
     ("acc_vs_memory.png", "Accuracy vs training memory, Pareto front marked", plots.acc_vs_memory),
     ("epoch_times.png", "Time per epoch: cached variants run the full forward pass only in epoch 1",
      plots.epoch_times),
+    ("growth.png", "Fine-tuning time against epochs", growth.plot),
 ]
 
 
@@ -112,6 +126,8 @@ def _write(df, manifest, run_dir: Path, out: Path):
         body = tables.markdown(table, merge_mean_std=merge) if len(table) else f"*{empty}*"
         if name == "status":
             body += "\n" + _problems(df, out)
+        if name == "overhead":
+            body += "\n" + overhead.deployed(df)
         (out / f"{name}.md").write_text(body + "\n")
         lines += [*_summary(name, table), body]
 
@@ -120,6 +136,8 @@ def _write(df, manifest, run_dir: Path, out: Path):
         drawn = draw(df, out / filename)
         if not drawn:
             _remove(out / filename)
+        if drawn is None:  # the plot does not apply to this run
+            continue
         lines += ["", f"![{caption}]({filename})" if drawn else f"*{caption}: no scored records to plot.*"]
     (out / "report.md").write_text("\n".join(lines) + "\n")
 

@@ -59,7 +59,8 @@ def load_records(run_dir: Path) -> pd.DataFrame:
 
     attrs["superseded"] counts the earlier records that a retry replaced; attrs["probes"] holds
     the run's probe records (the latest of each), attrs["rounds"] whether its jobs ran in paired
-    rounds (experiment order "rounds"), which the speed tables need.
+    rounds (experiment order "rounds"), which the speed tables need, attrs["reference"] the board
+    the others were paired with, and attrs["bytes_sent"] what the run deployed to each board.
     """
     path = run_dir / "records.jsonl"
     records = read_records(path)
@@ -86,7 +87,11 @@ def load_records(run_dir: Path) -> pd.DataFrame:
     df.attrs["superseded"] = int(superseded.sum())
     latest = {tuple(r[k] for k in RECORD_KEY): r for r in records if r["record_type"] == "probe"}
     df.attrs["probes"] = list(latest.values())  # plain records: pandas copies and compares attrs
-    df.attrs["rounds"] = (manifest.get("experiment") or {}).get("order") == "rounds"
+    experiment = manifest.get("experiment") or {}
+    df.attrs["rounds"] = experiment.get("order") == "rounds"
+    df.attrs["reference"] = experiment.get("reference")
+    df.attrs["bytes_sent"] = {name: (entry or {}).get("bytes_sent") or {}
+                              for name, entry in (manifest.get("boards") or {}).items() if isinstance(entry, dict)}
     return df
 
 

@@ -36,7 +36,7 @@ def time_breakdown(df: pd.DataFrame, path: Path) -> bool:
         ax.tick_params(axis="x", labelrotation=45)
         for label in ax.get_xticklabels():
             label.set_horizontalalignment("right")
-    return _figure(df, path, "Fine-tuning time by phase (mean over seeds)", draw)
+    return figure(df, path, "Fine-tuning time by phase (mean over seeds)", draw)
 
 
 def acc_vs_time(df: pd.DataFrame, path: Path) -> bool:
@@ -76,7 +76,7 @@ def _tradeoff(df: pd.DataFrame, path: Path, column: str, label: str, title: str)
             _log_axis(ax.xaxis, ax.set_xscale)
         ax.set_xlabel(label)
         ax.set_ylabel("accuracy after fine-tuning [%]")
-    return _figure(df, path, f"{title} (mean ± std over seeds; hollow: dominated)", draw)
+    return figure(df, path, f"{title} (mean ± std over seeds; hollow: dominated)", draw)
 
 
 def pareto_front(cost: pd.Series, accuracy: pd.Series) -> list:
@@ -104,7 +104,7 @@ def epoch_times(df: pd.DataFrame, path: Path) -> bool:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel("epoch time [s]")
-    return _figure(rows, path, "Time per epoch (mean over seeds)", draw)
+    return figure(rows, path, "Time per epoch (mean over seeds)", draw)
 
 
 def _epochs(rows: pd.DataFrame) -> pd.DataFrame:
@@ -114,7 +114,7 @@ def _epochs(rows: pd.DataFrame) -> pd.DataFrame:
     return long.rename(columns={"epoch_times_s": "seconds"}).astype({"seconds": float})
 
 
-def _figure(df, path, title, draw) -> bool:
+def figure(df, path, title, draw) -> bool:
     """Lay out the panels, let draw fill each one, add one shared legend; False if nothing to plot.
 
     A bare Figure on the Agg canvas: no pyplot state, no change to the caller's backend.

@@ -15,6 +15,7 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 
 from harness.errors import UserError
@@ -171,7 +172,10 @@ def load_task(name: str, data_root: Path | None = None, cache_dir: Path | None =
     spec = spec or _info(name).spec
     root = default_data_root() if data_root is None else Path(data_root)
     try:
-        return TaskData(name=name, **_load(name, spec, root, None if cache_dir is None else Path(cache_dir)))
+        data = _load(name, spec, root, None if cache_dir is None else Path(cache_dir))
+        copies = spec.repeat_finetune
+        return TaskData(name=name, **{**data, "x_ft": np.tile(data["x_ft"], (copies, 1)),
+                                      "y_ft": np.tile(data["y_ft"], copies)} if copies > 1 else data)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
         where = expected_location(name, root, spec)
         raise DataError(f"{name}: cannot read its data set under {where}: {e}; "

@@ -15,6 +15,12 @@ Recording = Literal["silentA_1", "silentA_2", "silentB_1", "silentB_2", "noisy_1
 Subject = Annotated[int, Field(ge=1, le=30)]
 
 
+class _Spec(Strict):
+    # The fine-tuning set repeated this many times (the same samples, more of them): a set that
+    # outgrows the caches as a larger one would (`skip2bench growth`).
+    repeat_finetune: Annotated[int, Field(ge=1, le=64)] = 1
+
+
 def _disjoint(**parts) -> None:
     names = list(parts)
     for i, a in enumerate(names):
@@ -24,7 +30,7 @@ def _disjoint(**parts) -> None:
                 raise ValueError(f"{a} and {b} share {shared}: a sample would be in both")
 
 
-class FanSpec(Strict):
+class FanSpec(_Spec):
     """fan-damage1/2: which recordings of each class pre-train, fine-tune and test."""
     kind: Literal["fan-damage1", "fan-damage2"]
     pretrain: list[Recording] = Field(default=["silentA_1", "silentA_2", "silentB_1", "silentB_2"], min_length=1)
@@ -41,7 +47,7 @@ class FanSpec(Strict):
                 f"{', '.join(self.finetune)}, test = {', '.join(self.test)}")
 
 
-class HarSpec(Strict):
+class HarSpec(_Spec):
     """har: which subjects pre-train, which are the unseen ones, and how those are split."""
     kind: Literal["har"]
     pretrain_subjects: list[Subject] = Field(default=[1, 2, 3, 4, 5], min_length=1)
@@ -63,14 +69,14 @@ class HarSpec(Strict):
         return f"pre-train = subjects {self.pretrain_subjects}; target subjects {self.target_subjects}: {how}"
 
 
-class SyntheticSpec(Strict):
+class SyntheticSpec(_Spec):
     kind: Literal["synthetic"]
 
     def describe(self) -> str:
         return "built in: pre-train room, then the target room (weaker gain, noise floor, ventilation peak)"
 
 
-class _FileSpec(Strict):
+class _FileSpec(_Spec):
     @field_validator("path", "folder", check_fields=False)
     @classmethod
     def _relative_to_experiment(cls, path: Path, info: ValidationInfo):
