@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import skip2_runner
@@ -112,47 +111,17 @@ def test_bench_command_end_to_end(torch_runner, c_runner, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "harness", "bench", "--experiment", str(experiment),
                            "--reps", "1", "--out", str(out)], capture_output=True, text=True, cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    rows = list(csv.DictReader((out / "bench.csv").open()))
+    rows = list(csv.DictReader((out / "report" / "speed.csv").open()))
     assert [r["method"] for r in rows] == ["ft-all", "lora-all", "skip2-lora"]
     for row in rows:
-        assert all(float(row[f"{impl}_s"]) > 0 for impl in ("c", "numpy", "torch"))
-        assert float(row["c_gflops"]) > 0 and int(row["acc_spread_samples"]) <= 1
-        assert 0 < float(row["c_pct_of_core_ceiling"])
-    md = (out / "bench.md").read_text()
+        assert all(float(row[f"{name} s"]) > 0 for name in ("C", "NumPy", "PyTorch"))
+        assert float(row["C speed-up vs PyTorch"]) > 0 and int(row["acc spread (test samples)"]) <= 1
+    md = (out / "report" / "report.md").read_text()
+    assert "faster than PyTorch on" in md and "reduction vs lora-all %" in md
     # Every epoch against its bound: measured time / bound is at least 1 when the bound is one.
-    assert "C core epochs against their bounds" in md and "C core ceiling" in md
-    table = md[md.index("C core epochs against their bounds"):]
-    cells = next(line for line in table.splitlines() if line.startswith("| skip2-lora ")).split("|")
-    assert float(cells[5]) >= 1 and float(cells[9]) >= 1
-    assert all(f"| {m} " in md for m in ("ft-all", "lora-all", "skip2-lora"))
-    assert "reduction vs lora-all %" in md and "PyTorch" in md
-    samples = json.loads((out / "bench.json").read_text())["samples"]
-    assert [s["impl"] for s in samples[:3]] == ["c", "numpy", "torch"] and len(samples) == 9
-    assert "[9/9]" in proc.stdout
-
-
-def test_growth_fits_recover_fixed_and_per_epoch_costs():
-    from harness.bench.growth import EPOCHS, cuts, fits
-    rows = []
-    for rep in range(3):
-        for method, per_epoch in (("skip2-lora", 0.001), ("lora-all", 0.004), ("skip-lora", 0.002)):
-            for epochs in EPOCHS:
-                t = 0.0005 + per_epoch * epochs + 1e-6 * rep
-                rows.append({"method": method, "epochs": epochs, "tile": 1, "rep": rep, "n_ft": 100,
-                             "ft_time_s": t, "later_epoch_s": per_epoch, "ft_macs": 1})
-    runs = pd.DataFrame(rows)
-    f = fits(runs).set_index("method")
-    assert f.loc["lora-all", "per_epoch_ms"] == pytest.approx(4.0, rel=1e-3)
-    assert f.loc["skip2-lora", "fixed_ms"] == pytest.approx(0.5, rel=1e-2)
-    assert f.loc["skip-lora", "later_epoch_us_per_sample"] == pytest.approx(20)
-    cut = cuts(runs).set_index("epochs")
-    assert cut.loc[40, "cut vs lora-all %"] == pytest.approx(100 * (1 - 0.0405 / 0.1605), abs=0.01)
-
-
-def test_tiled_task_repeats_only_the_fine_tuning_set():
-    from harness.bench.growth import tiled
-    from harness.tasks import load_task
-    data = load_task("synthetic")
-    x8 = tiled(data, 8)
-    assert len(x8.x_ft) == 8 * len(data.x_ft) and (x8.x_ft[len(data.x_ft):2 * len(data.x_ft)] == data.x_ft).all()
-    assert (x8.y_ft[-len(data.y_ft):] == data.y_ft).all() and x8.x_test is data.x_test and x8.name != data.name
+    bounds = {r["method"]: r for r in csv.DictReader((out / "report" / "epoch_bounds.csv").open())}
+    assert float(bounds["skip2-lora"]["epoch 1 / bound"]) >= 1 and float(bounds["skip2-lora"]["later epoch / bound"]) >= 1
+    jobs = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    assert [r["impl"] for r in jobs[:3]] == ["c", "numpy", "torch"] and len(jobs) == 9 + 2
+    assert all(r["status"] == "ok" for r in jobs)
+    assert "[11/11]" in proc.stdout

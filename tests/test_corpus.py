@@ -128,7 +128,7 @@ BAD_EXPERIMENTS = [
      "finetune.method.skip2-lora.input_format: Input should be 'f32' or 'int8' (got 8)"),
     (EXPERIMENT.replace('"skip2-lora"', '"skip-lora+cache-int8"'),
      "methods: unknown method 'skip-lora+cache-int8'; known methods: ft-all, "),
-    (EXPERIMENT.replace('impls = ["numpy"]', 'impls = ["fortran"]'), "impls.0: Input should be 'numpy' or 'c'"),
+    (EXPERIMENT.replace('impls = ["numpy"]', 'impls = ["fortran"]'), "impls.0: Input should be 'numpy', 'c' or 'torch'"),
     (EXPERIMENT.replace('impls = ["numpy"]', 'impls = ["numpy"]\nboards = ["nowhere"]'), "match no board name or tag"),
     (EXPERIMENT.replace('impls = ["numpy"]', 'impls = ["c"]'), "no selected board of lab 'test' runs impls ['c']"),
     (b"name = \"x\"\n\xff\xfe\x00", "malformed TOML"),

@@ -15,6 +15,7 @@ from harness.targets import parse_result
 V1_LOG = Path(__file__).parent / "data" / "records-v1.jsonl"
 V2_LOG = Path(__file__).parent / "data" / "records-v2.jsonl"
 V4_LOG = Path(__file__).parent / "data" / "records-v4.jsonl"  # three records of an emulated MCU board
+V5_LOG = Path(__file__).parent / "data" / "records-v5.jsonl"  # four job records of the local board
 
 
 def v1_lines():
@@ -54,6 +55,42 @@ def test_a_committed_v4_log_takes_its_board_kind_from_the_run_manifest(tmp_path)
     boards = [{"name": name, "transport": "serial"} for name in {r["board"] for r in raw}]
     (tmp_path / "manifest.json").write_text(json.dumps({"lab": {"boards": boards}}))
     assert set(load_records(tmp_path)["board_kind"]) == {"serial"}
+
+
+def test_a_committed_v5_log_reads_as_job_records():
+    raw = [json.loads(line) for line in V5_LOG.read_text().splitlines()]
+    records = RecordLog(V5_LOG).read()
+    assert {r["schema_version"] for r in raw} == {5} and {r["schema_version"] for r in records} == {SCHEMA_VERSION}
+    assert all(r["record_type"] == "job" and r["sizes"] is None for r in records)  # v5 had jobs only
+    for rec, old in zip(records, raw):
+        assert {k: rec[k] for k in old if k != "schema_version"} == {k: v for k, v in old.items() if k != "schema_version"}
+
+
+PROBE = {"schema_version": SCHEMA_VERSION, "record_type": "probe", "run_id": "r", "job_id": "8b5e497648b5",
+         "probe": "ceiling", "impl": "c", "board": "host", "board_kind": "local", "board_fingerprint": "e2",
+         "repetition": 0, "workload": {}, "status": "ok", "started_at": "2026-12-04T18:41:01+00:00", "wall_s": 2.0,
+         "values": {"core": 77.5, "clock_mhz": 3664.2, "read_16384": 120.2}, "runner_sha256": "4f"}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({}, None),
+    ({"values": None}, "an ok probe record has its values"),
+    ({"status": "fail"}, "a probe ends ok, unsupported or error"),
+    ({"status": "error", "values": None}, "says what went wrong"),
+    ({"values": {"core": -1.0}}, "values.core: Input should be greater than or equal to 0"),
+    ({"acc_after": 0.5}, "acc_after: Extra inputs are not permitted"),
+    ({"record_type": "sensor"}, "record_type 'sensor' is not one of job, probe"),
+])
+def test_a_probe_record_is_a_record_of_its_own_kind(tmp_path, change, message):
+    path = tmp_path / "records.jsonl"
+    path.write_text(v1_lines()[0] + "\n" + json.dumps(dict(PROBE, **change)) + "\n")
+    if message is None:
+        job, probe = RecordLog(path).read()
+        assert job["record_type"] == "job" and probe == dict(PROBE, reason=None, error=None, stderr_tail=None)
+        return
+    with pytest.raises(MalformedRecords) as err:
+        RecordLog(path).read()
+    assert f"{path}:2: " in str(err.value) and message in str(err.value)
 
 
 def test_migrate_rewrites_a_v1_log_and_keeps_every_value(tmp_path):
