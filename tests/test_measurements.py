@@ -258,3 +258,51 @@ def test_growth_fits_recover_fixed_and_per_epoch_costs():
     assert cut.loc[40, "cut vs lora-all %"] == pytest.approx(100 * (1 - 0.0405 / 0.1605), abs=0.01)
     runs.attrs["rounds"] = False  # jobs not taken in rounds are not paired: no growth tables
     assert growth.fits(runs) is None and growth.cuts(runs) is None
+
+
+# The last commit whose `skip2bench bench` ran its own loop into bench.csv (before it became a run).
+OLD_BENCH = "f4d743f"
+COMPARED = {  # the old bench.csv's column -> the report's speed.csv column
+    "speedup_vs_numpy": "C speed-up vs NumPy", "speedup_vs_torch": "C speed-up vs PyTorch",
+    "c_pct_of_square_peak": "C % of square peak", "c_pct_of_core_ceiling": "C % of core ceiling",
+}
+
+
+@pytest.mark.bench
+def test_bench_new_and_old_agree_when_run_interleaved(tmp_path, env):
+    """The old bench (its own loop, bench.csv) and the new one (a run, the report's speed table),
+    run old, new, old, new in one session on the default fan model: every figure's paired ratio
+    new/old, against the noise the report states (the NumPy speed-up's spread over rounds)."""
+    import pandas as pd
+    from harness.bench.mcu_speed import export
+    old_tree = export(OLD_BENCH, tmp_path / "old")
+    exp = tmp_path / "bench.toml"  # the default experiment, on four methods
+    exp.write_text((ROOT / "experiments" / "bench.toml").read_text().replace(
+        '"ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora"',
+        '"ft-all", "lora-all", "skip-lora", "skip2-lora"'))
+    old_exp = tmp_path / "old-bench.toml"  # what the old configuration accepts
+    old_exp.write_text("\n".join(line for line in exp.read_text().splitlines()
+                                 if not line.startswith(("impls", "repetitions", "order", "probes"))))
+    tables = {"old": [], "new": []}
+    for i in range(2):
+        out = tmp_path / f"old-{i}"
+        subprocess.run([sys.executable, "-m", "harness", "bench", "-e", str(old_exp), "-n", "3", "-o", str(out)],
+                       cwd=old_tree, env=env, capture_output=True, check=True, timeout=1800)
+        tables["old"].append(pd.read_csv(out / "bench.csv").set_index("method")[list(COMPARED)])
+        out = tmp_path / f"new-{i}"
+        skip2bench("bench", "-e", exp, "-n", "3", "-o", out, env=env)
+        new = pd.read_csv(out / "report" / "speed.csv").set_index("method")
+        tables["new"].append(new[list(COMPARED.values())].set_axis(list(COMPARED), axis=1)
+                             .assign(noise=new["NumPy speed-up spread %"]))
+    noise = pd.concat([t["noise"] for t in tables["new"]], axis=1).max(axis=1)
+    print(f"\nnew / old, paired run by run (old {OLD_BENCH} and new interleaved; noise: the largest spread "
+          "of the NumPy speed-up over rounds that the new runs' reports state)")
+    worst = {}
+    for column in COMPARED:
+        ratios = pd.concat([n[column] / o[column] for n, o in zip(tables["new"], tables["old"])], axis=1)
+        ratios.columns = ["pair 1", "pair 2"]
+        print(f"\n{column}:\n{ratios.assign(**{'noise %': noise}).round(3).to_string()}")
+        worst[column] = (100 * (ratios.median(axis=1) - 1).abs()).max()
+    print("\nlargest |median ratio - 1| per figure, %:", {k: round(v, 1) for k, v in worst.items()},
+          f"; largest stated noise {noise.max():.1f} %")
+    assert all(v <= noise.max() for v in worst.values())

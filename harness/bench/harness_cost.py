@@ -6,7 +6,8 @@ records, progress, the report); and the NumPy runner's start-up per job.
 
 Each part runs as a user runs it, `skip2bench run` / `skip2bench report` in a child process, on
 the local board, with a fresh cache primed by a first run of each experiment, so that neither
-pre-training nor building the C runner is timed.
+pre-training nor building the C runner is timed; each timed run's directory (records, manifest)
+is kept in OUT/runs/.
 """
 import json
 import os
@@ -48,8 +49,8 @@ def _cli(*args, env) -> float:
     return time.perf_counter() - t0
 
 
-def _run(name: str, experiment: Path, work: Path, env, report: bool) -> dict:
-    out = work / name
+def _run(name: str, experiment: Path, runs: Path, env, report: bool) -> dict:
+    out = runs / name.replace(" ", "-")  # kept: its records and report beside the figures
     wall = _cli("run", "-e", experiment, "-l", LAB, "-o", out, "--no-report", env=env)
     report_s = _cli("report", out, env=env) if report else 0.0
     records = RecordLog(out / "records.jsonl").read()
@@ -72,10 +73,11 @@ def measure(out: Path, console) -> Path:
         # Pre-train every backbone and build the C runner once: a user's runs find them cached.
         for i, experiment in enumerate((DEMO, work / "many-c.toml", work / "startup.toml", work / "tiny-c.toml")):
             _cli("run", "-e", experiment, "-l", LAB, "-o", work / f"prime-{i}", "--no-report", env=env)
-        rows = [_run("demo", DEMO, work, env, report=True),
-                _run("100 C jobs", work / "many-c.toml", work, env, report=False),
-                _run("NumPy start-up", work / "startup.toml", work, env, report=False),
-                _run("400 tiny C jobs", work / "tiny-c.toml", work, env, report=False)]
+        runs = out / "runs"
+        rows = [_run("demo", DEMO, runs, env, report=True),
+                _run("100 C jobs", work / "many-c.toml", runs, env, report=False),
+                _run("NumPy start-up", work / "startup.toml", runs, env, report=False),
+                _run("400 tiny C jobs", work / "tiny-c.toml", runs, env, report=False)]
     startup = rows[2]["runner_wall_ms"]
     summary = {"rows": [{k: v for k, v in r.items() if k != "runner_wall_ms"} for r in rows],
                "numpy_startup_first_ms": startup[0], "numpy_startup_later_median_ms": statistics.median(startup[1:])}

@@ -44,7 +44,8 @@ TABLES = [
      "the fine-tuning loop timed by each runner itself; speed-up = t(other) / t(C); C GFLOP/s = "
      "2 · ft_macs / t(C), against the round's sgemm peak of NumPy's BLAS (a square product and the "
      "model's own products) and the C core's own ceiling (`skip2run --ceiling`). Every ratio is the "
-     "median over rounds of the ratio within one round, never a ratio of medians. acc spread: the "
+     "median over rounds of the ratio within one round, never a ratio of medians; the NumPy speed-up's "
+     "spread is its range over rounds as a percentage of its median (the run's noise). acc spread: the "
      "largest disagreement of accuracy after over all runs, in test samples.",
      speed.speed, False, "No C job finished in this run."),
     ("speed_reduction", "Speed: Skip2-LoRA time reduction per implementation",

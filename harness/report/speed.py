@@ -21,7 +21,8 @@ WHERE = ["board", "task", "seed"]
 SPEED_COLUMNS = {
     "board": "board", "task": "task", "seed": "seed", "variant": "method", "sizes": "model",
     "trainable_params": "params", "rounds": "rounds", "c_s": "C s", "numpy_s": "NumPy s", "torch_s": "PyTorch s",
-    "speedup_vs_numpy": "C speed-up vs NumPy", "speedup_vs_torch": "C speed-up vs PyTorch",
+    "speedup_vs_numpy": "C speed-up vs NumPy", "speedup_vs_numpy_spread": "NumPy speed-up spread %",
+    "speedup_vs_torch": "C speed-up vs PyTorch",
     "c_gflops": "C GFLOP/s", "c_pct_of_square_peak": "C % of square peak",
     "c_pct_of_model_peak": "C % of model peak", "c_pct_of_core_ceiling": "C % of core ceiling",
     "acc_spread_samples": "acc spread (test samples)",
@@ -72,7 +73,9 @@ def speed(df: pd.DataFrame) -> pd.DataFrame | None:
             "board": board, "task": task, "seed": seed, "variant": variant, "sizes": first["sizes"],
             "trainable_params": int(first["trainable_params"]), "rounds": int(rep["c"].notna().sum()),
             **{f"{impl}_s": rep[impl].median() for impl in NAMES},
-            "speedup_vs_numpy": (rep["numpy"] / rep["c"]).median(), "speedup_vs_torch": (rep["torch"] / rep["c"]).median(),
+            "speedup_vs_numpy": (rep["numpy"] / rep["c"]).median(),
+            "speedup_vs_numpy_spread": spread_pct(rep["numpy"] / rep["c"]),
+            "speedup_vs_torch": (rep["torch"] / rep["c"]).median(),
             "c_gflops": gflops.median(),
             "c_pct_of_square_peak": _median_pct(gflops, rep, "square"),
             "c_pct_of_model_peak": _median_pct(gflops, rep, first["sizes"]),
@@ -81,6 +84,12 @@ def speed(df: pd.DataFrame) -> pd.DataFrame | None:
             "acc_spread_samples": int(round((spread.max() - spread.min()) * first["n_test"])),
         })
     return pd.DataFrame(rows, columns=list(SPEED_COLUMNS)).rename(columns=SPEED_COLUMNS)
+
+
+def spread_pct(per_round: pd.Series) -> float | None:
+    """The noise of a ratio over rounds: its range as a percentage of its median."""
+    per_round = per_round.dropna()
+    return 100 * (per_round.max() - per_round.min()) / per_round.median() if len(per_round) > 1 else None
 
 
 def verdict(table: pd.DataFrame) -> str:
