@@ -22,11 +22,12 @@ RESULTS = ROOT / "results"
 
 
 def committed_records():
-    """Every committed record, upgraded to this schema, with the version it was written in."""
+    """Every committed job record, upgraded to this schema, with the version it was written in."""
     for path in sorted(RESULTS.glob("*/records.jsonl")):
         for line in path.read_text().splitlines():
             record = json.loads(line)
-            yield record.get("schema_version", 1), upgrade(record)
+            if upgrade(record)["record_type"] == "job":
+                yield record.get("schema_version", 1), upgrade(record)
 
 
 def job_of(record) -> tuple[dict, FinetuneHP]:

@@ -260,6 +260,25 @@ def test_growth_fits_recover_fixed_and_per_epoch_costs():
     assert growth.fits(runs) is None and growth.cuts(runs) is None
 
 
+def test_the_report_reads_every_committed_run_and_forms_the_measurement_tables_from_records(tmp_path):
+    from harness.report import write_report
+    runs = sorted(p.parent for p in (ROOT / "results").glob("*/records.jsonl"))
+    assert {"bench", "growth", "overhead"} <= {run.name for run in runs}
+    made = {}
+    for run in runs:
+        copy = tmp_path / run.name
+        copy.mkdir()
+        for name in ("records.jsonl", "manifest.json"):
+            (copy / name).write_bytes((run / name).read_bytes())
+        made[run.name] = {p.name for p in write_report(copy).iterdir()}
+    assert {"speed.csv", "speed_reduction.csv", "epoch_bounds.csv", "probes.csv"} <= made["bench"]
+    assert {"growth_fits.csv", "growth_cuts.csv", "growth.png"} <= made["growth"]
+    assert "overhead.csv" in made["overhead"]
+    # The tables of the committed report are the ones its records make today.
+    for run, table in (("bench", "speed.csv"), ("growth", "growth_fits.csv"), ("overhead", "overhead.csv")):
+        assert (tmp_path / run / "report" / table).read_text() == (ROOT / "results" / run / "report" / table).read_text()
+
+
 # The last commit whose `skip2bench bench` ran its own loop into bench.csv (before it became a run).
 OLD_BENCH = "f4d743f"
 COMPARED = {  # the old bench.csv's column -> the report's speed.csv column

@@ -14,7 +14,7 @@ import pandas as pd
 
 from harness.report import plots
 from harness.report.load import ordered, sweep_keys
-from harness.report.speed import RIVALS, SKIP2
+from harness.report.tables import RIVALS, SKIP2
 
 WHERE = ["board", "task", "impl"]
 

@@ -12,9 +12,10 @@ import pandas as pd
 
 from harness.bench import bounds
 from harness.job_table import HP_FIELDS
+from harness.report.load import sweep_keys
+from harness.report.tables import RIVALS, SKIP2
 
 NAMES = {"c": "C", "numpy": "NumPy", "torch": "PyTorch"}
-SKIP2, RIVALS = "skip2-lora", ("lora-all", "skip-lora")
 # The C core should beat PyTorch by this factor; the verdict line names the methods where it does not.
 TARGET_SPEEDUP = 3.0
 WHERE = ["board", "task", "seed"]
@@ -30,8 +31,9 @@ SPEED_COLUMNS = {
 
 
 def _ok(df: pd.DataFrame) -> pd.DataFrame | None:
-    """The run's finished jobs, when they ran in paired rounds."""
-    return df[df["status"] == "ok"] if df.attrs.get("rounds") else None
+    """The run's finished jobs, when they ran in paired rounds without a sweep (a sweep's rounds
+    are the growth tables', harness/report/growth.py)."""
+    return df[df["status"] == "ok"] if df.attrs.get("rounds") and not sweep_keys(df) else None
 
 
 def probe_values(df: pd.DataFrame) -> pd.DataFrame:
@@ -59,8 +61,8 @@ def _median_pct(part: pd.Series, rep: pd.DataFrame, column) -> float | None:
 def speed(df: pd.DataFrame) -> pd.DataFrame | None:
     """Per board, task, seed and method: median times, C's speed-ups and its share of the peaks."""
     ok = _ok(df)
-    if ok is None:
-        return None
+    if ok is None or (df["impl"].nunique() < 2 and not df.attrs.get("probes")):
+        return None  # nothing to set the C core against
     limits, rows = probe_values(df), []
     for (board, task, seed, variant), g in ok.groupby([*WHERE, "variant"], sort=False):
         c = g[g["impl"] == "c"]
@@ -127,7 +129,7 @@ def epoch_bounds(df: pd.DataFrame) -> pd.DataFrame | None:
     """Per board, task, seed and method: the C runner's first epoch and median later epoch against
     their bounds at the ceiling probed in the same round; each ratio the median over rounds."""
     ok = _ok(df)
-    if ok is None:
+    if ok is None or not df.attrs.get("probes"):
         return None
     limits, rows = probe_values(df), []
     if "core" not in limits.columns:
