@@ -9,7 +9,7 @@ from rich.markup import escape
 from harness import engine, paths
 from harness.artifacts import prepare
 from harness.boards import public
-from harness.config import load_experiment, load_lab
+from harness.config import Experiment, load_experiment, load_lab
 from harness.errors import UserError
 from harness.plan import expand
 from harness.provenance import git_state, host_facts, library_versions, shown_path
@@ -47,7 +47,7 @@ def _run_locked(exp, lab, jobs, datasets, experiment, lab_file, out, resume, cac
     lab_shown = {"name": lab.name, "boards": [public(b) for b in lab.boards]}
     old = read_manifest(out) if resume else {}
     if resume:
-        check_resume(out, old, exp.model_dump(mode="json"), lab_shown)
+        check_resume(out, _as_read_now(old), exp.model_dump(mode="json"), lab_shown)
     log = RecordLog(out / "records.jsonl")
     log.drop_incomplete_tail()
     run_id = old.get("run_id", out.name)
@@ -82,3 +82,13 @@ def _run_locked(exp, lab, jobs, datasets, experiment, lab_file, out, resume, cac
     console.print(", ".join(f"{n} {k}" for k, n in counts.items() if k != "skipped")
                   + f", {counts['skipped']} already done; records: {log.path}")
     return out, counts
+
+
+def _as_read_now(manifest: dict) -> dict:
+    """The manifest with its experiment as this version reads it: a field added since the run
+    started (an ordering, probes, a sweep) is its default, not a change."""
+    try:
+        started = Experiment.model_validate(manifest["experiment"]).model_dump(mode="json")
+    except (KeyError, TypeError, ValueError):  # no experiment, or one this version no longer reads
+        return manifest
+    return {**manifest, "experiment": started}

@@ -260,6 +260,22 @@ def test_growth_fits_recover_fixed_and_per_epoch_costs():
     assert growth.fits(runs) is None and growth.cuts(runs) is None
 
 
+def test_a_run_started_before_the_new_experiment_fields_resumes_and_a_change_is_still_refused(tmp_path, env):
+    exp, lab = write(tmp_path)
+    out = tmp_path / "run"
+    skip2bench("run", "-e", exp, "-l", lab, "-o", out, "--no-report", env=env)
+    manifest = json.loads((out / "manifest.json").read_text())
+    for field in ("order", "probes", "reference"):  # as a run of an earlier version wrote it
+        del manifest["experiment"][field]
+    del manifest["experiment"]["finetune"]["sweep"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    proc = skip2bench("run", "-e", exp, "-l", lab, "-o", out, "--resume", "--no-report", env=env)
+    assert "8 already done" in proc.stdout
+    exp.write_text(exp.read_text().replace("epochs = 2", "epochs = 3"))
+    proc = skip2bench("run", "-e", exp, "-l", lab, "-o", out, "--resume", "--no-report", env=env, check=False)
+    assert proc.returncode == 2 and "finetune.epochs: 2 -> 3" in proc.stderr
+
+
 def test_the_report_reads_every_committed_run_and_forms_the_measurement_tables_from_records(tmp_path):
     from harness.report import write_report
     runs = sorted(p.parent for p in (ROOT / "results").glob("*/records.jsonl"))
@@ -294,7 +310,9 @@ def test_bench_new_and_old_agree_when_run_interleaved(tmp_path, env):
     new/old, against the noise the report states (the NumPy speed-up's spread over rounds)."""
     import pandas as pd
     from harness.bench.mcu_speed import export
+    from harness.tasks import default_data_root
     old_tree = export(OLD_BENCH, tmp_path / "old")
+    env = dict(env, SKIP2BENCH_DATA=str(default_data_root()))  # the old tree finds no data beside itself
     exp = tmp_path / "bench.toml"  # the default experiment, on four methods
     exp.write_text((ROOT / "experiments" / "bench.toml").read_text().replace(
         '"ft-all", "ft-last", "ft-bias", "lora-all", "lora-last", "skip-lora", "skip2-lora"',
