@@ -163,12 +163,15 @@ def harness_cost(out):
 @click.option("--samples", type=click.IntRange(min=1), default=40, show_default=True,
               help="Fine-tuning samples of fan-damage1 per job (half as many test samples).")
 @click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True, help="Epochs per job.")
+@click.option("--out", "-o", type=DIR, default=None,
+              help="Folder for the jobs' run directories (default: skip2bench-runs/mcu-speed-TIME here).")
 @data_root_option
-def mcu_speed(before, samples, epochs, data_root):
+def mcu_speed(before, samples, epochs, out, data_root):
     """MACs per instruction of the MCU firmware on the emulated mps2-an386: each product of a
     fan-damage1 training step, and every method by phase (QEMU -icount)."""
     from harness.bench.mcu_speed import measure
-    measure(before, samples, epochs, data_root, console)
+    from harness.rundir import new_dir
+    measure(before, samples, epochs, data_root, console, Path(out) if out else new_dir("mcu-speed"))
 
 
 @cli.group()

@@ -5,6 +5,7 @@ UART port (data in RAM), the small STM32F405 served through socat and ser2net wi
 (inputs streamed), and the host as a local board running the C runner, so every MCU record can be
 checked against the host's record of the same job.
 """
+import csv
 import json
 import os
 import re
@@ -255,6 +256,12 @@ def test_a_job_that_does_not_fit_is_unsupported(lab, cache, tmp_path, small_task
     skip2bench("report", out, cache=cache)
     fit = (out / "report" / "fit.md").read_text()
     assert "mcu-an386" in fit and "mcu-stm32f405" in fit and "KB in sram for its arena" in fit
+    # MACs per instruction, phase by phase, of what ran (the phases' MACs add up to ft_macs).
+    phases = {r["method"]: r for r in csv.DictReader((out / "report" / "phases.csv").open())}
+    assert set(phases) == {"ft-all", "skip2-lora"}
+    assert all(0 < float(phases[m][f"{p} MAC/instr"]) < 2 for m in phases for p in ("fwd", "bwd", "upd"))
+    assert int(phases["skip2-lora"]["fwd MACs"]) + int(phases["skip2-lora"]["bwd MACs"]) \
+        + int(phases["skip2-lora"]["upd MACs"]) == by_board["mcu-an386", "skip2-lora"]["ft_macs"]
 
 
 def test_a_partial_cache_budget_that_fits_runs_and_reports_its_hit_rate(lab, cache, tmp_path, small_task):

@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from conftest import ROOT, full_job, write_runner_files
-from harness.bench.mcu_speed import BATCH, RANK, VARIANTS, phase_macs
+from harness.bench.mcu_speed import BATCH, RANK, VARIANTS
+from harness.report.phases import phase_macs
 
 SIZES = (24, 16, 12, 3)
 
@@ -24,7 +25,7 @@ def test_the_phases_macs_add_up_to_the_jobs(tmp_path, variant):
     (tmp_path / "job.json").write_text(json.dumps(job))
     done = subprocess.run([sys.executable, str(ROOT / "targets" / "numpy" / "skip2_runner.py"), str(tmp_path)],
                           capture_output=True, text=True, timeout=60, check=True)
-    result = dict(json.loads(done.stdout), variant=variant)
+    result = dict(json.loads(done.stdout), variant=variant, rank=RANK, batch_size=BATCH)
     assert result["cache_capacity_samples"] == (30 if cached else 0)
     macs = phase_macs(result, list(SIZES))  # raises when the parts miss ft_macs
     assert macs["fwd"] > 0 and macs["bwd"] > 0 and macs["upd"] == 2 * 3 * result["trainable_params"]

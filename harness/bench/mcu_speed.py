@@ -9,12 +9,13 @@ fan-damage1 model shape (512-96-96-2, batch 20, rank 4), by instructions counted
   against the record's ft_macs).
 
 The jobs train on a few fan-damage1 samples (instructions per MAC hardly depend on how many).
+Each tree's jobs are a run directory kept in --out (jobs-now, jobs-REF), and the current tree's
+report has their phases table (harness/report/phases.py).
 With --before REF, git revision REF is measured the same way beside this tree: its core in the
 product bench, and its whole tree (harness, firmware) for the jobs, which must then give the
 same accuracies, losses and MAC counts.
 """
 import json
-import math
 import os
 import subprocess
 import sys
@@ -26,6 +27,8 @@ import numpy as np
 
 from harness import paths
 from harness.errors import UserError
+from harness.report import write_report
+from harness.report.phases import phase_macs
 from harness.lab.standins import free_port
 from harness.tasks import load_task
 
@@ -36,39 +39,6 @@ PHASES = ("fwd", "bwd", "upd", "cache")
 QEMU = ["qemu-system-arm", "-M", "mps2-an386", "-display", "none", "-monitor", "none", "-serial", "null",
         "-icount", "shift=0", "-semihosting-config", "enable=on,target=native"]
 LAB_READY_S, JOB_TIMEOUT_S = 120, 1800
-
-
-def phase_macs(r: dict, sizes: list) -> dict:
-    """The MACs of a finished job's fwd, bwd and upd phases (docs/methods.md: products m*k*n,
-    one per trained scalar per SGD step; the frozen prefix in fwd, over the cache misses when
-    the job caches it)."""
-    method, R = r["method"], RANK
-    N, M, C = sizes[:-1], sizes[1:], sizes[-1]
-    layers = [n * m for n, m in zip(N, M)]
-    epochs = len(r["epoch_loss"])
-    rows, steps = r["n_ft"] * epochs, epochs * math.ceil(r["n_ft"] / BATCH)
-    prefix = 0
-    if method in ("ft-all", "ft-bias", "lora-all"):  # per row
-        fwd, bwd = sum(layers), sum(layers[1:])  # dx of every layer but the first
-        if method == "ft-all":
-            bwd += sum(layers)  # dW
-        if method == "lora-all":
-            fwd += R * sum(n + m for n, m in zip(N, M))  # x A, u B
-            bwd += R * sum(2 * m + n for n, m in zip(N, M)) + R * sum(N[1:])  # dB, du, dA; du A^T
-    else:
-        prefix = sum(layers[:-1]) + (0 if method == "ft-last" else layers[-1])
-        if method == "ft-last":
-            fwd = bwd = layers[-1]
-        else:
-            adapted = N[-1:] if method == "lora-last" else N
-            fwd = R * (sum(adapted) + len(adapted) * C)
-            bwd = R * (sum(adapted) + 2 * len(adapted) * C)
-    prefix_rows = r["cache_misses"] if r["cache_capacity_samples"] else rows
-    macs = {"fwd": rows * fwd + prefix_rows * prefix, "bwd": rows * bwd, "upd": steps * r["trainable_params"]}
-    if sum(macs.values()) != r["ft_macs"]:
-        raise UserError(f"{r['variant']}: the phases' MACs {macs} do not add up to the record's ft_macs "
-                        f"{r['ft_macs']}; harness/bench/mcu_speed.py counts differently from the core")
-    return macs
 
 
 def export(ref: str, into: Path) -> Path:
@@ -113,8 +83,9 @@ def task_file(path: Path, samples: int, data_root: Path | None) -> Path:
     return path
 
 
-def jobs(tree: Path, work: Path, data: Path, epochs: int) -> list:
-    """The records of every variant's job, run by `tree`'s own harness on its own emulated board."""
+def jobs(tree: Path, work: Path, data: Path, epochs: int, run_dir: Path) -> list:
+    """The records of every variant's job, run by `tree`'s own harness on its own emulated board
+    into the run directory `run_dir`, which is kept."""
     work.mkdir(parents=True)
     (work / "exp.toml").write_text(
         f'name = "mcu-speed"\ntasks = ["fan"]\nmethods = {json.dumps(list(VARIANTS))}\nseeds = [0]\n'
@@ -136,13 +107,13 @@ def jobs(tree: Path, work: Path, data: Path, epochs: int) -> list:
                 raise UserError(f"the emulated board did not start; see {work / 'lab.log'}")
             time.sleep(0.1)
         done = subprocess.run(harness + ["run", "-e", str(work / "exp.toml"), "-l", str(work / "lab.toml"),
-                                         "-o", str(work / "run"), "--no-report"], cwd=tree, env=env,
+                                         "-o", str(run_dir), "--no-report"], cwd=tree, env=env,
                               capture_output=True, text=True)
     finally:
         lab.terminate()
         lab.wait(timeout=60)
-    records = [json.loads(line) for line in (work / "run" / "records.jsonl").read_text().splitlines()] \
-        if (work / "run" / "records.jsonl").is_file() else []
+    records = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()] \
+        if (run_dir / "records.jsonl").is_file() else []
     if done.returncode != 0 or len(records) != len(VARIANTS):
         raise UserError(f"the jobs on {tree} did not all finish: {(done.stdout + done.stderr).strip()[-800:]}")
     return records
@@ -200,9 +171,12 @@ def agreement(runs: dict) -> list:
             if any(r[k] != first[r["variant"]][k] for k in keys)]
 
 
-def measure(before: str | None, samples: int, epochs: int, data_root: Path | None, console) -> None:
+def measure(before: str | None, samples: int, epochs: int, data_root: Path | None, console, out: Path) -> None:
+    """The product tables, and each tree's jobs as a run directory in `out` (jobs-now, jobs-REV),
+    the current tree's with its report (the phases table among it)."""
     if paths.CHECKOUT is None:
         raise UserError("mcu-speed builds and compares the firmware of a checkout of skip2bench; run it from one")
+    out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="skip2-mcu-speed-") as tmp:
         tmp = Path(tmp)
         trees = {"now": paths.CHECKOUT}
@@ -216,7 +190,7 @@ def measure(before: str | None, samples: int, epochs: int, data_root: Path | Non
         records = {}
         for i, (label, tree) in enumerate(trees.items()):
             console.print(f"\njobs of {label} ({len(VARIANTS)} variants, {samples} samples, {epochs} epochs) ...")
-            records[label] = jobs(tree, tmp / f"jobs-{i}", data, epochs)
+            records[label] = jobs(tree, tmp / f"jobs-{i}", data, epochs, out / f"jobs-{label}")
         sizes = [512, *HIDDEN, 2]
         console.print(f"\nFine-tuning by phase ({samples} fan-damage1 samples, {epochs} epochs), mps2-an386:\n")
         console.print("\n".join(method_table(records, sizes)), markup=False)
@@ -224,3 +198,4 @@ def measure(before: str | None, samples: int, epochs: int, data_root: Path | Non
             differ = agreement(records)
             console.print("\nresults (accuracy, losses, MACs) " + (f"DIFFER for {', '.join(differ)}" if differ
                           else f"identical between {before} and now"))
+    console.print(f"\nreport of the jobs: {write_report(out / 'jobs-now') / 'report.md'}")

@@ -1,7 +1,7 @@
 """Turn a run directory into run_dir/report/: tables (Markdown + CSV), plots (PNG) and report.md."""
 from pathlib import Path
 
-from harness.report import growth, overhead, plots, speed, tables
+from harness.report import growth, overhead, phases, plots, speed, tables
 from harness.report.load import ReportError, load_records, read_manifest
 from harness.targets.facts import cpu_words
 
@@ -74,6 +74,11 @@ TABLES = [
      "board's wall_s − the reference's wall_s of the same job and round (wall_s: the harness's time "
      "around the whole job: staging, running the runner, reading its result).",
      overhead.overhead, False, "No job finished on both the reference and another board."),
+    ("phases", "MCU boards: MACs per instruction by phase",
+     "Per MCU board and method: the MACs of the forward, backward and update phases (products m·k·n, "
+     "one MAC per trained scalar per SGD step; the frozen prefix over the cache misses when the job "
+     "caches it; they add up to ft_macs) against each phase's instructions (QEMU -icount: exact), and "
+     "the cache's own instructions.", phases.phases, False, "No MCU job finished."),
     ("status", "Status",
      "ok = finished; fail = the method diverged (a method result, scored); unsupported = the board "
      "cannot run the job (for example no NumPy), not scored and not retried until the board changes; "
