@@ -22,7 +22,7 @@ import pytest
 
 from conftest import ROOT, require_tool, unavailable
 from harness.lab.standins import free_port
-from harness.records import record_key
+from harness.records import RecordLog, record_key
 from harness.schema import Record
 
 BOARD_PYTHON = "/usr/bin/python3"  # Debian's, with python3-numpy: the same on the host and the boards
@@ -268,19 +268,22 @@ def test_lab_check_reports_facts_and_capabilities(lab, cache):
 def test_bench_runs_on_an_ssh_board_and_leaves_out_what_it_lacks(lab, cache, tmp_path):
     exp = experiment(tmp_path, methods=["lora-all", "skip2-lora"], epochs=2)
     out = tmp_path / "bench"
-    proc = skip2bench("bench", "-e", exp, "-n", "1", "-o", out, "--lab", lab.path, "--board", "sbc-native",
-                      cache=cache)
-    md = (out / "bench.md").read_text()
-    assert "Board **sbc-native** (ssh)" in md and "PyTorch left out" in md and "No module named 'torch'" in md
-    samples = json.loads((out / "bench.json").read_text())["samples"]
-    assert [s["impl"] for s in samples] == ["c", "numpy"] * 2
-    assert json.loads((out / "bench.json").read_text())["machine"]["peak_gflops"]["square"] > 0
+    skip2bench("bench", "-e", exp, "-n", "1", "-o", out, "--lab", lab.path, "--board", "sbc-native", cache=cache)
+    records = RecordLog(out / "records.jsonl").read()
+    status = {(r.get("variant") or r["probe"], r["impl"]): r for r in records}
+    assert all(status[m, i]["status"] == "ok" for m in ("lora-all", "skip2-lora") for i in ("c", "numpy"))
+    assert all("No module named 'torch'" in status[m, "torch"]["reason"] for m in ("lora-all", "skip2-lora"))
+    assert status["sgemm-peak", "numpy"]["values"]["square"] > 0 and status["ceiling", "c"]["values"]["core"] > 0
+    speed = (out / "report" / "speed.md").read_text()
+    assert "sbc-native" in speed and "PyTorch did not run" in (out / "report" / "report.md").read_text()
 
     out = tmp_path / "bench-nonumpy"
     skip2bench("bench", "-e", exp, "-n", "1", "-o", out, "--lab", lab.path, "--board", "sbc-nonumpy", cache=cache)
-    md = (out / "bench.md").read_text()
-    assert "NumPy left out" in md and "no sgemm peak" in md
-    assert {s["impl"] for s in json.loads((out / "bench.json").read_text())["samples"]} == {"c"}
+    records = RecordLog(out / "records.jsonl").read()
+    assert {r["impl"] for r in records if r["status"] == "ok"} == {"c"}
+    peak = next(r for r in records if r.get("probe") == "sgemm-peak")
+    assert peak["status"] == "unsupported" and "numpy" in peak["reason"].lower()
+    assert (out / "report" / "speed.csv").is_file()
 
 
 # -- faults -----------------------------------------------------------------------------------
@@ -637,10 +640,13 @@ def test_lab_up_and_down_leave_nothing_running(lab):
 
 
 def test_overhead_benchmark_pairs_jobs_and_counts_bytes(lab, cache, tmp_path):
-    out = tmp_path / "overhead"
-    skip2bench("overhead", "--lab", lab.path, "--board", "sbc-nonumpy", "-n", "1", "-o", out, cache=cache)
-    result = json.loads((out / "overhead.json").read_text())
-    assert len(result["jobs"]) == 7 and all(j["host_wall_ms"] > 0 and j["board_wall_ms"] > 0 for j in result["jobs"])
-    sent = result["summary"]["bytes_sent"]
-    assert sum(sent["sbc-nonumpy/first"].values()) > 0 and sent["sbc-nonumpy/second"] == {}
-    assert "Median added per job" in (out / "overhead.md").read_text()
+    runs = [tmp_path / "overhead", tmp_path / "again"]
+    for out in runs:
+        skip2bench("overhead", "--lab", lab.path, "--board", "sbc-nonumpy", "-n", "1", "-o", out, cache=cache)
+    records = RecordLog(runs[0] / "records.jsonl").read()
+    assert len(records) == 14 and {r["board"] for r in records} == {"sbc-nonumpy", "reference-host"}
+    table = (runs[0] / "report" / "overhead.md").read_text()
+    assert "sbc-nonumpy" in table and "reference-host" in table and "meets 30 ms" in table
+    # The first run deploys the runner, model and data; the second finds them on the board.
+    sent = [json.loads((out / "manifest.json").read_text())["boards"]["sbc-nonumpy"]["bytes_sent"] for out in runs]
+    assert sum(sent[0].values()) > 0 and sum(sent[1].values()) == 0

@@ -65,9 +65,14 @@ def phases(df: pd.DataFrame) -> pd.DataFrame | None:
         macs = phase_macs(r, [int(v) for v in r["sizes"].split("-")])
         row = {"board": board, "task": task, "method": variant}
         for phase in PHASES:
-            count = r[f"{phase}_instructions"]
-            row.update({f"{phase} MACs": macs[phase], f"{phase} instructions": count,
+            count = _count(r[f"{phase}_instructions"])
+            row.update({f"{phase} MACs": int(macs[phase]), f"{phase} instructions": count,
                         f"{phase} MAC/instr": macs[phase] / count if count else None})
-        row["cache instructions"] = r["cache_instructions"]
+        row["cache instructions"] = _count(r["cache_instructions"])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _count(value) -> int | None:
+    """An instruction count as an integer (the records' frame holds counts as floats beside gaps)."""
+    return None if pd.isna(value) else int(value)
