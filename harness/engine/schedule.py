@@ -22,9 +22,10 @@ def shuffled(exp, jobs: list) -> list:
 
 
 def rounds(exp, jobs: list) -> list:
-    """One repetition of every job at a time; within a round the methods (at each sweep point) in
-    a seeded random order (a new one each round) and each method's impls and boards back to back, backbone by backbone, so that a ratio
-    between impls, or between methods, pairs runs taken seconds apart."""
+    """One repetition of every job at a time, backbone by backbone; within a round the methods (at
+    each sweep point) in a seeded random order, a new one each round, and each method's impls and
+    boards back to back, so that a ratio between impls, or between methods, pairs runs taken
+    seconds apart."""
     ordered = []
     for rep in range(exp.repetitions):
         units = list(dict.fromkeys((j.variant, j.point) for j in jobs))  # a method at a sweep point
