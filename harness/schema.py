@@ -7,7 +7,7 @@ of logs, and everything else (report, resume, later compare and history) reads t
 Versions: 1 is the log of skip2bench before records carried `schema_version` (no board
 fingerprint, the C binary's hash inside `runtime`); 2 has no storage formats (every job stored
 its cache and inputs in float32); 3 has no counts of dropped frames and of bytes received during
-an MCU's counted work; 4 does not name the board's kind; 5 has job records only; 6 is this one.
+an MCU's counted work; 4 does not name the board's kind and has job records only; 5 is this one.
 Every later version ships a migration from the one before and a test that reads a committed log
 of the old version.
 """
@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from harness.job_table import FIELDS, FORMATS
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 5
 # The kinds of record a log holds: a fine-tuning job's, and a probe's (a measurement of the board
 # itself, such as the C core's ceiling: harness/probes.py).
 RECORD_TYPES = ("job", "probe")
@@ -150,7 +150,7 @@ class Record(_RecordJob):
     repetition: int
     hidden: str
     # The model's layer sizes, "512-96-96-2" (hidden's and the task's), as probes name models;
-    # empty in records before version 6. Set by model_key, so not compared on its own.
+    # empty in records before version 5. Set by model_key, so not compared on its own.
     sizes: Optional[str] = None
     model_key: str
     weights_sha256: str
@@ -271,14 +271,12 @@ def _v3_to_v4(rec: dict) -> dict:
 
 
 def _v4_to_v5(rec: dict) -> dict:
-    return dict(rec, schema_version=5)  # board_kind unknown to the record; the manifest's lab says it
+    # Every record before probes was a job's; its board_kind is unknown to it (the manifest's lab
+    # says it) and so are its sizes.
+    return dict(rec, schema_version=5, record_type="job")
 
 
-def _v5_to_v6(rec: dict) -> dict:
-    return dict(rec, schema_version=6, record_type="job")  # every record before probes was a job's
-
-
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6}
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 
 
 class UnknownVersion(ValueError):

@@ -15,7 +15,6 @@ from harness.targets import parse_result
 V1_LOG = Path(__file__).parent / "data" / "records-v1.jsonl"
 V2_LOG = Path(__file__).parent / "data" / "records-v2.jsonl"
 V4_LOG = Path(__file__).parent / "data" / "records-v4.jsonl"  # three records of an emulated MCU board
-V5_LOG = Path(__file__).parent / "data" / "records-v5.jsonl"  # four job records of the local board
 
 
 def v1_lines():
@@ -49,21 +48,13 @@ def test_a_committed_v4_log_takes_its_board_kind_from_the_run_manifest(tmp_path)
     raw = [json.loads(line) for line in V4_LOG.read_text().splitlines()]
     records = RecordLog(V4_LOG).read()
     assert all(r["schema_version"] == SCHEMA_VERSION and r["board_kind"] is None for r in records)
+    assert all(r["record_type"] == "job" and r["sizes"] is None for r in records)  # v4 had job records only
     assert [r["ft_instructions"] for r in records] == [r["ft_instructions"] for r in raw]
     # The report names the kind from the lab the run had, so the MCU fit table still appears.
     (tmp_path / "records.jsonl").write_text(V4_LOG.read_text())
     boards = [{"name": name, "transport": "serial"} for name in {r["board"] for r in raw}]
     (tmp_path / "manifest.json").write_text(json.dumps({"lab": {"boards": boards}}))
     assert set(load_records(tmp_path)["board_kind"]) == {"serial"}
-
-
-def test_a_committed_v5_log_reads_as_job_records():
-    raw = [json.loads(line) for line in V5_LOG.read_text().splitlines()]
-    records = RecordLog(V5_LOG).read()
-    assert {r["schema_version"] for r in raw} == {5} and {r["schema_version"] for r in records} == {SCHEMA_VERSION}
-    assert all(r["record_type"] == "job" and r["sizes"] is None for r in records)  # v5 had jobs only
-    for rec, old in zip(records, raw):
-        assert {k: rec[k] for k in old if k != "schema_version"} == {k: v for k, v in old.items() if k != "schema_version"}
 
 
 PROBE = {"schema_version": SCHEMA_VERSION, "record_type": "probe", "run_id": "r", "job_id": "8b5e497648b5",
