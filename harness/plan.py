@@ -37,9 +37,13 @@ class Job:
         """The model the job fine-tunes, as the run's artifacts are keyed."""
         return self.task, self.seed
 
+    @property
+    def shown_variant(self) -> str:
+        """The variant with its sweep point, as the console shows it: "skip2-lora epochs=20"."""
+        return self.variant + "".join(f" {name}={value}" for name, value in self.point)
+
     def label(self) -> str:
-        swept = "".join(f" {name} {value}" for name, value in self.point)
-        return f"{self.task} {self.variant}{swept} {self.impl} seed {self.seed} rep {self.repetition}"
+        return f"{self.task} {self.shown_variant} {self.impl} seed {self.seed} rep {self.repetition}"
 
     def hp(self, finetune) -> FinetuneHP:
         """The job's hyper-parameters: the experiment's for its variant, at its sweep point."""

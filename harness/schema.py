@@ -171,10 +171,7 @@ class Record(_RecordJob):
             raise ValueError(f"a record with status {self.status} needs the runner's result")
         if self.status in ("error", "unsupported") and has_result:
             raise ValueError(f"a record with status {self.status} carries no result")
-        if self.status == "error" and not self.error:
-            raise ValueError("an error record says what went wrong in 'error'")
-        if self.status == "unsupported" and not self.reason:
-            raise ValueError("an unsupported record says why in 'reason'")
+        _says_why(self)
         return self
 
 
@@ -207,11 +204,16 @@ class ProbeRecord(_Model):
             raise ValueError("a probe ends ok, unsupported or error; it cannot diverge")
         if (self.status == "ok") != bool(self.values):
             raise ValueError("an ok probe record has its values, any other none")
-        if self.status == "error" and not self.error:
-            raise ValueError("an error record says what went wrong in 'error'")
-        if self.status == "unsupported" and not self.reason:
-            raise ValueError("an unsupported record says why in 'reason'")
+        _says_why(self)
         return self
+
+
+def _says_why(record) -> None:
+    """Any record that did not finish says why: an error what went wrong, an unsupported the reason."""
+    if record.status == "error" and not record.error:
+        raise ValueError("an error record says what went wrong in 'error'")
+    if record.status == "unsupported" and not record.reason:
+        raise ValueError("an unsupported record says why in 'reason'")
 
 
 MODELS = {"job": Record, "probe": ProbeRecord}

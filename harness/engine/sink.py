@@ -19,8 +19,7 @@ def job_line(i, n, job, rec) -> str:
         head = escape(f"[{i:>{len(str(n))}}/{n}] {'probe':<12} {job.name:<21} {job.impl:<5} {job.board:<8} "
                       f"rep {job.repetition}")
     else:
-        variant = job.variant + "".join(f" {name}={value}" for name, value in job.point)
-        head = escape(f"[{i:>{len(str(n))}}/{n}] {job.task:<12} {variant:<21} {job.impl:<5} {job.board:<8} "
+        head = escape(f"[{i:>{len(str(n))}}/{n}] {job.task:<12} {job.shown_variant:<21} {job.impl:<5} {job.board:<8} "
                       f"seed {job.seed}")
     if rec["status"] == "error":
         return f"{head}  [red]error[/]  {escape(rec['error'])}"
@@ -28,8 +27,9 @@ def job_line(i, n, job, rec) -> str:
         return f"{head}  [yellow]{rec['status']}[/]   {escape(rec['reason'])}"
     if rec["record_type"] == "probe":
         return f"{head}  [green]ok[/]  {escape(probes.describe(rec['values']))}"
+    macs = "" if rec["ft_macs"] is None else f"  {rec['ft_macs'] / 1e6:8.1f} MMAC"  # comparators count none
     return (f"{head}  [green]ok[/]  acc {100 * rec['acc_before']:5.1f}% -> {100 * rec['acc_after']:5.1f}%"
-            f"  ft {rec['ft_time_s']:.3f} s" + (f"  {rec['ft_macs'] / 1e6:8.1f} MMAC" if rec["ft_macs"] is not None else ""))
+            f"  ft {rec['ft_time_s']:.3f} s{macs}")
 
 
 class Sink:

@@ -122,12 +122,13 @@ def _write(df, manifest, run_dir: Path, out: Path):
     lines = [f"# skip2bench report — run {_run_id(manifest, df, run_dir)}", "", *_machine(manifest, df)]
     for name, heading, how, build, merge, empty in TABLES:
         table = build(df)
+        section = ["", f"## {heading}", "", f"*How to read:* {how}", ""]
         if table is None:  # the table does not apply to this run
             _remove(out / f"{name}.md", out / f"{name}.csv")
             if name in NOT_APPLICABLE:
-                lines += ["", f"## {heading}", "", f"*How to read:* {how}", "", NOT_APPLICABLE[name](df)]
+                lines += [*section, NOT_APPLICABLE[name](df)]
             continue
-        lines += ["", f"## {heading}", "", f"*How to read:* {how}", ""]
+        lines += section
         table.to_csv(out / f"{name}.csv", index=False)
         body = tables.markdown(table, merge_mean_std=merge) if len(table) else f"*{empty}*"
         if name == "status":
