@@ -67,6 +67,17 @@ def serving_lab(lab: Path, env: dict, cwd: Path = ROOT):
     assert "lab stopped" in log.read_text()
 
 
+def cut_task(path: Path, features: int, keep: dict) -> Path:
+    """The synthetic task cut to its first `features` inputs and `keep[split]` samples per split,
+    as an npz task file: emulated serial lines carry some 50 kB/s, so board tests keep data small."""
+    from harness.tasks import synthetic
+    d = synthetic.load()
+    np.savez(path, classes=np.array(d["classes"]),
+             **{f"x_{s}": d[f"x_{s}"][:n, :features] for s, n in keep.items()},
+             **{f"y_{s}": d[f"y_{s}"][:n] for s, n in keep.items()})
+    return path
+
+
 def full_job(method, **fields) -> dict:
     """A job.json body: every field of skip2_job.def at its default, `fields` over them."""
     from harness.job_table import FIELDS

@@ -18,7 +18,7 @@ def test_the_m4f_kernels_give_the_portable_kernels_bits(tmp_path):
     for tool in ("cc", "make", "arm-none-eabi-gcc", "qemu-system-arm"):
         require_tool(tool)
     host = tmp_path / "kernels"
-    subprocess.run(["cc", "-O2", "-std=c99", "-ffp-contract=off", f"-I{C_DIR / 'core'}", f"-I{BENCH}",
+    subprocess.run(["cc", "-O2", "-std=c99", "-ffp-contract=off", f"-I{C_DIR / 'core'}", f"-I{BENCH}", f"-I{BENCH.parent}",
                     str(BENCH / "kernels.c"), str(C_DIR / "core" / "skip2_linalg.c"),
                     str(C_DIR / "core" / "skip2_prng.c"), "-lm", "-o", str(host)], check=True)
     widths = {w: subprocess.run([str(host)], capture_output=True, text=True, check=True,

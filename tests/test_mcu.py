@@ -16,10 +16,9 @@ import time
 import zlib
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from conftest import ROOT, require_tool, serving_lab
+from conftest import ROOT, cut_task, require_tool, serving_lab
 from harness.lab.standins import free_port
 
 EXPERIMENT = """
@@ -29,6 +28,7 @@ methods = {methods}
 seeds = [0]
 impls = ["c"]
 boards = {boards}
+{top}
 [task.small]
 kind = "npz"
 path = "{data}"
@@ -43,32 +43,23 @@ batch_size = {batch}
 """
 
 
-def _cut(path: Path, features: int, keep: dict) -> Path:
-    from harness.tasks import synthetic
-    d = synthetic.load()
-    np.savez(path, classes=np.array(d["classes"]),
-             **{f"x_{s}": d[f"x_{s}"][:n, :features] for s, n in keep.items()},
-             **{f"y_{s}": d[f"y_{s}"][:n] for s, n in keep.items()})
-    return path
-
-
 @pytest.fixture(scope="module")
 def wide_task(tmp_path_factory):
     """All 512 bins, few samples: 128 kB of inputs, more than the small board has left beside the arena."""
-    return _cut(tmp_path_factory.mktemp("wide") / "wide.npz", 512, {"pre": 400, "ft": 40, "test": 24})
+    return cut_task(tmp_path_factory.mktemp("wide") / "wide.npz", 512, {"pre": 400, "ft": 40, "test": 24})
 
 
 @pytest.fixture(scope="module")
 def cached_task(tmp_path_factory):
     """64 bins and 300 fine-tuning samples: enough rows that a cache of them all is a large block."""
-    return _cut(tmp_path_factory.mktemp("cached") / "cached.npz", 64, {"pre": 400, "ft": 300, "test": 60})
+    return cut_task(tmp_path_factory.mktemp("cached") / "cached.npz", 64, {"pre": 400, "ft": 300, "test": 60})
 
 
 @pytest.fixture(scope="module")
 def small_task(tmp_path_factory):
     """The synthetic task cut to its first 64 spectrum bins and fewer samples: an emulated UART
     carries some 50 kB/s, so MCU tests keep their data small (full-size runs are benchmarks)."""
-    return _cut(tmp_path_factory.mktemp("small") / "small.npz", 64, {"pre": 400, "ft": 80, "test": 60})
+    return cut_task(tmp_path_factory.mktemp("small") / "small.npz", 64, {"pre": 400, "ft": 80, "test": 60})
 
 
 def lab_text(state: Path, an386: int, stm32: int, stm32_qemu: int, host_root: Path) -> str:
@@ -128,11 +119,12 @@ def skip2bench(*args, cache, check=True):
     return proc
 
 
-def experiment(tmp_path, data, methods, boards=(), hidden=(16, 12), batch=20, finetune="") -> Path:
-    """An experiment file; `finetune` is added to its [finetune] table."""
+def experiment(tmp_path, data, methods, boards=(), hidden=(16, 12), batch=20, finetune="", top="") -> Path:
+    """An experiment file; `top` is added to its top-level keys, `finetune` to its [finetune] table."""
     path = tmp_path / "exp.toml"
     path.write_text(EXPERIMENT.format(methods=json.dumps(list(methods)), boards=json.dumps(list(boards)),
-                                      hidden=json.dumps(list(hidden)), data=data, batch=batch, finetune=finetune))
+                                      hidden=json.dumps(list(hidden)), data=data, batch=batch, finetune=finetune,
+                                      top=top))
     return path
 
 
@@ -238,9 +230,10 @@ def test_a_cache_store_apart_from_the_arena_trains_exactly_as_the_host(lab, cach
 
 def test_a_job_that_does_not_fit_is_unsupported(lab, cache, tmp_path, small_task):
     out = tmp_path / "run"
-    exp = experiment(tmp_path, small_task, ["ft-all", "skip2-lora"], boards=["mcu"], hidden=(300, 200))
+    exp = experiment(tmp_path, small_task, ["ft-all", "skip2-lora"], boards=["mcu"], hidden=(300, 200),
+                     top='probes = ["products"]')
     skip2bench("run", "-e", exp, "-l", lab, "-o", out, "--no-report", cache=cache)
-    by_board = {(r["board"], r["method"]): r for r in records(out)}
+    by_board = {(r["board"], r["method"]): r for r in records(out) if r["record_type"] == "job"}
     assert {board for board, _ in by_board} == {"mcu-an386", "mcu-stm32f405"}  # the host is not an "mcu"
     assert all(by_board["mcu-an386", m]["status"] == "ok" for m in ("ft-all", "skip2-lora"))
     assert all(by_board["mcu-stm32f405", m]["status"] == "unsupported" for m in ("ft-all", "skip2-lora"))
@@ -262,6 +255,23 @@ def test_a_job_that_does_not_fit_is_unsupported(lab, cache, tmp_path, small_task
     assert all(0 < float(phases[m][f"{p} MAC/instr"]) < 2 for m in phases for p in ("fwd", "bwd", "upd"))
     assert int(phases["skip2-lora"]["fwd MACs"]) + int(phases["skip2-lora"]["bwd MACs"]) \
         + int(phases["skip2-lora"]["upd MACs"]) == by_board["mcu-an386", "skip2-lora"]["ft_macs"]
+    # The products probe: every product of a step timed alone on each board where its operands fit,
+    # with the same result bits on both boards; the small board says what those that do not fit need.
+    probe = {r["board"]: r for r in records(out) if r["record_type"] == "probe"}
+    assert {b: r["status"] for b, r in probe.items()} == {"mcu-an386": "ok", "mcu-stm32f405": "ok"}
+    shapes = probe["mcu-an386"]["workload"]["products"]
+    big, small = probe["mcu-an386"]["values"], probe["mcu-stm32f405"]["values"]
+    assert all(f"instructions {p['name']}" in big for p in shapes)
+    fit = [p["name"] for p in shapes if f"instructions {p['name']}" in small]
+    assert 0 < len(fit) < len(shapes)
+    assert all(f"bytes {p['name']}" in small for p in shapes if p["name"] not in fit)
+    assert all(small[f"bits {name}"] == big[f"bits {name}"] for name in fit)
+    table = {(r["board"], r["product"]): r for r in csv.DictReader((out / "report" / "products.csv").open())}
+    assert {"all dense", "all rank", "all adapter", "all skip"} <= {p for _, p in table}
+    assert all(0 < float(r["MAC/instr"]) < 2 for r in table.values() if r["MAC/instr"])
+    x0 = shapes[0]["name"]
+    assert x0.endswith("/dense:x0.W0") and int(table["mcu-an386", x0]["MACs"]) == 20 * 64 * 300
+    assert int(table["mcu-an386", x0]["instructions"]) == big[f"instructions {x0}"]
 
 
 def test_a_partial_cache_budget_that_fits_runs_and_reports_its_hit_rate(lab, cache, tmp_path, small_task):
@@ -314,6 +324,35 @@ def status(link) -> dict:
     from harness.mcu import messages
     values = struct.unpack_from("<5IB", link.request(messages.STATUS))
     return dict(zip(("frames_ok", "bad_crc", "bad_frames", "retransmissions", "duplicates", "state"), values))
+
+
+def test_the_firmware_times_a_product_and_says_when_one_does_not_fit_or_is_no_shape(link):
+    from harness.mcu import messages
+    hello(link)
+    timed = messages.ProductAnswer.parse(link.request(messages.PRODUCT, messages.product(1, 2, 4, 20, 96)))
+    assert timed.status == 0 and timed.macs == 4 * 20 * 96 and timed.ticks > 0
+    huge = messages.ProductAnswer.parse(link.request(messages.PRODUCT, messages.product(0, 0, 4000, 4000, 4000)))
+    assert huge.status == 1 and huge.needed > huge.available and huge.macs == 0
+    nn_with_b_scattered = messages.ProductAnswer.parse(link.request(messages.PRODUCT, messages.product(0, 2, 4, 4, 4)))
+    assert nn_with_b_scattered.status == 2
+
+
+@pytest.mark.parametrize("answer, words", [
+    (struct.pack("<BQIQQI", 0, 64, 4096, 63, 10, 7), "counted 63 MACs for a 4x4x4 product, not 64"),
+    (struct.pack("<BQIQQI", 2, 0, 0, 0, 0, 0), "refused the product (0, 0, 4, 4, 4): invalid shape"),
+    (struct.pack("<BQIQ", 0, 64, 4096, 64), "answered PRODUCT with a malformed frame of 21 bytes"),
+])
+def test_a_product_answer_that_is_not_its_request_s_is_an_error(tmp_path, answer, words):
+    """Answers the real firmware does not give on demand, injected by a stand-in link: each ends the
+    probe as an error naming what is wrong, never as values."""
+    from types import SimpleNamespace
+    from harness.errors import TargetError
+    from harness.targets.mcu import SerialTarget
+    target = SerialTarget(SimpleNamespace(name="fake", standin=None), "run", tmp_path, flasher=None)
+    target.link = SimpleNamespace(request=lambda *_: answer, close=lambda: None)
+    with pytest.raises(TargetError, match=re.escape(words)):
+        target.time_products([(0, 0, 4, 4, 4)])
+    assert target.link is None  # reached afresh next time
 
 
 def test_a_corrupted_frame_is_dropped_and_its_retransmission_answered(link):
@@ -528,3 +567,28 @@ def test_the_suite_injected_at_least_a_thousand_faults():
     total = sum(INJECTED.values())
     print(f"faults injected over the MCU tests: {total} ({INJECTED})")
     assert total >= 1000
+
+
+def test_mcu_speed_times_each_product_alike_under_semihosting_and_through_the_firmware(cache, tmp_path):
+    """mcu-speed's product bench (semihosting, to compare revisions' cores) and its jobs' products
+    probe (PRODUCT, through the firmware) run the same code on the same shapes: the same result
+    bits, and instruction counts within the few that interrupts add."""
+    for tool in ("qemu-system-arm", "arm-none-eabi-gcc"):
+        require_tool(tool)
+    out = tmp_path / "speed"
+    printed = skip2bench("mcu-speed", "--samples", 10, "--epochs", 1, "--out", out, cache=cache).stdout
+    bench = {}
+    for line in printed.splitlines():
+        cells = line.split(" | ")
+        if len(cells) == 4 and ":" in cells[0] and not cells[0].startswith("all "):
+            bench[cells[0]] = (int(cells[1]), float(cells[2]), cells[3])
+    probe = next(r for r in records(out / "jobs-now") if r["record_type"] == "probe")
+    assert probe["probe"] == "products" and probe["status"] == "ok"
+    names = [p["name"] for p in probe["workload"]["products"]]
+    assert [name.split("/", 1)[1] for name in names] == list(bench)
+    for name in names:
+        macs, per_instr, bits = bench[name.split("/", 1)[1]]
+        assert f"{int(probe['values'][f'bits {name}']):08x}" == bits, name
+        # The bench's ratio has three digits; a timer interrupt costs some 40 instructions.
+        assert macs / per_instr == pytest.approx(probe["values"][f"instructions {name}"], rel=0.003, abs=200), name
+    assert (out / "jobs-now" / "report" / "products.md").is_file()

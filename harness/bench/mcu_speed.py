@@ -3,7 +3,9 @@ fan-damage1 model shape (512-96-96-2, batch 20, rank 4), by instructions counted
 -icount (one per nanosecond of virtual time: deterministic, so one run is the figure):
 
 - products: each of the core's products at the shapes of one training step, timed on its own
-  (targets/c/mcu/bench/products.c), with a hash of its output's bits;
+  (harness/mcu/products.py, run by targets/c/mcu/bench/products.c under semihosting on each
+  tree's core), with a hash of its output's bits; the current tree's jobs also run the products
+  probe, the same code through the firmware;
 - methods: every method's fine-tuning jobs, split by phase: the records' fwd/bwd/upd/cache
   instruction counts against the MACs of each phase (docs/methods.md's counting, checked
   against the record's ft_macs).
@@ -30,6 +32,7 @@ from harness.errors import UserError
 from harness.report import write_report
 from harness.report.phases import phase_macs
 from harness.lab.standins import free_port
+from harness.mcu import products as step
 from harness.tasks import load_task
 
 HIDDEN, BATCH, RANK = (96, 96), 20, 4
@@ -59,13 +62,17 @@ def products(tree: Path, build: Path) -> dict:
                            f"BUILD={build}", f"CORE={tree / 'targets' / 'c' / 'core'}"], capture_output=True, text=True)
     if done.returncode != 0:
         raise UserError(f"building the product bench on {tree} failed: {done.stderr.strip()[-500:]}")
-    ran = subprocess.run(QEMU + ["-kernel", str(build / "products.elf")], capture_output=True, text=True, timeout=600)
+    shapes = step.step_products([512, *HIDDEN, 2], BATCH, RANK)
+    args = "".join(f",arg={':'.join(map(str, step.code(p)))}" for p in shapes)
+    qemu = [*QEMU[:-1], QEMU[-1] + ",arg=products" + args]
+    ran = subprocess.run(qemu + ["-kernel", str(build / "products.elf")], capture_output=True, text=True, timeout=600)
+    lines = (ran.stdout + ran.stderr).split("\n")
+    if ran.returncode != 0 or len(lines) < len(shapes) or any(not line[:1] == " " for line in lines[:len(shapes)]):
+        raise UserError(f"the product bench did not finish under QEMU: {(ran.stdout + ran.stderr).strip()[-500:]}")
     out = {}
-    for line in (ran.stdout + ran.stderr).splitlines():
-        name, macs, ticks, clock, digest = line.split()
-        out[name] = (int(macs), round(int(ticks) * 1e9 / int(clock)), digest)
-    if ran.returncode != 0 or not out:
-        raise UserError(f"the product bench did not finish under QEMU: {ran.stderr.strip()[-500:]}")
+    for p, line in zip(shapes, lines):
+        macs, ticks, clock, digest = line.split()
+        out[p["name"]] = (int(macs), round(int(ticks) * 1e9 / int(clock)), digest)
     return out
 
 
@@ -85,11 +92,13 @@ def task_file(path: Path, samples: int, data_root: Path | None) -> Path:
 
 def jobs(tree: Path, work: Path, data: Path, epochs: int, run_dir: Path) -> list:
     """The records of every variant's job, run by `tree`'s own harness on its own emulated board
-    into the run directory `run_dir`, which is kept."""
+    into the run directory `run_dir`, which is kept; the current tree's run has the products
+    probe too (another revision's harness may not know it)."""
     work.mkdir(parents=True)
+    probes = 'probes = ["products"]\n' if tree == paths.CHECKOUT else ""
     (work / "exp.toml").write_text(
         f'name = "mcu-speed"\ntasks = ["fan"]\nmethods = {json.dumps(list(VARIANTS))}\nseeds = [0]\n'
-        f'impls = ["c"]\n[task.fan]\nkind = "npz"\npath = "{data}"\n[model]\nhidden = {list(HIDDEN)}\n'
+        f'impls = ["c"]\n{probes}[task.fan]\nkind = "npz"\npath = "{data}"\n[model]\nhidden = {list(HIDDEN)}\n'
         f'[finetune]\nepochs = {epochs}\nbatch_size = {BATCH}\nrank = {RANK}\n')
     (work / "lab.toml").write_text(
         f'name = "mcu-speed"\nstandin_dir = "{work / "state"}"\n[[boards]]\nname = "mcu-an386"\n'
@@ -114,6 +123,7 @@ def jobs(tree: Path, work: Path, data: Path, epochs: int, run_dir: Path) -> list
         lab.wait(timeout=60)
     records = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()] \
         if (run_dir / "records.jsonl").is_file() else []
+    records = [r for r in records if r.get("record_type", "job") == "job"]
     if done.returncode != 0 or len(records) != len(VARIANTS):
         raise UserError(f"the jobs on {tree} did not all finish: {(done.stdout + done.stderr).strip()[-800:]}")
     return records
@@ -125,22 +135,24 @@ def ratio(macs: int, instructions: int | None) -> str:
 
 def product_table(runs: dict) -> list:
     """A line per product, then per group (the name's prefix): MACs over instructions of each
-    tree, and whether the trees' results have the same bits."""
+    tree, the current tree's result bits (as the products probe's `bits`), and whether the trees'
+    results have the same bits."""
     labels, compare = list(runs), len(runs) > 1
-    lines = [" | ".join(["product", "MACs", *(f"MAC/instr {label}" for label in labels), *["same bits"] * compare]),
-             "|".join(["---"] * (2 + len(labels) + compare))]
+    lines = [" | ".join(["product", "MACs", *(f"MAC/instr {label}" for label in labels), "bits",
+                         *["same bits"] * compare]),
+             "|".join(["---"] * (3 + len(labels) + compare))]
     groups = {}
     for name, (macs, _, digest) in runs[labels[-1]].items():
         same = "yes" if all(runs[label][name][2] == digest for label in labels) else "NO"
         lines.append(" | ".join([name, str(macs), *(ratio(macs, runs[label][name][1]) for label in labels),
-                                 *[same] * compare]))
+                                 f"{int(digest):08x}", *[same] * compare]))
         group = groups.setdefault(name.split(":")[0], {label: [0, 0] for label in labels})
         for label in labels:
             group[label][0] += macs
             group[label][1] += runs[label][name][1]
     for name, sums in groups.items():
         lines.append(" | ".join([f"all {name}", str(sums[labels[0]][0]),
-                                 *(ratio(*sums[label]) for label in labels), *[""] * compare]))
+                                 *(ratio(*sums[label]) for label in labels), "", *[""] * compare]))
     return lines
 
 

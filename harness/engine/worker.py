@@ -47,6 +47,25 @@ def execute(target, job, hp, art, rec) -> tuple[dict, str | None]:
                 traceback.format_exc())
 
 
+def item_identity(run, item) -> dict:
+    """A queue item's record so far: its identity, a job's or a probe's."""
+    if isinstance(item, probes.Probe):
+        return probes.identity(run.run_id, item, probes.workload(item, run.exp, run.artifacts))
+    return identity(run.run_id, item, run.exp, run.artifacts[item.backbone], item.hp(run.exp.finetune))
+
+
+def stamped(rec: dict, board, fingerprint: str | None) -> dict:
+    """The record's fields of when and where it ran, before its outcome."""
+    return {**rec, "schema_version": SCHEMA_VERSION, "started_at": now(), "board_fingerprint": fingerprint,
+            "board_kind": board.transport}
+
+
+def lost(run, board, item, why: str) -> dict:
+    """The record of an item whose board worker was lost before it ended: an error, which --resume runs again."""
+    return {**stamped(item_identity(run, item), board, None), "status": "error", "error": why, "stderr_tail": None,
+            "wall_s": 0.0}
+
+
 def board_manifest(target) -> dict:
     return {"facts": target.facts, "fingerprint": target.fingerprint, "down": target.down,
             "unsupported": target.unsupported, "runner_sha256": target.runner_sha256,
@@ -95,27 +114,22 @@ class BoardWorker(threading.Thread):
         done = {record_key(rec) for rec in r.previous.get(self.board.name, []) if finished(rec, target.fingerprint)}
         for job in self.queue:
             stop.check()
-            rec, run = self._work(target, job)
+            rec = item_identity(r, job)
             if record_key(rec) in done:
                 self.post(events.Skipped(self.board.name, job))
                 continue
             with self.turns.turn():
                 self.post(events.Started(self.board.name, job))
-                rec.update(schema_version=SCHEMA_VERSION, started_at=now(), board_fingerprint=target.fingerprint,
-                           board_kind=self.board.transport)
+                rec = stamped(rec, self.board, target.fingerprint)
                 t0 = time.perf_counter()
-                outcome, trace = run()
+                outcome, trace = self._execute(target, job, rec)
                 rec.update(outcome, wall_s=time.perf_counter() - t0)
             self.post(events.Done(self.board.name, job, rec, trace))
 
-    def _work(self, target, item):
-        """A queue item's record (its identity so far) and what runs it: a job, or a probe."""
+    def _execute(self, target, item, rec) -> tuple[dict, str | None]:
+        """Run a queue item, a job or a probe: its outcome fields, and a traceback of a harness fault."""
         r = self.run_
         if isinstance(item, probes.Probe):
-            models = probes.models(r.exp, r.artifacts)
             microcontroller = kinds.of(self.board).microcontroller
-            return (probes.identity(r.run_id, item, models),
-                    lambda: (probes.execute(target, item, models, microcontroller), None))
-        art, hp = r.artifacts[item.backbone], item.hp(r.exp.finetune)
-        rec = identity(r.run_id, item, r.exp, art, hp)
-        return rec, lambda: execute(target, item, hp, art, rec)
+            return probes.execute(target, item, rec["workload"], microcontroller), None
+        return execute(target, item, item.hp(r.exp.finetune), r.artifacts[item.backbone], rec)

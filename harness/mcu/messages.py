@@ -5,10 +5,11 @@ from dataclasses import dataclass
 from harness.job_table import FIELD, FIELDS, FORMATS, METHODS, RUN_SIZES
 from harness.transports.serial_link import PROTOCOL
 
-HELLO, STATUS, DATA_BEGIN, DATA_CHUNK, DATA_END, RUN = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
+HELLO, STATUS, DATA_BEGIN, DATA_CHUNK, DATA_END, RUN, PRODUCT = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07
 ROWS, PROGRESS, DONE = 0x10, 0x11, 0x12
 PHASES = ("fwd", "bwd", "upd", "cache")
 RUN_STATUS = {0: "started", 1: "does not fit", 2: "invalid job", 3: "model not flashed", 4: "data not loaded"}
+PRODUCT_STATUS = {0: "timed", 1: "does not fit", 2: "invalid shape"}
 
 
 def _text(raw: bytes) -> str:
@@ -119,6 +120,25 @@ def run_answer(p: bytes) -> tuple[int, int, int, str]:
     """(status, needed, available, message) of a RUN response."""
     status, needed, available = struct.unpack_from("<BII", p)
     return status, needed, available, _text(p[9:9 + 192])
+
+
+def product(kind: int, x0: int, m: int, k: int, n: int) -> bytes:
+    """PRODUCT: the shape of one product to time (harness/mcu/products.py's codes)."""
+    return struct.pack("<BBHHH", kind, x0, m, k, n)
+
+
+@dataclass(frozen=True)
+class ProductAnswer:
+    status: int
+    needed: int     # bytes its operands take
+    available: int  # bytes of the RAM space it was given
+    macs: int
+    ticks: int
+    bits: int       # a hash of the result's bits
+
+    @classmethod
+    def parse(cls, p: bytes) -> "ProductAnswer":
+        return cls(*struct.unpack("<BQIQQI", p))
 
 
 @dataclass(frozen=True)

@@ -6,18 +6,22 @@ from harness.mcu import messages as msg
 from harness.methods import FAILURES
 
 
+def instructions(ticks: int, h) -> int:
+    """Instructions of `ticks` of an emulated board: -icount shift=0 runs one instruction per
+    nanosecond of virtual time, which the timer counts."""
+    return round(ticks * 1e9 / h.ticks_per_second)
+
+
 def serial_result(job: dict, r: dict, epochs: list, h, emulated: bool, firmware_sha256: str, mcu_memory: dict,
                   placement: dict) -> dict:
     """`r`: DONE's fields; `epochs`: PROGRESS's (epoch, ticks, loss); `h`: the board's HELLO;
     `placement`: where the inputs were (streamed, inputs_in_flash) and the bytes streamed."""
     if emulated:
-        # -icount shift=0: one instruction per nanosecond of virtual time, counted by the timer.
-        instructions = {k: round(t * 1e9 / h.ticks_per_second) for k, t in
-                        [("ft", r["ft_ticks"]), *r["phase_ticks"].items()]}
-        seconds = {k: v / h.clock_hz for k, v in instructions.items()}
+        counts = {k: instructions(t, h) for k, t in [("ft", r["ft_ticks"]), *r["phase_ticks"].items()]}
+        seconds = {k: v / h.clock_hz for k, v in counts.items()}
         epoch_s = [t * 1e9 / h.ticks_per_second / h.clock_hz for _, t, _ in epochs]
     else:
-        instructions = {}
+        counts = {}
         seconds = {"ft": r["ft_ticks"] / h.ticks_per_second,
                    **{k: t / h.ticks_per_second for k, t in r["phase_ticks"].items()}}
         epoch_s = [t / h.ticks_per_second for _, t, _ in epochs]
@@ -49,5 +53,5 @@ def serial_result(job: dict, r: dict, epochs: list, h, emulated: bool, firmware_
         # the instruction counts (0 on a quiet line).
         "link_bytes_during_compute": r["bytes_during_compute"],
         "job": r["job"],
-        **{f"{k}_instructions": v for k, v in instructions.items()},
+        **{f"{k}_instructions": v for k, v in counts.items()},
     }

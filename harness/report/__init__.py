@@ -79,6 +79,14 @@ TABLES = [
      "one MAC per trained scalar per SGD step; the frozen prefix over the cache misses when the job "
      "caches it; they add up to ft_macs) against each phase's instructions (QEMU -icount: exact), and "
      "the cache's own instructions.", phases.phases, False, "No MCU job finished."),
+    ("products", "MCU boards: the core's products one by one",
+     "Per MCU board: each product of one training step of the run's model (the products probe: "
+     "operands in the board's RAM, the product timed alone), its MACs m·k·n against its instructions "
+     "(QEMU -icount: exact) or its median seconds over rounds (a real board); bits: a hash of the "
+     "result's bits, the same on every board when the core gives the same results; then per group "
+     "(dense: the layers' forward, dW and dx; rank: x·A, du, dA; adapter: lora-all's other adapter "
+     "products; skip: the skip adapters' stacked B) the sums over the products that fit.",
+     phases.products, False, "No products probe finished."),
     ("status", "Status",
      "ok = finished; fail = the method diverged (a method result, scored); unsupported = the board "
      "cannot run the job (for example no NumPy), not scored and not retried until the board changes; "

@@ -1,11 +1,13 @@
 """MACs per instruction of an MCU's fine-tuning, phase by phase: the records' fwd, bwd and upd
 instruction counts (QEMU -icount: exact) against the MACs of each phase, counted as the core
-counts them (docs/methods.md) and checked against the record's ft_macs."""
+counts them (docs/methods.md) and checked against the record's ft_macs; and product by product,
+from the products probe."""
 import math
 
 import pandas as pd
 
 from harness import kinds
+from harness.mcu import products as step
 from harness.report.load import ReportError
 
 PHASES = ("fwd", "bwd", "upd")
@@ -76,3 +78,44 @@ def phases(df: pd.DataFrame) -> pd.DataFrame | None:
 def _count(value) -> int | None:
     """An instruction count as an integer (the records' frame holds counts as floats beside gaps)."""
     return None if pd.isna(value) else int(value)
+
+
+def products(df: pd.DataFrame) -> pd.DataFrame | None:
+    """Per MCU board and product of one training step (the products probe): its MACs, its
+    instructions (emulated: exact) or median seconds (a real board), MACs per instruction or per
+    second, and its result's bits; then per group (dense, rank, adapter, skip) the sums. None when
+    no products probe finished."""
+    recs = [r for r in df.attrs.get("probes", []) if r["probe"] == "products" and r["status"] == "ok"]
+    if not recs:
+        return None
+    rows = []
+    for board in dict.fromkeys(r["board"] for r in recs):
+        mine = [r["values"] for r in recs if r["board"] == board]
+        sums = {}
+        for p in next(r for r in recs if r["board"] == board)["workload"]["products"]:
+            name, macs = p["name"], step.macs(p)
+            row = {"board": board, "product": name, "MACs": macs, **_cost([v.get(f"instructions {name}") for v in mine],
+                                                                          [v.get(f"seconds {name}") for v in mine], macs)}
+            bits = {v[f"bits {name}"] for v in mine if f"bits {name}" in v}
+            row["bits"] = "differ" if len(bits) > 1 else f"{int(bits.pop()):08x}" if bits else ""
+            needs = mine[0].get(f"bytes {name}")
+            row["fits"] = "yes" if needs is None else f"needs {needs / 1024:.0f} KB"
+            rows.append(row)
+            if needs is None:
+                total = sums.setdefault(step.group(name), [0, 0.0, 0.0])
+                total[0] += macs
+                total[1] += row["instructions"] or 0
+                total[2] += row["seconds"] or 0
+        for group, (macs, count, seconds) in sums.items():
+            rows.append({"board": board, "product": f"all {group}", "MACs": macs,
+                         **_cost([count or None], [seconds or None], macs), "bits": "", "fits": ""})
+    table = pd.DataFrame(rows).astype({"instructions": "Int64"})  # counts, with gaps where none was made
+    return table.drop(columns=[c for c in ("seconds", "MAC/s", "instructions", "MAC/instr") if table[c].isna().all()])
+
+
+def _cost(counts: list, seconds: list, macs: int) -> dict:
+    """Instructions (equal in every round: exact) or the median seconds, and MACs per either."""
+    count = counts[0] if counts and counts[0] is not None else None
+    secs = float(pd.Series(seconds, dtype=float).median()) if any(s is not None for s in seconds) else None
+    return {"instructions": _count(count), "MAC/instr": macs / count if count else None,
+            "seconds": secs, "MAC/s": macs / secs if secs else None}

@@ -173,7 +173,7 @@ def _given(value) -> bool:
 def probes(df: pd.DataFrame) -> pd.DataFrame | None:
     """Per board, probe and value: the median, lowest and highest over rounds; None when the run
     had no probes."""
-    recs = df.attrs.get("probes", [])
+    recs = [r for r in df.attrs.get("probes", []) if r["probe"] != "products"]  # (a table of its own: phases.py)
     if not recs:
         return None
     rows = [{"board": r["board"], "probe": r["probe"], "value": name, "unit": unit(name), "x": x}

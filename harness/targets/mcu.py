@@ -171,6 +171,42 @@ class SerialTarget:
             raise TargetError(f"{what} refused the job: {msg.RUN_STATUS.get(status, status)}: {message}")
         return data, stream, in_slot
 
+    # -- the product micro-benchmark ---------------------------------------------------------
+    def time_products(self, shapes: list) -> list:
+        """Each product (kind, x0, m, k, n) timed on the board (PRODUCT): its answer, checked
+        against its shape; a product whose operands do not fit the board's RAM answers so."""
+        if self.down:
+            raise TargetError(self.down)
+        try:
+            return [self._time_product(shape) for shape in shapes]
+        except (LinkDown, ProtocolError) as e:
+            self._forget_link()
+            raise TargetError(f"products on {self.board.name}: {e}") from None
+
+    def _time_product(self, shape) -> msg.ProductAnswer:
+        if self.link is None:
+            self._connect(RECONNECT_TIMEOUT_S)
+        try:
+            raw = self.link.request(msg.PRODUCT, msg.product(*shape))
+        except (BoardReset, SessionRefused) as e:  # reset or taken over since the last request
+            self._forget_link()
+            self.repaired.append(f"{e}; reconnected before a product")
+            self._connect(RECONNECT_TIMEOUT_S)
+            raw = self.link.request(msg.PRODUCT, msg.product(*shape))
+        try:
+            answer = msg.ProductAnswer.parse(raw)
+        except struct.error:
+            raise ProtocolError(f"board {self.board.name} answered PRODUCT with a malformed frame of "
+                                f"{len(raw)} bytes") from None
+        _, _, m, k, n = shape
+        if answer.status not in (0, 1):
+            raise ProtocolError(f"board {self.board.name} refused the product {shape}: "
+                                f"{msg.PRODUCT_STATUS.get(answer.status, answer.status)}")
+        if answer.status == 0 and answer.macs != m * k * n:
+            raise ProtocolError(f"board {self.board.name} counted {answer.macs} MACs for a {m}x{k}x{n} product, "
+                                f"not {m * k * n}")
+        return answer
+
     def _forget_link(self):
         """After a failure the board may still be busy with the job: reconnect afresh next time."""
         if self.link is not None:

@@ -18,7 +18,7 @@ from cobs import cobs
 from harness import stop
 from harness.transports import LinkDown
 
-PROTOCOL = 6
+PROTOCOL = 7
 MAX_PAYLOAD = 4096
 RESPONSE, REFUSED, NOTICE = 0x01, 0x02, 0x04  # flags: a response; refusing another session's request; a notice
 BOOT, BEAT = 0x13, 0x14  # the board's notices: it has just reset; it works on the job

@@ -6,6 +6,7 @@
 #include "bytes.h"
 #include "dataset.h"
 #include "job.h"
+#include "product.h"
 #include "ram.h"
 #include "reset.h"
 #include "slot.h"
@@ -76,6 +77,7 @@ static int size_ok(const link_frame *f)
     case MSG_DATA_CHUNK: return f->len >= 4;
     case MSG_DATA_END: return f->len == 4;
     case MSG_RUN: return f->len == JOB_RUN_BYTES;
+    case MSG_PRODUCT: return f->len == PRODUCT_REQUEST_BYTES;
     default: return 0;  /* not a request the host sends */
     }
 }
@@ -94,6 +96,7 @@ static void dispatch(const link_frame *f)
     case MSG_DATA_CHUNK: dataset_on_chunk(f); break;
     case MSG_DATA_END: dataset_on_end(f); break;
     case MSG_RUN: job_on_run(f); break;  /* answers, then runs the job to its end */
+    case MSG_PRODUCT: product_on_request(f); break;
     default: break;
     }
 }

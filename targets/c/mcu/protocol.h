@@ -5,12 +5,12 @@
 
 #include "link.h"
 
-#define PROTOCOL_VERSION 6u
-#define FIRMWARE_VERSION 6u
+#define PROTOCOL_VERSION 7u
+#define FIRMWARE_VERSION 7u
 
 enum {
     MSG_HELLO = 0x01, MSG_STATUS = 0x02, MSG_DATA_BEGIN = 0x03, MSG_DATA_CHUNK = 0x04,
-    MSG_DATA_END = 0x05, MSG_RUN = 0x06,
+    MSG_DATA_END = 0x05, MSG_RUN = 0x06, MSG_PRODUCT = 0x07,
     MSG_ROWS = 0x10, MSG_PROGRESS = 0x11, MSG_DONE = 0x12,
     MSG_BOOT = 0x13, MSG_BEAT = 0x14   /* notices: after every reset; while a job works */
 };

@@ -1,5 +1,5 @@
 /* What the programs of bench/ share: lines of text out and the end of the run (semihosting on
- * the board under QEMU, stdio on a host), decimal numbers, and a hash of floats' bits. */
+ * the board under QEMU, stdio on a host) and decimal numbers; bits_hash.h hashes results. */
 #ifndef BENCH_H
 #define BENCH_H
 
@@ -48,19 +48,6 @@ static inline char *bench_num(char *s, uint64_t v)
     while (n)
         *s++ = digits[--n];
     return s;
-}
-
-/* FNV-1a over the bits of rows x cols floats, rows ld apart. */
-static inline uint32_t bench_hash(const float *x, int rows, int cols, long ld)
-{
-    uint32_t h = 2166136261u;
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++) {
-            uint32_t bits;
-            memcpy(&bits, x + i * ld + j, sizeof bits);
-            h = (h ^ bits) * 16777619u;
-        }
-    return h;
 }
 
 #endif

@@ -4,6 +4,7 @@
  * (skip2_tiles_m4.inc) give the portable kernels' bits (tests/test_m4_kernels.py). The inputs
  * have rows of zeros and signed zeros, as ReLU outputs do, so that sums of zeros meet. */
 #include "bench.h"
+#include "bits_hash.h"
 #include "skip2_linalg.h"
 #include "skip2_prng.h"
 
@@ -44,7 +45,7 @@ static void report(const char *what, int m, int k, int n, char la, char lb, cons
     s += strlen(strcpy(s, what));
     s = bench_num(bench_num(bench_num(s, (uint64_t)m), (uint64_t)k), (uint64_t)n);
     *s++ = ' ', *s++ = la, *s++ = lb;
-    s = bench_num(s, bench_hash(C, m, n, ldc));
+    s = bench_num(s, bits_hash(C, m, n, ldc));
     *s++ = '\n';
     *s = '\0';
     bench_print(line);
