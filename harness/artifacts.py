@@ -104,6 +104,29 @@ def _entry(entry: Path, write, repaired: list) -> Path:
     return entry
 
 
+def hashes(entry: Path) -> dict:
+    """A cache entry's files by name, with their sha256 as made: what names it on another machine."""
+    return json.loads((entry / MANIFEST).read_text())
+
+
+def holds(entry: Path, expected: dict) -> bool:
+    """Whether the cache entry is there, intact, with these files."""
+    return entry.is_dir() and _damage(entry) is None and hashes(entry) == expected
+
+
+def publish(entry: Path, files: dict, expected: dict):
+    """A cache entry made from files sent by another machine ({name: bytes}), checked against the
+    hashes it was made with there; an entry there already is replaced."""
+    def write(tmp: Path):
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+    shutil.rmtree(entry, ignore_errors=True)
+    _publish(entry, write)
+    if hashes(entry) != expected:
+        shutil.rmtree(entry, ignore_errors=True)
+        raise UserError(f"cache entry {entry} arrived damaged (its files' hashes differ from the sender's); run again")
+
+
 def scaling(x_pre):
     """Per-feature mean and std of the pre-training domain; constant features get std 1."""
     mean = x_pre.mean(axis=0, dtype=np.float64).astype(np.float32)

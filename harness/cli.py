@@ -39,16 +39,20 @@ def cli():
 @click.option("--out", "-o", type=DIR, default=None, help="Run directory (default: skip2bench-runs/NAME-TIME here).")
 @click.option("--resume", is_flag=True, help="Continue a run in --out, skipping finished jobs.")
 @click.option("--report/--no-report", default=True, show_default=True, help="Write the report when done.")
+@click.option("--dask", "dask", metavar="ADDRESS", default=None,
+              help="Run each board's worker on the Dask worker that declares it (resource board-NAME), "
+                   "through the Dask scheduler at ADDRESS (tcp://host:8786).")
 @data_root_option
-def run(experiment, lab, out, resume, report, data_root):
+def run(experiment, lab, out, resume, report, dask, data_root):
     """Run every job of EXPERIMENT on the boards of LAB; append records to OUT/records.jsonl."""
     from harness.run import run_experiment
     if resume and out is None:
         raise UserError("--resume continues a run directory: name it with --out DIR")
-    out, counts = run_experiment(experiment, lab, out, resume, data_root, console)
+    out, counts = run_experiment(experiment, lab, out, resume, data_root, console, dask=dask)
     if report:
         _write_report(out)
-    _exit_on_errors(counts, f"skip2bench run -e {experiment} -l {lab} -o {out} --resume")
+    on = f" --dask {dask}" if dask else ""
+    _exit_on_errors(counts, f"skip2bench run -e {experiment} -l {lab} -o {out}{on} --resume")
 
 
 def _exit_on_errors(counts: dict, resume_command: str):

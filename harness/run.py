@@ -20,9 +20,10 @@ from harness.work import check_job_memory
 
 
 def run_experiment(experiment: Path, lab_file: Path, out: Path | None, resume: bool,
-                   data_root: Path | None, console: Console, shape=None) -> tuple[Path, dict]:
+                   data_root: Path | None, console: Console, shape=None, dask: str | None = None) -> tuple[Path, dict]:
     """Run the experiment on the lab; `shape(exp, lab) -> (exp, lab)`, when given, adapts both
-    as a command that presets an experiment needs (`skip2bench bench`)."""
+    as a command that presets an experiment needs (`skip2bench bench`); `dask`, a Dask
+    scheduler's address, runs each board's worker on the Dask worker that has the board."""
     exp, lab = load_experiment(experiment), load_lab(lab_file)
     if shape:
         exp, lab = shape(exp, lab)
@@ -35,15 +36,23 @@ def run_experiment(experiment: Path, lab_file: Path, out: Path | None, resume: b
         check_job_memory(exp, datasets)
     except UserError as e:  # name the file the fix goes into
         raise UserError(f"{experiment}: {e}") from None
-    out = prepare_out_dir(Path(out), resume) if out else new_dir(exp.name)
-    lock = RunLock(out, f"skip2bench run -e {shown_path(experiment)} -l {shown_path(lab_file)}")
+    dask_lab = None
+    if dask:  # reached before anything is written
+        from harness.engine.remote import DaskLab  # Dask is imported only for a run on it
+        dask_lab = DaskLab(dask, sorted({item.board for item in jobs}))
     try:
-        return _run_locked(exp, lab, jobs, datasets, experiment, lab_file, out, resume, cache, console)
+        out = prepare_out_dir(Path(out), resume) if out else new_dir(exp.name)
+        lock = RunLock(out, f"skip2bench run -e {shown_path(experiment)} -l {shown_path(lab_file)}")
+        try:
+            return _run_locked(exp, lab, jobs, datasets, experiment, lab_file, out, resume, cache, console, dask_lab)
+        finally:
+            lock.release()
     finally:
-        lock.release()
+        if dask_lab:
+            dask_lab.close()
 
 
-def _run_locked(exp, lab, jobs, datasets, experiment, lab_file, out, resume, cache, console):
+def _run_locked(exp, lab, jobs, datasets, experiment, lab_file, out, resume, cache, console, dask_lab):
     lab_shown = {"name": lab.name, "boards": [public(b) for b in lab.boards]}
     old = read_manifest(out) if resume else {}
     if resume:
@@ -65,7 +74,8 @@ def _run_locked(exp, lab, jobs, datasets, experiment, lab_file, out, resume, cac
 
     manifest = {
         "run_id": run_id, "created": old.get("created", now()), "updated": now(),
-        "command": {"experiment": shown_path(experiment, out), "lab": shown_path(lab_file, out), "resume": resume},
+        "command": {"experiment": shown_path(experiment, out), "lab": shown_path(lab_file, out), "resume": resume,
+                    "dask": dask_lab.address if dask_lab else None},
         "git": git_state(), "host": host_facts(), "versions": library_versions(),
         "experiment": exp.model_dump(mode="json"), "lab": lab_shown,
         # Each board's facts, as its worker prepares it (engine.sink), and its repairs at the end.
@@ -76,7 +86,7 @@ def _run_locked(exp, lab, jobs, datasets, experiment, lab_file, out, resume, cac
     }
     write_manifest(out, manifest)
     context = engine.RunContext(run_id, exp, lab, artifacts, cache, engine.previous_records(log))
-    counts = engine.run(context, jobs, log, out, manifest, console)
+    counts = engine.run(context, jobs, log, out, manifest, console, dask_lab)
     manifest.update(updated=now(), counts=counts)
     write_manifest(out, manifest)
     console.print(", ".join(f"{n} {k}" for k, n in counts.items() if k != "skipped")

@@ -6,7 +6,8 @@ time, boards of one CPU group taking turns; every worker posts what happens (eve
 queue to the sink (sink.py), which alone writes records and the manifest and prints. Ctrl-C or
 SIGTERM reaches the sink (the main thread): it sets the workers' stop flag (harness.stop), every
 worker ends its job (its runner stopped) and closes its board, and the records already posted
-are written before the interrupt goes on.
+are written before the interrupt goes on. With --dask the board workers run on the Dask workers
+that have the boards, and threads here relay their events to the same sink (remote.py).
 """
 import queue
 import threading
@@ -31,16 +32,19 @@ class RunContext:
     previous: dict        # board -> its records in the log when the run started
 
 
-def run(context: RunContext, jobs: list, log, out: Path, manifest: dict, console) -> dict:
-    """Run `jobs` (plan.expand's) on the lab's boards; the counts of each status and of skipped jobs."""
+def run(context: RunContext, jobs: list, log, out: Path, manifest: dict, console, dask_lab=None) -> dict:
+    """Run `jobs` (plan.expand's) on the lab's boards, each board's worker here or, given a
+    remote.DaskLab, on the Dask worker that has the board; the counts of each status and of
+    skipped jobs."""
     by_board = queues(context.exp, jobs)
+    worker = dask_lab.worker if dask_lab else BoardWorker
     boards = {b.name: b for b in context.lab.boards}
     # Boards paired with a reference take turns with it, whatever their processors.
     group = {name: "reference" if context.exp.reference else kinds.cpu_group(boards[name]) for name in by_board}
-    turns = {g: Turns() for g in set(group.values())}
+    turns = {g: Turns(g) for g in set(group.values())}
     posted, stopping = queue.Queue(), threading.Event()
     sink = Sink(log, out, manifest, console, context.exp.name, by_board)
-    workers = [BoardWorker(boards[name], q, context, turns[group[name]], stopping, posted.put)
+    workers = [worker(boards[name], q, context, turns[group[name]], stopping, posted.put)
                for name, q in by_board.items()]
     with sink.progress:
         for worker in workers:

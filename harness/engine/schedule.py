@@ -58,7 +58,8 @@ class Turns:
     """One job at a time among the boards of a CPU group, in the order they asked: a board that
     just ran a job queues behind the boards already waiting."""
 
-    def __init__(self):
+    def __init__(self, name: str):
+        self.name = name  # the CPU group's
         self._changed = threading.Condition()
         self._waiting = deque()
 
