@@ -1,4 +1,5 @@
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -75,6 +76,15 @@ def cut_task(path: Path, features: int, keep: dict) -> Path:
     np.savez(path, classes=np.array(d["classes"]),
              **{f"x_{s}": d[f"x_{s}"][:n, :features] for s, n in keep.items()},
              **{f"y_{s}": d[f"y_{s}"][:n] for s, n in keep.items()})
+    return path
+
+
+def small_experiment(path: Path, data: Path, methods, impls, epochs=2, batch=20, lr=0.01) -> Path:
+    """An experiment file of one seed on a task file cut by cut_task, with a tiny MLP."""
+    path.write_text(f'name = "{path.stem}"\ntasks = ["small"]\nmethods = {json.dumps(list(methods))}\nseeds = [0]\n'
+                    f'impls = {json.dumps(list(impls))}\n[task.small]\nkind = "npz"\npath = "{data}"\n'
+                    f'[model]\nhidden = [16, 12]\n[pretrain]\nepochs = 3\n'
+                    f'[finetune]\nepochs = {epochs}\nbatch_size = {batch}\nlr = {lr}\n')
     return path
 
 

@@ -16,29 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, cut_task, require_tool, serving_lab
+from conftest import ROOT, cut_task, require_tool, serving_lab, small_experiment
 from harness.lab.standins import free_port
 from harness.records import record_key
 from harness.schema import DETERMINISTIC
 
 DASK = Path(sys.executable).parent / "dask"
-EXPERIMENT = """
-name = "dask"
-tasks = ["small"]
-methods = ["ft-all", "lora-all", "skip-lora", "skip2-lora"]
-seeds = [0]
-impls = ["c", "numpy"]
-[task.small]
-kind = "npz"
-path = "{data}"
-[model]
-hidden = [16, 12]
-[pretrain]
-epochs = 3
-[finetune]
-epochs = 2
-batch_size = 20
-"""
+PHASE_COUNTS = ("fwd_instructions", "bwd_instructions", "upd_instructions", "cache_instructions")
 
 
 def lab_text(state: Path, host_root: Path, mcu_port: int) -> str:
@@ -108,8 +92,8 @@ class Cluster:
                 proc.terminate()
         for proc in self.procs:
             try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # a worker still closing its connections
                 proc.kill()
                 proc.wait(timeout=30)
 
@@ -132,9 +116,10 @@ def lab(tmp_path_factory, env):
         yield path
 
 
-@contextlib.contextmanager
-def cluster(root: Path):
-    made = Cluster(root)
+@pytest.fixture(scope="module")
+def dask(tmp_path_factory, lab):
+    """The cluster of this module's tests, each worker with its cache kept between them."""
+    made = Cluster(tmp_path_factory.mktemp("dask"))
     try:
         for board in ("host-a", "mcu-b"):
             made.start_worker(board)
@@ -147,9 +132,7 @@ def cluster(root: Path):
 def experiment(tmp_path_factory):
     root = tmp_path_factory.mktemp("dask-exp")
     data = cut_task(root / "small.npz", 64, {"pre": 400, "ft": 80, "test": 60})
-    path = root / "exp.toml"
-    path.write_text(EXPERIMENT.format(data=data))
-    return path
+    return small_experiment(root / "dask.toml", data, ["ft-all", "lora-all", "skip-lora", "skip2-lora"], ["c", "numpy"])
 
 
 def skip2bench(*args, env, check=True):
@@ -164,19 +147,22 @@ def records(out: Path) -> list:
     return [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
 
 
-def test_a_run_on_dask_workers_gives_the_records_of_a_run_in_one_process(tmp_path, lab, experiment, env):
+def test_a_run_on_dask_workers_gives_the_records_of_a_run_in_one_process(tmp_path, lab, experiment, env, dask):
     here = tmp_path / "here"
     skip2bench("run", "-e", experiment, "-l", lab, "-o", here, "--no-report", env=env)
-    with cluster(tmp_path) as dask:
-        there = tmp_path / "there"
-        done = skip2bench("run", "-e", experiment, "-l", lab, "-o", there, "--no-report", "--dask", dask.address,
-                          env=env)
+    there = tmp_path / "there"
+    done = skip2bench("run", "-e", experiment, "-l", lab, "-o", there, "--no-report", "--dask", dask.address, env=env)
     expected = {record_key(r): r for r in records(here)}
     got = {record_key(r): r for r in records(there)}
     assert len(got) == len(expected) == 4 * 3  # methods x (c, numpy on host-a; c on mcu-b)
     assert all(r["status"] == "ok" for r in got.values())
     for key, rec in got.items():
-        assert {f: rec.get(f) for f in DETERMINISTIC} == {f: expected[key].get(f) for f in DETERMINISTIC}, key
+        assert {f: rec.get(f) for f in DETERMINISTIC if f not in PHASE_COUNTS} \
+            == {f: expected[key].get(f) for f in DETERMINISTIC if f not in PHASE_COUNTS}, key
+        # An emulated board times its phases in SysTick ticks of 40 instructions: a tick near a
+        # phase switch may fall on either side of it as the host's pace shifts the timer's phase.
+        for f in PHASE_COUNTS:
+            assert abs((rec[f] or 0) - (expected[key][f] or 0)) <= 2 * 40, (key, f)
     # Each board's worker ran where its board is: the firmware was built in the MCU worker's own
     # cache, and the backbones reached both workers' caches by content hash.
     assert (dask.cache("mcu-b") / "firmware").is_dir() and not (dask.cache("host-a") / "firmware").exists()
@@ -216,32 +202,34 @@ def resumed_to_the_end(experiment, lab, out: Path, dask: Cluster, env) -> list:
 
 
 def test_a_killed_dask_worker_ends_its_boards_jobs_as_errors_and_resume_completes_them(tmp_path, lab, experiment,
-                                                                                      env):
+                                                                                      env, dask):
     out = tmp_path / "run"
-    with cluster(tmp_path) as dask:
-        with run_until_a_record_of("mcu-b", experiment, lab, out, dask, env) as run:
-            dask.kill("mcu-b")
-            assert run.wait(timeout=300) == 1  # jobs ended in error
-        first = records(out)
-        lost = [r for r in first if r["status"] == "error"]
-        assert lost and all(r["board"] == "mcu-b" and "the Dask worker of board mcu-b was lost" in r["error"]
-                            for r in lost)
-        assert all(r["status"] == "ok" for r in first if r["board"] == "host-a")
-        dask.start_worker("mcu-b")
-        final = resumed_to_the_end(experiment, lab, out, dask, env)
+    with run_until_a_record_of("mcu-b", experiment, lab, out, dask, env) as run:
+        dask.kill("mcu-b")
+        assert run.wait(timeout=300) == 1  # jobs ended in error
+    first = records(out)
+    lost = [r for r in first if r["status"] == "error"]
+    assert lost and all(r["board"] == "mcu-b" and "the Dask worker of board mcu-b was lost" in r["error"]
+                        for r in lost)
+    assert all(r["status"] == "ok" for r in first if r["board"] == "host-a")
+    dask.start_worker("mcu-b")
+    final = resumed_to_the_end(experiment, lab, out, dask, env)
     assert len(final) == len(first) + len(lost)  # the resumed run redid the lost ones only
 
 
-def test_ctrl_c_stops_the_boards_on_dask_workers_and_resume_completes_the_run(tmp_path, lab, experiment, env):
+def test_ctrl_c_stops_the_boards_on_dask_workers_and_resume_completes_the_run(tmp_path, lab, env, dask):
+    # Longer jobs: the interrupt lands while the MCU board works on its second one.
+    data = cut_task(tmp_path / "small.npz", 64, {"pre": 400, "ft": 80, "test": 60})
+    experiment = small_experiment(tmp_path / "long.toml", data, ["ft-all", "lora-all", "skip-lora", "skip2-lora"],
+                                  ["c", "numpy"], epochs=30)
     out = tmp_path / "run"
-    with cluster(tmp_path) as dask:
-        with run_until_a_record_of("mcu-b", experiment, lab, out, dask, env) as run:
-            run.send_signal(signal.SIGINT)
-            assert run.wait(timeout=60) == 130
-        first = records(out)
-        assert len(first) < 4 * 3 and all(r["status"] == "ok" for r in first)
-        # The stop reached each actor at once: the workers are free for the next run.
-        final = resumed_to_the_end(experiment, lab, out, dask, env)
+    with run_until_a_record_of("mcu-b", experiment, lab, out, dask, env) as run:
+        run.send_signal(signal.SIGINT)
+        assert run.wait(timeout=60) == 130
+    first = records(out)
+    assert len(first) < 4 * 3 and all(r["status"] == "ok" for r in first)
+    # The stop reached the actors: the workers are free for the next run.
+    final = resumed_to_the_end(experiment, lab, out, dask, env)
     assert len(final) == 4 * 3
     assert "interrupted" in (tmp_path / "run.out").read_text()
 
