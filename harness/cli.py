@@ -178,6 +178,142 @@ def mcu_speed(before, samples, epochs, out, data_root):
     measure(before, samples, epochs, data_root, console, Path(out) if out else new_dir("mcu-speed"))
 
 
+def verdict_options(command):
+    """The options of a comparison's verdict (compare, ab)."""
+    from harness.regress.compare import ACC_TOLERANCE_POINTS, CATEGORIES, MEMORY_TOLERANCE
+    from harness.regress.stats import ALPHA
+    for option in reversed([
+        click.option("--out", "-o", type=DIR, default=None, help="Folder for compare.md and compare.csv."),
+        click.option("--fail-on", default=",".join(CATEGORIES), show_default=True,
+                     help=f"Which categories of metric fail the command on a regression ({', '.join(CATEGORIES)})."),
+        click.option("--factor", "factors", multiple=True, metavar="METRIC=F",
+                     help="A time change counts past this factor (default 1.10), e.g. ft_time_s=1.05."),
+        click.option("--alpha", type=click.FloatRange(0, 1, min_open=True), default=ALPHA, show_default=True,
+                     help="Significance of a time change (Mann-Whitney U, two-sided)."),
+        click.option("--acc-tolerance", type=click.FloatRange(min=0), default=ACC_TOLERANCE_POINTS, show_default=True,
+                     help="Accuracy change, in points, that counts."),
+        click.option("--memory-tolerance", type=click.FloatRange(min=0), default=MEMORY_TOLERANCE, show_default=True,
+                     help="High-water mark change, as a fraction, that counts."),
+        click.option("--across-boards", is_flag=True, help="Compare runs on different board identities too."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _options(factors, alpha, acc_tolerance, memory_tolerance, across_boards, fail_on):
+    from harness.regress.compare import CATEGORIES, Options
+    parsed = {}
+    for given in factors:
+        metric, sep, value = given.partition("=")
+        try:
+            parsed[metric] = float(value)
+        except ValueError:
+            raise UserError(f"--factor {given}: write METRIC=FACTOR, e.g. ft_time_s=1.05") from None
+        if not sep or parsed[metric] <= 1:
+            raise UserError(f"--factor {given}: write METRIC=FACTOR with a factor above 1, e.g. ft_time_s=1.05")
+    chosen = tuple(c.strip() for c in fail_on.split(",") if c.strip())
+    unknown = [c for c in chosen if c not in CATEGORIES]
+    if unknown:
+        raise UserError(f"--fail-on {fail_on}: {', '.join(unknown)} unknown; choose among {', '.join(CATEGORIES)}")
+    return Options(parsed, alpha, acc_tolerance, memory_tolerance, across_boards), chosen
+
+
+def _verdict(table, base, new, out: Path, options, fail_on):
+    """Write the comparison, print its verdict and regressions; exit 1 on a regression."""
+    from harness.regress.compare import regressions, write
+    folder = write(table, base, new, out, fail_on, options)
+    bad = regressions(table, fail_on)
+    for _, row in bad.iterrows():
+        ratio = f" x{row['ratio']:.3f}" if row["ratio"] == row["ratio"] and row["ratio"] is not None else ""
+        console.print(escape(f"worse: {row['board']} {row['task']} {row['variant']} {row['impl']} {row['metric']}: "
+                             f"{row['base']} -> {row['new']}{ratio}"))
+    counts = table["mark"].value_counts().to_dict()
+    console.print(escape(f"{len(table)} comparisons: " + ", ".join(f"{n} {m}" for m, n in counts.items())
+                         + f"; {folder / 'compare.md'}"))
+    if len(bad):
+        errors.print(f"{len(bad)} regressions in {', '.join(fail_on)}")
+        sys.exit(1)
+    console.print("no regression")
+
+
+@cli.command()
+@click.argument("base")
+@click.argument("new")
+@verdict_options
+@click.option("--baselines", type=DIR, default=None, help="Baselines folder (default: ./skip2bench-baselines).")
+def compare(base, new, out, fail_on, factors, alpha, acc_tolerance, memory_tolerance, across_boards, baselines):
+    """Hold run NEW against BASE (run directories or baseline names), job by job on the same boards:
+    exit 0 without a regression, 1 with one, 2 on bad input."""
+    from harness.regress import baselines as kept
+    from harness.regress.compare import Side, compare as held
+    options, chosen = _options(factors, alpha, acc_tolerance, memory_tolerance, across_boards, fail_on)
+    folder = kept.root(baselines)
+    sides = [Side.read(*kept.resolve(where, folder)) for where in (base, new)]
+    table = held(*sides, options)
+    default = Path(new) / "compare" if (Path(new) / "records.jsonl").is_file() else Path("compare")
+    _verdict(table, *sides, Path(out) if out else default, options, chosen)
+
+
+@cli.command()
+@click.option("--base", required=True, help="Git revision of the base (\".\": this checkout as it is).")
+@click.option("--new", required=True, help="Git revision to hold against it (\".\": this checkout as it is).")
+@click.option("--experiment", "-e", type=EXISTING_FILE, required=True, help="Experiment TOML both revisions run.")
+@click.option("--lab", "-l", "lab_file", type=EXISTING_FILE, required=True, help="Lab TOML.")
+@click.option("--rounds", "-n", type=click.IntRange(min=1), default=7, show_default=True,
+              help="Rounds: each runs the experiment once with each revision, back to back.")
+@click.option("--runs", type=DIR, default=None, help="Folder for the rounds' run directories and the revisions' trees.")
+@verdict_options
+def ab(base, new, experiment, lab_file, rounds, runs, out, fail_on, factors, alpha, acc_tolerance,
+       memory_tolerance, across_boards):
+    """Run EXPERIMENT with two revisions of skip2bench interleaved on the same boards, then compare
+    them: exit 0 without a regression, 1 with one, 2 on bad input."""
+    from harness.regress.ab import ab as both
+    from harness.rundir import new_dir
+    options, chosen = _options(factors, alpha, acc_tolerance, memory_tolerance, across_boards, fail_on)
+    folder = Path(runs) if runs else new_dir("ab")
+    table, base_side, new_side = both(base, new, experiment, lab_file, rounds, folder, options, console)
+    _verdict(table, base_side, new_side, Path(out) if out else folder / "compare", options, chosen)
+
+
+@cli.group()
+def baseline():
+    """Keep runs as baselines to compare later runs with (one folder per board identity)."""
+
+
+baselines_option = click.option("--baselines", type=DIR, default=None,
+                                help="Baselines folder (default: ./skip2bench-baselines, or SKIP2BENCH_BASELINES).")
+
+
+@baseline.command("save")
+@click.argument("name")
+@click.argument("run_dir", type=DIR)
+@baselines_option
+def baseline_save(name, run_dir, baselines):
+    """Keep RUN_DIR's records and manifest as baseline NAME."""
+    from harness.regress import baselines as kept
+    for folder in kept.save(name, Path(run_dir), kept.root(baselines)):
+        console.print(escape(f"saved {folder}"))
+
+
+@baseline.command("list")
+@baselines_option
+def baseline_list(baselines):
+    """The baselines kept."""
+    from harness.regress import baselines as kept
+    folder = kept.root(baselines)
+    found = kept.names(folder)
+    console.print(escape("\n".join(found) if found else f"no baselines in {folder}"))
+
+
+@baseline.command("show")
+@click.argument("name")
+@baselines_option
+def baseline_show(name, baselines):
+    """Baseline NAME: its boards, what each is, and the run it keeps."""
+    from harness.regress import baselines as kept
+    console.print(escape("\n".join(kept.describe(name, kept.root(baselines)))))
+
+
 @cli.group()
 def lab():
     """Check a lab's boards; start and stop the emulated lab."""

@@ -341,7 +341,7 @@ def test_the_firmware_times_a_product_and_says_when_one_does_not_fit_or_is_no_sh
     (struct.pack("<BQIQQI", 0, 64, 4096, 63, 10, 7), "counted 63 MACs for a 4x4x4 product, not 64"),
     (struct.pack("<BQIQQI", 2, 0, 0, 0, 0, 0), "refused the product (0, 0, 4, 4, 4): invalid shape"),
     (struct.pack("<BQIQ", 0, 64, 4096, 64), "answered PRODUCT with a malformed frame of 21 bytes"),
-])
+], ids=["wrong MACs", "invalid shape", "short frame"])
 def test_a_product_answer_that_is_not_its_request_s_is_an_error(tmp_path, answer, words):
     """Answers the real firmware does not give on demand, injected by a stand-in link: each ends the
     probe as an error naming what is wrong, never as values."""

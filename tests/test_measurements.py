@@ -308,7 +308,7 @@ def test_bench_new_and_old_agree_when_run_interleaved(tmp_path, env):
     run old, new, old, new in one session on the default fan model: every figure's paired ratio
     new/old, against the noise the report states (the NumPy speed-up's spread over rounds)."""
     import pandas as pd
-    from harness.bench.mcu_speed import export
+    from harness.revisions import export
     from harness.tasks import default_data_root
     old_tree = export(OLD_BENCH, tmp_path / "old")
     env = dict(env, SKIP2BENCH_DATA=str(default_data_root()))  # the old tree finds no data beside itself

@@ -32,6 +32,7 @@ from harness.errors import UserError
 from harness.report import write_report
 from harness.report.phases import phase_macs
 from harness.lab.standins import free_port
+from harness.revisions import export
 from harness.mcu import products as step
 from harness.tasks import load_task
 
@@ -42,18 +43,6 @@ PHASES = ("fwd", "bwd", "upd", "cache")
 QEMU = ["qemu-system-arm", "-M", "mps2-an386", "-display", "none", "-monitor", "none", "-serial", "null",
         "-icount", "shift=0", "-semihosting-config", "enable=on,target=native"]
 LAB_READY_S, JOB_TIMEOUT_S = 120, 1800
-
-
-def export(ref: str, into: Path) -> Path:
-    """The tree of git revision `ref`, unpacked into `into`."""
-    into.mkdir()
-    archive = into.with_suffix(".tar")
-    for command in (["git", "-C", str(paths.CHECKOUT), "archive", "-o", str(archive), ref],
-                    ["tar", "-x", "-f", str(archive), "-C", str(into)]):
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise UserError(f"--before {ref}: {done.stderr.strip()}")
-    return into
 
 
 def products(tree: Path, build: Path) -> dict:

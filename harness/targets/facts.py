@@ -80,9 +80,29 @@ NOT_FINGERPRINTED = ("file_transfer",)
 
 
 def fingerprint(facts: dict) -> str:
-    """What the board is, as one short hash: a baseline is only compared on the same fingerprint."""
+    """Everything the board reports, hardware and software, as one short hash: --resume retries
+    a job the board could not run once any of it changed."""
     kept = {k: v for k, v in facts.items() if k not in NOT_FINGERPRINTED}
     return sha256_text(json.dumps(kept, sort_keys=True, default=str))[:16]
+
+
+# The hardware and its OS, as boards of every kind report them: two runs are compared only on
+# the same board identity. The other facts (firmware hash, compiler and flags, library
+# versions) are the software under test, which a comparison reports as changed.
+IDENTITY = ("transport", "uname", "machine", "cpu", "cpu_family", "cpu_model_id", "cpu_stepping", "cpu_vector",
+            "cpu_mhz", "board_model", "cores", "mem_total_kb", "governor", "emulated",
+            "board", "clock_hz", "ticks_per_second", "flash_bytes", "model_slot_bytes", "ram", "layout", "timer")
+
+
+def board_identity(facts: dict) -> str:
+    """The board's hardware and OS as one short hash (IDENTITY)."""
+    kept = {k: facts.get(k) for k in IDENTITY if k in facts}
+    return sha256_text(json.dumps(kept, sort_keys=True, default=str))[:16]
+
+
+def software(facts: dict) -> dict:
+    """The facts that are the software under test."""
+    return {k: v for k, v in facts.items() if k not in IDENTITY and k not in NOT_FINGERPRINTED}
 
 
 def cpu_words(facts: dict) -> str | None:
