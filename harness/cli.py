@@ -42,13 +42,15 @@ def cli():
 @click.option("--dask", "dask", metavar="ADDRESS", default=None,
               help="Run each board's worker on the Dask worker that declares it (resource board-NAME), "
                    "through the Dask scheduler at ADDRESS (tcp://host:8786).")
+@click.option("--revision", default=None, envvar="SKIP2BENCH_REVISION",
+              help="What this run measures, as `history` names it (default: the checkout's git revision).")
 @data_root_option
-def run(experiment, lab, out, resume, report, dask, data_root):
+def run(experiment, lab, out, resume, report, dask, revision, data_root):
     """Run every job of EXPERIMENT on the boards of LAB; append records to OUT/records.jsonl."""
     from harness.run import run_experiment
     if resume and out is None:
         raise UserError("--resume continues a run directory: name it with --out DIR")
-    out, counts = run_experiment(experiment, lab, out, resume, data_root, console, dask=dask)
+    out, counts = run_experiment(experiment, lab, out, resume, data_root, console, dask=dask, revision=revision)
     if report:
         _write_report(out)
     on = f" --dask {dask}" if dask else ""
@@ -252,6 +254,28 @@ def compare(base, new, out, fail_on, factors, alpha, acc_tolerance, memory_toler
     table = held(*sides, options)
     default = Path(new) / "compare" if (Path(new) / "records.jsonl").is_file() else Path("compare")
     _verdict(table, *sides, Path(out) if out else default, options, chosen)
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, required=True)
+@click.option("--out", "-o", type=DIR, default=Path("history"), show_default=True,
+              help="Folder for history.md, steps.csv, values.csv and the plots.")
+@click.option("--factor", "factors", multiple=True, metavar="METRIC=F",
+              help="A time step counts past this factor (default 1.10), e.g. ft_time_s=1.05.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Significance of a time step (Mann-Whitney U, two-sided; default 0.002).")
+def history(runs, out, factors, alpha):
+    """Every metric of every job over the revisions RUNS measured (run directories, or folders of
+    them), with the steps in it: where a count changed, where a time changed past a factor and
+    significantly."""
+    from harness.regress.history import write
+    from harness.regress.stats import ALPHA
+    options, _ = _options(factors, alpha or ALPHA, 0, 0, False, "time")
+    found, folder = write(list(runs), Path(out), options)
+    for _, step in found.iterrows():
+        console.print(escape(f"step at {step['revision']}: {step['board']} {step['task']} {step['variant']} "
+                             f"{step['impl']} {step['metric']} {step['mark']} x{step['ratio']:.4g}"))
+    console.print(escape(f"{len(found)} steps; {folder / 'history.md'}"))
 
 
 @cli.command()

@@ -22,9 +22,11 @@ def git_state() -> dict:
     def git(*args):
         return subprocess.run(["git", "-C", str(CHECKOUT), *args], capture_output=True, text=True, check=False)
 
-    sha = git("rev-parse", "HEAD") if CHECKOUT else None
-    if sha is None or sha.returncode != 0:
+    top = git("rev-parse", "--show-toplevel") if CHECKOUT else None
+    # A tree exported from git (`skip2bench ab`) may lie inside another repository: not its revision.
+    if top is None or top.returncode != 0 or Path(top.stdout.strip()).resolve() != CHECKOUT.resolve():
         return {"sha": None, "dirty": None}
+    sha = git("rev-parse", "HEAD")
     # Run outputs under results/ are not inputs: they never make the code "dirty".
     changed = git("status", "--porcelain", "--", ".", ":!results").stdout.strip()
     return {"sha": sha.stdout.strip(), "dirty": bool(changed)}

@@ -20,10 +20,12 @@ from harness.work import check_job_memory
 
 
 def run_experiment(experiment: Path, lab_file: Path, out: Path | None, resume: bool,
-                   data_root: Path | None, console: Console, shape=None, dask: str | None = None) -> tuple[Path, dict]:
+                   data_root: Path | None, console: Console, shape=None, dask: str | None = None,
+                   revision: str | None = None) -> tuple[Path, dict]:
     """Run the experiment on the lab; `shape(exp, lab) -> (exp, lab)`, when given, adapts both
     as a command that presets an experiment needs (`skip2bench bench`); `dask`, a Dask
-    scheduler's address, runs each board's worker on the Dask worker that has the board."""
+    scheduler's address, runs each board's worker on the Dask worker that has the board;
+    `revision` names what the run measures (`history`), for an installed package without git."""
     exp, lab = load_experiment(experiment), load_lab(lab_file)
     if shape:
         exp, lab = shape(exp, lab)
@@ -44,7 +46,8 @@ def run_experiment(experiment: Path, lab_file: Path, out: Path | None, resume: b
         out = prepare_out_dir(Path(out), resume) if out else new_dir(exp.name)
         lock = RunLock(out, f"skip2bench run -e {shown_path(experiment)} -l {shown_path(lab_file)}")
         try:
-            return _run_locked(exp, lab, jobs, datasets, experiment, lab_file, out, resume, cache, console, dask_lab)
+            return _run_locked(exp, lab, jobs, datasets, experiment, lab_file, out, resume, cache, console, dask_lab,
+                               revision)
         finally:
             lock.release()
     finally:
@@ -52,7 +55,7 @@ def run_experiment(experiment: Path, lab_file: Path, out: Path | None, resume: b
             dask_lab.close()
 
 
-def _run_locked(exp, lab, jobs, datasets, experiment, lab_file, out, resume, cache, console, dask_lab):
+def _run_locked(exp, lab, jobs, datasets, experiment, lab_file, out, resume, cache, console, dask_lab, revision):
     lab_shown = {"name": lab.name, "boards": [public(b) for b in lab.boards]}
     old = read_manifest(out) if resume else {}
     if resume:
@@ -76,7 +79,8 @@ def _run_locked(exp, lab, jobs, datasets, experiment, lab_file, out, resume, cac
         "run_id": run_id, "created": old.get("created", now()), "updated": now(),
         "command": {"experiment": shown_path(experiment, out), "lab": shown_path(lab_file, out), "resume": resume,
                     "dask": dask_lab.address if dask_lab else None},
-        "git": git_state(), "host": host_facts(), "versions": library_versions(),
+        "git": git_state(), "revision": revision or old.get("revision"), "host": host_facts(),
+        "versions": library_versions(),
         "experiment": exp.model_dump(mode="json"), "lab": lab_shown,
         # Each board's facts, as its worker prepares it (engine.sink), and its repairs at the end.
         "boards": old.get("boards", {}),

@@ -196,3 +196,60 @@ def test_ab_of_a_revision_against_itself_rarely_cries_wolf(tmp_path, repo, env):
         print(f"ab {i + 1}/20: {sum(r['mark'] == 'worse' for r in times)} of {len(times)} times flagged worse")
     print(f"false alarms: {alarms} of {compared} time comparisons ({100 * alarms / compared:.2f} %)")
     assert alarms <= 1
+
+
+# -- history over revisions ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def linear_repo(tmp_path_factory):
+    """Six commits of a copy of this checkout; the fourth (c3) makes the NumPy skip-lora slower and
+    gives the firmware's core one more instruction per step."""
+    root = copy_checkout(tmp_path_factory.mktemp("linear"))
+    git = lambda *args: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],  # noqa: E731
+                                       cwd=root, check=True, capture_output=True)
+    git("init", "-q", "-b", "master")
+    git("add", "-A")
+    git("commit", "-q", "-m", "c0")
+    for i in range(1, 6):
+        if i == 3:
+            for path, (old, new) in (("targets/numpy/skip2_methods.py", SLOW_SKIP_LORA),
+                                     ("targets/c/core/skip2_core.c", ONE_MORE_INSTRUCTION)):
+                (root / path).write_text((root / path).read_text().replace(old, new))
+        git("commit", "-q", "-a", "--allow-empty", "-m", f"c{i}")
+    shas = subprocess.run(["git", "rev-list", "--reverse", "HEAD"], cwd=root, capture_output=True, text=True,
+                          check=True).stdout.split()
+    return root, shas
+
+
+def test_history_finds_the_step_at_the_commit_that_made_it(tmp_path, linear_repo, env):
+    for tool in ("qemu-system-arm", "arm-none-eabi-gcc"):
+        require_tool(tool)
+    repo, shas = linear_repo
+    lab = tmp_path / "lab.toml"
+    lab.write_text(f'name = "history"\nstandin_dir = "{tmp_path / "state"}"\n'
+                   f'[[boards]]\nname = "host"\ntransport = "local"\nimpls = ["numpy"]\n'
+                   f'work_root = "{tmp_path / "host"}"\n'
+                   f'[[boards]]\nname = "mcu"\ntransport = "serial"\nport = "socket://127.0.0.1:{free_port()}"\n'
+                   f'firmware = "mps2-an386"\n[boards.standin]\nmachine = "mps2-an386"\n')
+    exp = experiment(tmp_path, ["ft-last", "skip-lora"], ["numpy", "c"], batch=4)
+    exp.write_text(exp.read_text().replace('seeds = [0]', 'seeds = [0]\nrepetitions = 3'))
+    runs = tmp_path / "runs"
+    with serving_lab(lab, env, cwd=repo):
+        # One run per commit, each with that commit's own harness, runners and firmware (ab's rounds,
+        # run from the repository so that its git history is the one exported).
+        refs = {f"c{i}": sha for i, sha in enumerate(shas)}
+        code = ("from pathlib import Path\nfrom rich.console import Console\nfrom harness.regress.ab import run_rounds\n"
+                f"run_rounds({refs!r}, Path({str(exp)!r}), Path({str(lab)!r}), 1, Path({str(runs)!r}), Console())\n")
+        subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, check=True, capture_output=True, timeout=1200)
+    done = skip2bench("history", runs, "-o", tmp_path / "history", env=env)
+    steps = list(csv.DictReader((tmp_path / "history" / "steps.csv").open()))
+    at = {(s["board"], s["variant"], s["impl"], s["metric"]): s for s in steps}
+    # The times: skip-lora on NumPy, at c3 and only there, significant over 9 repetitions a side.
+    times = [s for s in steps if s["metric"] == "ft_time_s"]
+    assert [(s["variant"], s["revision"]) for s in times] == [("skip-lora", shas[3])], times
+    assert float(at["host", "skip-lora", "numpy", "ft_time_s"]["p"]) < 0.002
+    # The counts: both methods' instructions on the MCU step at c3, by the nops (80 steps, to a tick).
+    for variant in ("ft-last", "skip-lora"):
+        step = at["mcu", variant, "c", "ft_instructions"]
+        assert step["revision"] == shas[3] and 0 < float(step["after"]) - float(step["before"]) <= 80 + 4 * 40
+    assert {s["revision"] for s in steps} == {shas[3]}
+    assert (tmp_path / "history" / "history-ft_time_s.png").is_file() and "steps" in done.stdout

@@ -35,7 +35,7 @@ def tree(ref: str, into: Path) -> Path:
 def run_rounds(refs: dict, experiment: Path, lab: Path, rounds: int, out: Path, console) -> dict:
     """label -> the run directories of its rounds."""
     trees = {label: tree(ref, out / "trees" / label) for label, ref in refs.items()}
-    env = dict(os.environ, SKIP2BENCH_DATA=str(default_data_root()))  # an exported tree has no data beside it
+    data = str(default_data_root())  # an exported tree has no data beside it
     runs = {label: [] for label in refs}
     for k in range(rounds):
         for label in (list(refs) if k % 2 == 0 else list(refs)[::-1]):
@@ -44,7 +44,8 @@ def run_rounds(refs: dict, experiment: Path, lab: Path, rounds: int, out: Path, 
             console.print(f"round {k + 1}/{rounds}: {label} ({escape(refs[label])}) ...")
             done = subprocess.run([sys.executable, "-m", "harness", "run", "-e", str(experiment.resolve()),
                                    "-l", str(lab.resolve()), "-o", str(run_dir), "--no-report", *resume],
-                                  cwd=trees[label], env=env, capture_output=True, text=True)
+                                  cwd=trees[label], capture_output=True, text=True,
+                                  env=dict(os.environ, SKIP2BENCH_DATA=data, SKIP2BENCH_REVISION=refs[label]))
             if done.returncode != 0:
                 tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
                 raise UserError(f"the {label} revision {refs[label]} failed in round {k + 1} ({run_dir}): "
