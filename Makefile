@@ -36,7 +36,7 @@ demo: setup
 
 # Every test but those that compare with PyTorch (1.2 GB) and the benchmarks: `make bench` runs them.
 test: setup
-	$(PY) -m pytest -q -m "not torch and not bench"
+	$(PY) -m pytest -q --durations=15 -m "not torch and not bench"
 	@echo "(the tests that compare with PyTorch and the benchmarks run in make bench)"
 
 bench: setup bench-setup
