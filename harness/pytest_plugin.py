@@ -12,6 +12,7 @@ skipped, and no other test sees anything of it.
 baseline (NAME--BOARD in ./skip2bench-baselines, or --skip2bench-baselines DIR); later sessions
 compare with it.
 """
+import itertools
 import sys
 from pathlib import Path
 
@@ -60,8 +61,10 @@ def skip2bench_run(skip2bench_board, request, tmp_path):
     def on_this_board(exp, lab):
         return exp.model_copy(update={"boards": []}), lab.model_copy(update={"boards": [skip2bench_board]})
 
+    runs = itertools.count()
+
     def run(experiment) -> tuple[list, Path]:
-        out = tmp_path / f"run-{skip2bench_board.name}"
+        out = tmp_path / f"run-{skip2bench_board.name}-{next(runs)}"  # a test may run several
         run_experiment(Path(experiment), lab_file, out, False, None, Console(file=sys.stdout), shape=on_this_board)
         return RecordLog(out / "records.jsonl").read(), out
     return run

@@ -315,6 +315,7 @@ def test_a_job_costs_one_exchange_once_deployed(lab, cache, tmp_path, impl):
     assert all(calls == {"line": 1} for calls in spent[1:]), spent
 
 
+@pytest.mark.bench
 def test_bench_a_job_over_a_long_line(lab, cache, tmp_path):
     """The same C jobs on sbc-native directly and through a proxy that delays every byte by
     100 ms each way (a 200 ms round trip), alternating: what the line adds per job once deployed,
