@@ -180,18 +180,23 @@ def mcu_speed(before, samples, epochs, out, data_root):
     measure(before, samples, epochs, data_root, console, Path(out) if out else new_dir("mcu-speed"))
 
 
+def time_change_options(command):
+    """When a time change counts (compare, ab, history): --factor and --alpha."""
+    from harness.regress.stats import ALPHA
+    command = click.option("--alpha", type=click.FloatRange(0, 1, min_open=True), default=ALPHA, show_default=True,
+                           help="Significance of a time change (Mann-Whitney U, two-sided).")(command)
+    return click.option("--factor", "factors", multiple=True, metavar="METRIC=F",
+                        help="A time change counts past this factor (default 1.10), e.g. ft_time_s=1.05.")(command)
+
+
 def verdict_options(command):
     """The options of a comparison's verdict (compare, ab)."""
     from harness.regress.compare import ACC_TOLERANCE_POINTS, CATEGORIES, MEMORY_TOLERANCE
-    from harness.regress.stats import ALPHA
     for option in reversed([
         click.option("--out", "-o", type=DIR, default=None, help="Folder for compare.md and compare.csv."),
         click.option("--fail-on", default=",".join(CATEGORIES), show_default=True,
                      help=f"Which categories of metric fail the command on a regression ({', '.join(CATEGORIES)})."),
-        click.option("--factor", "factors", multiple=True, metavar="METRIC=F",
-                     help="A time change counts past this factor (default 1.10), e.g. ft_time_s=1.05."),
-        click.option("--alpha", type=click.FloatRange(0, 1, min_open=True), default=ALPHA, show_default=True,
-                     help="Significance of a time change (Mann-Whitney U, two-sided)."),
+        time_change_options,
         click.option("--acc-tolerance", type=click.FloatRange(min=0), default=ACC_TOLERANCE_POINTS, show_default=True,
                      help="Accuracy change, in points, that counts."),
         click.option("--memory-tolerance", type=click.FloatRange(min=0), default=MEMORY_TOLERANCE, show_default=True,
@@ -202,8 +207,8 @@ def verdict_options(command):
     return command
 
 
-def _options(factors, alpha, acc_tolerance, memory_tolerance, across_boards, fail_on):
-    from harness.regress.compare import CATEGORIES, Options
+def _factors(factors) -> dict:
+    """--factor METRIC=F options as {metric: factor}."""
     parsed = {}
     for given in factors:
         metric, sep, value = given.partition("=")
@@ -213,11 +218,16 @@ def _options(factors, alpha, acc_tolerance, memory_tolerance, across_boards, fai
             raise UserError(f"--factor {given}: write METRIC=FACTOR, e.g. ft_time_s=1.05") from None
         if not sep or parsed[metric] <= 1:
             raise UserError(f"--factor {given}: write METRIC=FACTOR with a factor above 1, e.g. ft_time_s=1.05")
+    return parsed
+
+
+def _options(factors, alpha, acc_tolerance, memory_tolerance, across_boards, fail_on):
+    from harness.regress.compare import CATEGORIES, Options
     chosen = tuple(c.strip() for c in fail_on.split(",") if c.strip())
     unknown = [c for c in chosen if c not in CATEGORIES]
     if unknown:
         raise UserError(f"--fail-on {fail_on}: {', '.join(unknown)} unknown; choose among {', '.join(CATEGORIES)}")
-    return Options(parsed, alpha, acc_tolerance, memory_tolerance, across_boards), chosen
+    return Options(_factors(factors), alpha, acc_tolerance, memory_tolerance, across_boards), chosen
 
 
 def _verdict(table, base, new, out: Path, options, fail_on):
@@ -260,18 +270,14 @@ def compare(base, new, out, fail_on, factors, alpha, acc_tolerance, memory_toler
 @click.argument("runs", nargs=-1, required=True)
 @click.option("--out", "-o", type=DIR, default=Path("history"), show_default=True,
               help="Folder for history.md, steps.csv, values.csv and the plots.")
-@click.option("--factor", "factors", multiple=True, metavar="METRIC=F",
-              help="A time step counts past this factor (default 1.10), e.g. ft_time_s=1.05.")
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True), default=None,
-              help="Significance of a time step (Mann-Whitney U, two-sided; default 0.002).")
+@time_change_options
 def history(runs, out, factors, alpha):
     """Every metric of every job over the revisions RUNS measured (run directories, or folders of
     them), with the steps in it: where a count changed, where a time changed past a factor and
     significantly."""
+    from harness.regress.compare import Options
     from harness.regress.history import write
-    from harness.regress.stats import ALPHA
-    options, _ = _options(factors, alpha or ALPHA, 0, 0, False, "time")
-    found, folder = write(list(runs), Path(out), options)
+    found, folder = write(list(runs), Path(out), Options(_factors(factors), alpha))
     for _, step in found.iterrows():
         console.print(escape(f"step at {step['revision']}: {step['board']} {step['task']} {step['variant']} "
                              f"{step['impl']} {step['metric']} {step['mark']} x{step['ratio']:.4g}"))

@@ -76,7 +76,7 @@ def _products(target, workload: dict) -> dict:
             values[f"bytes {p['name']}"] = a.needed
             continue
         if target.emulated:
-            values[f"instructions {p['name']}"] = instructions(a.ticks, target.hello)
+            values[f"instructions {p['name']}"] = instructions(a.ticks, target.hello.ticks_per_second)
         else:
             values[f"seconds {p['name']}"] = a.ticks / target.hello.ticks_per_second
         values[f"bits {p['name']}"] = a.bits

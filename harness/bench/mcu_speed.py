@@ -34,6 +34,7 @@ from harness.report.phases import phase_macs
 from harness.lab.standins import free_port
 from harness.revisions import export
 from harness.mcu import products as step
+from harness.mcu.result import instructions
 from harness.tasks import load_task
 
 HIDDEN, BATCH, RANK = (96, 96), 20, 4
@@ -61,7 +62,7 @@ def products(tree: Path, build: Path) -> dict:
     out = {}
     for p, line in zip(shapes, lines):
         macs, ticks, clock, digest = line.split()
-        out[p["name"]] = (int(macs), round(int(ticks) * 1e9 / int(clock)), digest)
+        out[p["name"]] = (int(macs), instructions(int(ticks), int(clock)), digest)
     return out
 
 
@@ -135,7 +136,7 @@ def product_table(runs: dict) -> list:
         same = "yes" if all(runs[label][name][2] == digest for label in labels) else "NO"
         lines.append(" | ".join([name, str(macs), *(ratio(macs, runs[label][name][1]) for label in labels),
                                  f"{int(digest):08x}", *[same] * compare]))
-        group = groups.setdefault(name.split(":")[0], {label: [0, 0] for label in labels})
+        group = groups.setdefault(step.group(name), {label: [0, 0] for label in labels})
         for label in labels:
             group[label][0] += macs
             group[label][1] += runs[label][name][1]

@@ -6,10 +6,10 @@ from harness.mcu import messages as msg
 from harness.methods import FAILURES
 
 
-def instructions(ticks: int, h) -> int:
+def instructions(ticks: int, ticks_per_second: int) -> int:
     """Instructions of `ticks` of an emulated board: -icount shift=0 runs one instruction per
     nanosecond of virtual time, which the timer counts."""
-    return round(ticks * 1e9 / h.ticks_per_second)
+    return round(ticks * 1e9 / ticks_per_second)
 
 
 def serial_result(job: dict, r: dict, epochs: list, h, emulated: bool, firmware_sha256: str, mcu_memory: dict,
@@ -17,7 +17,7 @@ def serial_result(job: dict, r: dict, epochs: list, h, emulated: bool, firmware_
     """`r`: DONE's fields; `epochs`: PROGRESS's (epoch, ticks, loss); `h`: the board's HELLO;
     `placement`: where the inputs were (streamed, inputs_in_flash) and the bytes streamed."""
     if emulated:
-        counts = {k: instructions(t, h) for k, t in [("ft", r["ft_ticks"]), *r["phase_ticks"].items()]}
+        counts = {k: instructions(t, h.ticks_per_second) for k, t in [("ft", r["ft_ticks"]), *r["phase_ticks"].items()]}
         seconds = {k: v / h.clock_hz for k, v in counts.items()}
         epoch_s = [t * 1e9 / h.ticks_per_second / h.clock_hz for _, t, _ in epochs]
     else:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import UserError
+from harness.mcu.result import instructions
 from harness.records import FINISHED, RecordLog, record_key
 from harness.regress import stats
 from harness.rundir import read_manifest
@@ -133,7 +134,7 @@ def compare(base: Side, new: Side, options: Options) -> pd.DataFrame:
             continue
         if not (ok_a and ok_b):
             continue
-        rows += _exact(where, ok_a, ok_b, _tick(base.facts.get(where["board"], {})))
+        rows += _exact(where, ok_a, ok_b, base.facts.get(where["board"], {}))
         rows += _times(where, ok_a, ok_b, base, new, options, normalised)
         rows += _memory(where, ok_a, ok_b, options)
     rows += _accuracy(by_job[base], by_job[new], options)
@@ -155,21 +156,23 @@ def _finished(recs: list) -> list:
     return [r for r in recs if r["status"] in FINISHED]
 
 
-def _tick(facts: dict) -> float:
-    """Instructions per timer tick of an emulated board (QEMU -icount shift=0: one a nanosecond)."""
-    return 1e9 / facts["ticks_per_second"] if facts.get("ticks_per_second") else 0
+def slack(metric: str, facts: dict) -> int:
+    """How far a count may move and be the same on a board of these facts: an emulated board's
+    phase count by PHASE_TICKS ticks of its timer, every other count not at all."""
+    if metric not in PHASE_COUNTS or not facts.get("ticks_per_second"):
+        return 0
+    return instructions(PHASE_TICKS, facts["ticks_per_second"])
 
 
-def _exact(where: dict, a: list, b: list, tick: float) -> list:
+def _exact(where: dict, a: list, b: list, facts: dict) -> list:
     rows = []
     for metric, x, y in [(m, a[0].get(m), b[0].get(m)) for m in EXACT] + _static(a[0], b[0]):
         if x is None and y is None:
             continue
-        slack = PHASE_TICKS * tick if metric in PHASE_COUNTS else 0
         if x is None or y is None:
             mark = "not comparable"
         else:
-            mark = "same" if abs(y - x) <= slack else "worse" if y > x else "better"
+            mark = "same" if abs(y - x) <= slack(metric, facts) else "worse" if y > x else "better"
         rows.append({**where, "category": "exact", "metric": metric, "base": x, "new": y,
                      "ratio": y / x if x and y is not None else None, "mark": mark})
     return rows

@@ -115,7 +115,8 @@ def _verdict(before: list, after: list, factor: float, alpha: float):
     return stats.time_verdict(before, after, factor, alpha)
 
 
-def steps(history: dict, revisions: list, options: cmp.Options, ticks: dict) -> pd.DataFrame:
+def steps(history: dict, revisions: list, options: cmp.Options, facts: dict) -> pd.DataFrame:
+    """The steps of every series; `facts`: each board's facts (the timer of an emulated one)."""
     rows = []
     for (ident, board, task, variant, impl, job, metric), values in history.items():
         where = {"board": board, "identity": ident, "task": task, "variant": variant, "impl": impl, "job_id": job,
@@ -125,8 +126,7 @@ def steps(history: dict, revisions: list, options: cmp.Options, ticks: dict) -> 
                 rows.append({**where, "revision": revisions[i], "run": i, "before": None, "after": None,
                              "ratio": v.ratio, "low": v.low, "high": v.high, "p": v.p, "mark": v.mark})
             continue
-        slack = cmp.PHASE_TICKS * ticks.get(board, 0) if metric in cmp.PHASE_COUNTS else 0
-        for i in exact_steps(values, slack):
+        for i in exact_steps(values, cmp.slack(metric, facts.get(board, {}))):
             before = next(v[0] for v in reversed(values[:i]) if v)
             after = values[i][0]
             rows.append({**where, "revision": revisions[i], "run": i, "before": before, "after": after,
@@ -163,9 +163,9 @@ def write(given: list, out: Path, options: cmp.Options) -> tuple[pd.DataFrame, P
     runs = run_dirs(given)
     manifests = [read_manifest(r) for r in runs]
     revisions = [revision(m) for m in manifests]
-    ticks = {board: cmp._tick(entry.get("facts") or {}) for m in manifests for board, entry in m.get("boards", {}).items()}
+    facts = {board: entry.get("facts") or {} for m in manifests for board, entry in m.get("boards", {}).items()}
     history = series(runs)
-    found = steps(history, revisions, options, ticks)
+    found = steps(history, revisions, options, facts)
     out.mkdir(parents=True, exist_ok=True)
     found.to_csv(out / "steps.csv", index=False)
     pd.DataFrame([{"board": k[1], "identity": k[0], "task": k[2], "variant": k[3], "impl": k[4], "job_id": k[5],
