@@ -101,25 +101,53 @@ def test_too_few_repetitions_are_said_not_guessed():
 
 
 # -- A/B of two revisions --------------------------------------------------------------------------
+def git_repository(root: Path):
+    """A git repository of a copy of this checkout, its first commit on master: the function that
+    runs git in it."""
+    copy_checkout(root)
+
+    def git(*args):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root, check=True,
+                              capture_output=True, text=True).stdout
+    git("init", "-q", "-b", "master")
+    git("add", "-A")
+    git("commit", "-q", "-m", "base")
+    return git
+
+
+def plant(root: Path, path: str, change: tuple):
+    """A planted change: its text replaced, where it stands exactly once."""
+    old, new = change
+    text = (root / path).read_text()
+    assert text.count(old) == 1, (path, old)
+    (root / path).write_text(text.replace(old, new))
+
+
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     """A git repository of a copy of this checkout: master as it is, and a branch off it per planted change."""
-    root = copy_checkout(tmp_path_factory.mktemp("repo"))
-    git = lambda *args: subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)  # noqa: E731
-    git("init", "-q", "-b", "master")
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "empty")
-    git("add", "-A")
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "base")
-    for name, path, (old, new) in (("slow", "targets/numpy/skip2_methods.py", SLOW_SKIP_LORA),
-                                   ("learns-nothing", "targets/numpy/skip2_methods.py", SKIP2_LORA_LEARNS_NOTHING),
-                                   ("nop", "targets/c/core/skip2_core.c", ONE_MORE_INSTRUCTION)):
+    root = tmp_path_factory.mktemp("repo")
+    git = git_repository(root)
+    for name, path, change in (("slow", "targets/numpy/skip2_methods.py", SLOW_SKIP_LORA),
+                               ("learns-nothing", "targets/numpy/skip2_methods.py", SKIP2_LORA_LEARNS_NOTHING),
+                               ("nop", "targets/c/core/skip2_core.c", ONE_MORE_INSTRUCTION)):
         git("checkout", "-q", "-B", name, "master")
-        text = (root / path).read_text()
-        assert text.count(old) == 1, (path, old)
-        (root / path).write_text(text.replace(old, new))
-        git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-am", name)
+        plant(root, path, change)
+        git("commit", "-q", "-am", name)
     git("checkout", "-q", "master")
     return root
+
+
+def lab_file(tmp_path, impls=("numpy",), mcu=False) -> Path:
+    """A lab of this host (`impls`) and, with `mcu`, the emulated mps2-an386 (served by the test)."""
+    path = tmp_path / "lab.toml"
+    text = (f'name = "regress"\nstandin_dir = "{tmp_path / "state"}"\n[[boards]]\nname = "host"\n'
+            f'transport = "local"\nimpls = {json.dumps(list(impls))}\nwork_root = "{tmp_path / "host"}"\n')
+    if mcu:
+        text += (f'[[boards]]\nname = "mcu"\ntransport = "serial"\nport = "socket://127.0.0.1:{free_port()}"\n'
+                 f'firmware = "mps2-an386"\n[boards.standin]\nmachine = "mps2-an386"\n')
+    path.write_text(text)
+    return path
 
 
 def experiment(tmp_path, methods, impls, batch=20, name="ab") -> Path:
@@ -129,9 +157,7 @@ def experiment(tmp_path, methods, impls, batch=20, name="ab") -> Path:
 
 
 def test_ab_flags_exactly_the_method_made_slower(tmp_path, repo, env):
-    lab = tmp_path / "lab.toml"
-    lab.write_text(f'name = "ab"\n[[boards]]\nname = "host"\ntransport = "local"\nimpls = ["numpy"]\n'
-                   f'work_root = "{tmp_path / "host"}"\n')
+    lab = lab_file(tmp_path)
     exp = experiment(tmp_path, ["ft-last", "skip-lora", "skip2-lora"], ["numpy"])
     done = skip2bench("ab", "--base", "master", "--new", "slow", "-e", exp, "-l", lab, "-n", 7,
                       "--runs", tmp_path / "ab", env=env, cwd=repo, code=1)
@@ -146,12 +172,7 @@ def test_ab_flags_exactly_the_method_made_slower(tmp_path, repo, env):
 def test_ab_flags_an_accuracy_drop_and_one_more_instruction_per_step(tmp_path, repo, env):
     for tool in ("qemu-system-arm", "arm-none-eabi-gcc"):
         require_tool(tool)
-    lab = tmp_path / "lab.toml"
-    lab.write_text(f'name = "ab"\nstandin_dir = "{tmp_path / "state"}"\n'
-                   f'[[boards]]\nname = "host"\ntransport = "local"\nimpls = ["numpy"]\n'
-                   f'work_root = "{tmp_path / "host"}"\n'
-                   f'[[boards]]\nname = "mcu"\ntransport = "serial"\nport = "socket://127.0.0.1:{free_port()}"\n'
-                   f'firmware = "mps2-an386"\n[boards.standin]\nmachine = "mps2-an386"\n')
+    lab = lab_file(tmp_path, mcu=True)
     exp = experiment(tmp_path, ["ft-last", "skip2-lora"], ["numpy", "c"])
     small_steps = experiment(tmp_path, ["ft-last", "skip2-lora"], ["c"], batch=2, name="steps")
     with serving_lab(lab, env, cwd=repo):
@@ -182,9 +203,7 @@ def test_ab_flags_an_accuracy_drop_and_one_more_instruction_per_step(tmp_path, r
 def test_ab_of_a_revision_against_itself_rarely_cries_wolf(tmp_path, repo, env):
     """20 A/B runs of one revision against itself, 7 rounds each: the time regressions they flag
     in total (the issue's bound: at most one), and the false-alarm rate per time comparison."""
-    lab = tmp_path / "lab.toml"
-    lab.write_text(f'name = "ab"\n[[boards]]\nname = "host"\ntransport = "local"\nimpls = ["numpy", "c"]\n'
-                   f'work_root = "{tmp_path / "host"}"\n')
+    lab = lab_file(tmp_path, impls=("numpy", "c"))
     exp = experiment(tmp_path, ["ft-all", "ft-last", "lora-all", "skip-lora", "skip2-lora"], ["numpy", "c"])
     alarms, compared = 0, 0
     for i in range(20):
@@ -203,33 +222,21 @@ def test_ab_of_a_revision_against_itself_rarely_cries_wolf(tmp_path, repo, env):
 def linear_repo(tmp_path_factory):
     """Six commits of a copy of this checkout; the fourth (c3) makes the NumPy skip-lora slower and
     gives the firmware's core one more instruction per step."""
-    root = copy_checkout(tmp_path_factory.mktemp("linear"))
-    git = lambda *args: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],  # noqa: E731
-                                       cwd=root, check=True, capture_output=True)
-    git("init", "-q", "-b", "master")
-    git("add", "-A")
-    git("commit", "-q", "-m", "c0")
+    root = tmp_path_factory.mktemp("linear")
+    git = git_repository(root)
     for i in range(1, 6):
         if i == 3:
-            for path, (old, new) in (("targets/numpy/skip2_methods.py", SLOW_SKIP_LORA),
-                                     ("targets/c/core/skip2_core.c", ONE_MORE_INSTRUCTION)):
-                (root / path).write_text((root / path).read_text().replace(old, new))
+            plant(root, "targets/numpy/skip2_methods.py", SLOW_SKIP_LORA)
+            plant(root, "targets/c/core/skip2_core.c", ONE_MORE_INSTRUCTION)
         git("commit", "-q", "-a", "--allow-empty", "-m", f"c{i}")
-    shas = subprocess.run(["git", "rev-list", "--reverse", "HEAD"], cwd=root, capture_output=True, text=True,
-                          check=True).stdout.split()
-    return root, shas
+    return root, git("rev-list", "--reverse", "HEAD").split()
 
 
 def test_history_finds_the_step_at_the_commit_that_made_it(tmp_path, linear_repo, env):
     for tool in ("qemu-system-arm", "arm-none-eabi-gcc"):
         require_tool(tool)
     repo, shas = linear_repo
-    lab = tmp_path / "lab.toml"
-    lab.write_text(f'name = "history"\nstandin_dir = "{tmp_path / "state"}"\n'
-                   f'[[boards]]\nname = "host"\ntransport = "local"\nimpls = ["numpy"]\n'
-                   f'work_root = "{tmp_path / "host"}"\n'
-                   f'[[boards]]\nname = "mcu"\ntransport = "serial"\nport = "socket://127.0.0.1:{free_port()}"\n'
-                   f'firmware = "mps2-an386"\n[boards.standin]\nmachine = "mps2-an386"\n')
+    lab = lab_file(tmp_path, mcu=True)
     exp = experiment(tmp_path, ["ft-last", "skip-lora"], ["numpy", "c"], batch=4)
     exp.write_text(exp.read_text().replace('seeds = [0]', 'seeds = [0]\nrepetitions = 3'))
     runs = tmp_path / "runs"
