@@ -9,6 +9,7 @@ runs are taken in the order they were made. A step is where a metric changes for
   function (least absolute deviations, a penalty of log(factor) per step, by dynamic
   programming), and each step of the fit is kept only if the pooled repetitions on its two sides
   differ past the factor and significantly (stats.time_verdict); the others are merged away.
+  Where every run probed a board's ceiling, its times are first normalised by it (series()).
 """
 from pathlib import Path
 
@@ -46,11 +47,15 @@ def revision(manifest: dict) -> str:
     return f"{sha[:10]} {manifest.get('created', '')[:10]}" if sha else manifest.get("run_id", "?")
 
 
-def series(runs: list) -> dict:
-    """(board identity, board, task, variant, impl, job id, metric) -> per run: its values (None: absent)."""
-    out = {}
+def series(runs: list, normalise: bool) -> tuple[dict, set]:
+    """(board identity, board, task, variant, impl, job id, metric) -> per run: its values (None:
+    absent), and the boards whose times were normalised: with `normalise`, a board's times are
+    scaled by each run's ceiling probe over their median (seconds at the board's median speed),
+    where every run of it has one; the machine's speed drifts between sessions, as in compare."""
+    out, ceilings = {}, []
     for i, run in enumerate(runs):
         side = cmp.Side.read(str(run), [run])
+        ceilings.append(side.ceilings)
         for rec in side.jobs:
             if rec["status"] not in cmp.FINISHED:
                 continue
@@ -61,7 +66,16 @@ def series(runs: list) -> dict:
                     continue  # instruction counts: their own series
                 if rec.get(metric) is not None:
                     out.setdefault((*key, metric), [[] for _ in runs])[i].append(rec[metric])
-    return out
+    normalised = set()
+    for key, values in out.items():
+        board, ran = key[1], [i for i, v in enumerate(values) if v]
+        scale = [ceilings[i].get(board) for i in ran]
+        if normalise and key[-1] in cmp.TIMES and all(scale):
+            median = float(np.median(scale))
+            for i, c in zip(ran, scale):
+                values[i] = [v * c / median for v in values[i]]
+            normalised.add(board)
+    return out, normalised
 
 
 def exact_steps(values: list, slack: float) -> list:
@@ -164,7 +178,7 @@ def write(given: list, out: Path, options: cmp.Options) -> tuple[pd.DataFrame, P
     manifests = [read_manifest(r) for r in runs]
     revisions = [revision(m) for m in manifests]
     facts = {board: entry.get("facts") or {} for m in manifests for board, entry in m.get("boards", {}).items()}
-    history = series(runs)
+    history, normalised = series(runs, options.normalise)
     found = steps(history, revisions, options, facts)
     out.mkdir(parents=True, exist_ok=True)
     found.to_csv(out / "steps.csv", index=False)
@@ -182,6 +196,9 @@ def write(given: list, out: Path, options: cmp.Options) -> tuple[pd.DataFrame, P
              + ", ".join(f"{i} {r}" for i, r in enumerate(revisions)) + ".", "",
              f"{len(found)} steps (counts: any change; times: past a factor {stats.FACTOR} and at p < {options.alpha} "
              f"between the repetitions on the two sides of the step).", "",
+             (f"Times of {', '.join(sorted(normalised))} are normalised by each run's ceiling probe: seconds at "
+              f"the board's median ceiling over these runs." if normalised else "Times are as measured: normalising "
+              f"them takes a ceiling probe in every run (probes = [\"ceiling\"])."), "",
              markdown(found.drop(columns=["identity", "job_id"]).dropna(axis=1, how="all")) if len(found) else "",
              "", *plots]
     (out / "history.md").write_text("\n".join(lines) + "\n")
