@@ -1,4 +1,5 @@
 """The `skip2bench` command line."""
+import faulthandler
 import signal
 import sys
 from pathlib import Path
@@ -442,6 +443,8 @@ def _terminated(signum, frame):
 def main():
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _terminated)
+    # A run that seems stuck: `kill -USR1 PID` prints every thread's stack to stderr, and it goes on.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

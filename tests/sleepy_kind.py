@@ -24,6 +24,8 @@ class SleepyBoard(BoardBase):
     job_s: float = Field(gt=0)
     # The board goes down after this many jobs: every later job is an error (a fault test).
     down_after: Optional[int] = None
+    # Its jobs do not see a stop (as a wait on a board that no slice reaches): a fault test.
+    deaf: bool = False
 
 
 class Reference:
@@ -71,6 +73,8 @@ class SleepyTarget:
             self.down = self.down or f"board {self.board.name} went down after {self.jobs} jobs"
             raise TargetError(self.down)
         self.jobs += 1
+        if self.board.deaf:
+            time.sleep(self.board.job_s)
         result = self.reference.result(job, artifacts, name)
         start = time.monotonic()
         for i in range(job["epochs"]):  # as a board reports its epochs

@@ -1,8 +1,10 @@
 """The run engine (harness/engine): a worker per board in parallel, CPU groups taking turns, one
 sink writing every record. Measured with a test-only board kind whose jobs sleep rather than
 compute (tests/sleepy_kind.py), beside the local board running the real C runner."""
+import _thread
 import io
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 from rich.console import Console
 
 import sleepy_kind
-from harness import kinds
+from harness import engine, kinds
 from harness.config import load_experiment, load_lab
 from harness.engine.schedule import queues
 from harness.plan import expand
@@ -146,6 +148,22 @@ def test_a_board_that_goes_down_ends_its_jobs_as_errors_and_the_others_finish(sl
     assert all("board flaky went down after 2 jobs" in r["error"] for r in flaky if r["status"] == "error")
     assert all(r["status"] == "ok" for r in recs if r["board"] != "flaky") and counts["error"] == 7
     assert "error  board flaky went down after 2 jobs" in output
+
+
+def test_a_board_that_does_not_stop_is_named_with_its_stack_and_the_run_still_ends(sleepy, tmp_path, monkeypatch):
+    monkeypatch.setattr(engine, "STOP_GRACE_S", 1)
+    lab = write_lab(tmp_path, {"deaf": {"job_s": 8, "deaf": True}, "steady": {"job_s": 0.2}}, host=False)
+    out = tmp_path / "out"
+    threading.Timer(2, _thread.interrupt_main).start()  # Ctrl-C, mid-job on both boards
+    console = Console(file=io.StringIO(), width=250)
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(write_experiment(tmp_path), lab, out, False, None, console)
+    assert time.monotonic() - t0 < 6  # not the deaf job's 8 s
+    said = console.file.getvalue()
+    assert "board deaf: did not stop within 1 s" in said and "board steady" not in said.split("did not stop")[-1]
+    log = (out / "run.log").read_text()
+    assert "board deaf did not stop within 1 s; its worker was at:" in log and "time.sleep(self.board.job_s)" in log
 
 
 def test_each_board_queue_keeps_the_order_the_experiment_names(tmp_path, monkeypatch):

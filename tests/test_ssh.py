@@ -155,6 +155,19 @@ def start(*args, cache) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
 
 
+def outcome(run: subprocess.Popen, timeout: float) -> tuple:
+    """The run's stdout and stderr once it ends; if it does not within `timeout`, the test fails
+    with every thread's stack (the harness prints them on SIGUSR1)."""
+    try:
+        return run.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        run.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+        run.kill()
+        stdout, stderr = run.communicate()
+        pytest.fail(f"the run did not end within {timeout} s; its threads:\n{stderr}\n{stdout[-3000:]}")
+
+
 def experiment(tmp_path, name="exp.toml", methods=("ft-all", "lora-all", "skip2-lora"), impls=("numpy", "c"),
                boards=(), hidden=(16, 12), epochs=3, repetitions=1) -> Path:
     path = tmp_path / name
@@ -297,7 +310,7 @@ def test_session_killed_mid_job_is_retried_and_nothing_is_lost(lab, cache, tmp_p
     wait_for(lambda: runner_on(lab.work_root(WORK_ROOT), out.name), what="a runner on sbc-native")
     victim = runner_on(lab.work_root(WORK_ROOT), out.name)[0]
     assert lab.ctl("drop", "sbc-native")["dropped"] >= 1
-    stdout, stderr = run.communicate(timeout=120)
+    stdout, stderr = outcome(run, 120)
     assert run.returncode == 0, stdout + stderr
     recs = records(out)
     assert [r["status"] for r in recs] == ["ok"] * 3
@@ -318,7 +331,7 @@ def test_sshd_stopped_mid_run_errors_then_resume_completes(lab, cache, tmp_path)
              what="the first record")
     lab.ctl("stop", "sbc-native")
     try:
-        stdout, stderr = run.communicate(timeout=120)
+        stdout, stderr = outcome(run, 120)
         assert run.returncode == 1 and "ended in error" in stderr
         recs = records(out)
         assert recs[0]["status"] == "ok" and len(recs) == 4
@@ -354,7 +367,7 @@ def test_interrupted_run_leaves_no_runner_on_the_board(lab, cache, tmp_path, sig
                 "--no-report", cache=cache)
     wait_for(lambda: runner_on(lab.work_root(WORK_ROOT), out.name), what="a runner on sbc-native")
     run.send_signal(sig)
-    stdout, stderr = run.communicate(timeout=60)
+    stdout, stderr = outcome(run, 60)
     assert run.returncode == 130 and "continue with --resume" in stderr
     nothing_left(lab.work_root(WORK_ROOT))
 
@@ -479,11 +492,13 @@ def test_a_signal_stops_the_runners_of_boards_running_at_once(lab, cache, tmp_pa
         # while a job's request is still on its way to a starting session is another case.
         wait_for(lambda: all(runner_on(root, out.name) for root in roots.values()), what="runners on every board at once")
         run.send_signal(sig)
-        stdout, stderr = run.communicate(timeout=60)
+        stdout, stderr = outcome(run, 60)
     finally:
         run.kill()
-    assert run.returncode == 130 and "continue with --resume" in stderr, stdout + stderr
-    assert "could not stop the runner" not in stderr and "Traceback" not in stderr, stderr
+    log = out / "run.log"  # where a board that did not stop was waiting
+    said = stdout + stderr + (log.read_text() if log.exists() else "")
+    assert run.returncode == 130 and "continue with --resume" in stderr and "did not stop" not in stdout, said
+    assert "could not stop the runner" not in stderr and "Traceback" not in stderr, said
     for root in roots.values():
         nothing_left(root)
     # A stopped job leaves no record; any records there are whole.
@@ -499,7 +514,7 @@ def test_a_board_going_down_mid_run_errors_its_jobs_and_resume_completes_them(la
     try:
         wait_for(lambda: runner_on(roots["sbc-native"], out.name), what="a runner on sbc-native")
         lab.ctl("stop", "sbc-native")
-        stdout, stderr = run.communicate(timeout=120)
+        stdout, stderr = outcome(run, 120)
         assert run.returncode == 1 and "ended in error" in stderr, stdout + stderr
         recs = whole_records(out)
         assert sorted(r["board"] for r in recs) == ["host"] * 4 + ["sbc-native"] * 4
@@ -538,7 +553,7 @@ def test_a_harness_killed_mid_run_resumes_where_it_stopped(lab, cache, tmp_path)
         wait_for(lambda: log.exists() and log.read_bytes().count(b"\n") >= 3, what="three records")
     finally:
         run.send_signal(signal.SIGKILL)  # no handler runs, no runner is stopped
-        run.communicate(timeout=30)
+        outcome(run, 30)
     before = log.read_bytes()
     before = before[:before.rfind(b"\n") + 1]  # a line being written at the kill is not a record
     done = [json.loads(line) for line in before.splitlines()]

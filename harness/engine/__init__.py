@@ -6,19 +6,30 @@ time, boards of one CPU group taking turns; every worker posts what happens (eve
 queue to the sink (sink.py), which alone writes records and the manifest and prints. Ctrl-C or
 SIGTERM reaches the sink (the main thread): it sets the workers' stop flag (harness.stop), every
 worker ends its job (its runner stopped) and closes its board, and the records already posted
-are written before the interrupt goes on. With --dask the board workers run on the Dask workers
+are written before the interrupt goes on; a board that has not stopped within STOP_GRACE_S is
+named, its worker's stack written to run.log, and left (a runner left there is stopped when the
+next run takes the board). With --dask the board workers run on the Dask workers
 that have the boards, and threads here relay their events to the same sink (remote.py).
 """
 import queue
+import sys
 import threading
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
+
+from rich.markup import escape
 
 from harness import kinds
 from harness.errors import UserError
 from harness.engine.schedule import Turns, queues
 from harness.engine.sink import Sink
 from harness.engine.worker import BoardWorker
+from harness.rundir import now
+
+# How long a stopped run waits for its boards to end their jobs and close them (a runner's kill
+# takes 3 s at most, a session's close 5 s).
+STOP_GRACE_S = 30
 
 
 @dataclass(frozen=True)
@@ -54,11 +65,25 @@ def run(context: RunContext, jobs: list, log, out: Path, manifest: dict, console
         except BaseException as e:
             stopping.set()
             # What the workers still post is written, unless writing is what failed.
-            sink.drain(posted, writing=not isinstance(e, UserError))
+            stuck = sink.drain(posted, writing=not isinstance(e, UserError), within=STOP_GRACE_S)
+            _left(stuck, workers, out, sink.console)
             raise
     for worker in workers:
         worker.join()
     return sink.counts
+
+
+def _left(boards: set, workers: list, out: Path, console):
+    """Name the boards that did not stop in time, with their workers' stacks in run.log."""
+    frames = sys._current_frames()
+    for worker in workers:
+        if worker.board.name in boards and worker.ident in frames:
+            with open(out / "run.log", "a") as f:
+                f.write(f"{now()} board {worker.board.name} did not stop within {STOP_GRACE_S} s; its worker was at:\n"
+                        + "".join(traceback.format_stack(frames[worker.ident])) + "\n")
+            console.print(f"board {escape(worker.board.name)}: [red]did not stop within {STOP_GRACE_S} s[/] (where it "
+                          f"was waiting: {escape(str(out / 'run.log'))}); a runner left on it is stopped when the next "
+                          f"run takes the board")
 
 
 def previous_records(log) -> dict:

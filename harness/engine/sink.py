@@ -2,6 +2,7 @@
 the one place that prints. A live display with one row per board (its current job and epoch,
 jobs done of its queue, errors) over the per-job lines."""
 import queue
+import time
 
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -51,20 +52,22 @@ class Sink:
         self.console = self.progress.console
 
     # -- the loop --------------------------------------------------------------------------
-    def consume(self, posted: queue.Queue):
-        """Handle events until every worker has finished."""
-        while self.running:
+    def consume(self, posted: queue.Queue, until: float = float("inf")):
+        """Handle events until every worker has finished (or the time.monotonic() `until`)."""
+        while self.running and time.monotonic() < until:
             try:
                 event = posted.get(timeout=POLL_S)
             except queue.Empty:
                 continue
             self.handle(event)
 
-    def drain(self, posted: queue.Queue, writing: bool):
+    def drain(self, posted: queue.Queue, writing: bool, within: float) -> set:
         """After an interrupt or a failure: let every worker stop, writing what they still post
-        when `writing` (an interrupt; not after the log itself failed)."""
+        when `writing` (an interrupt; not after the log itself failed); the boards whose worker
+        had not finished within `within` seconds."""
         self.writing = writing
-        self.consume(posted)
+        self.consume(posted, time.monotonic() + within)
+        return set(self.running)
 
     def handle(self, event):
         getattr(self, f"_{type(event).__name__.lower()}")(event)
