@@ -9,10 +9,12 @@ S2B := $(VENV)/bin/skip2bench
 LAB ?= labs/emulated.toml
 # Debian packages of the emulated lab: OpenSSH and dropbear stand-ins for SBCs, Debian's Python
 # with NumPy on them, the aarch64 cross-compiler and QEMU user mode for the cross-compiled board;
-# the ARM toolchain and QEMU system emulation for the MCU boards, socat and ser2net to serve one of them.
+# the ARM toolchain and QEMU system emulation for the MCU boards, socat and ser2net to serve one of them;
+# Chromium and its driver, in which the tests check the HTML pages.
 LAB_PACKAGES = openssh-server openssh-client dropbear-bin util-linux python3-venv python3-numpy \
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user \
-	qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi socat ser2net
+	qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi socat ser2net \
+	chromium chromium-driver
 
 .PHONY: setup bench-setup demo test bench paper clean-cache lab-deps lab-up lab-down lab-check
 

@@ -112,6 +112,10 @@ def test_writes_every_output(report):
     for png in ("time_breakdown.png", "acc_vs_time.png", "acc_vs_memory.png", "epoch_times.png"):
         assert (out / png).read_bytes().startswith(b"\x89PNG")
         assert f"]({png})" in text
+    # The same report as one page (checked in a browser by test_html.py): each table, each plot.
+    page = (out / "index.html").read_text()
+    assert all(f'id="table-{name}"' in page for name in ("accuracy", "time", "reduction", "agreement", "status"))
+    assert 'id="acc_vs_time"' in page and 'alt="Fine-tuning time by phase"' in page and "Test CPU" in page
 
 
 def test_accuracy_cell_is_mean_and_std_over_seeds(report):

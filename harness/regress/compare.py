@@ -253,29 +253,59 @@ def regressions(table: pd.DataFrame, fail_on: tuple) -> pd.DataFrame:
 
 
 def write(table: pd.DataFrame, base: Side, new: Side, out: Path, fail_on: tuple, options: Options) -> Path:
-    """compare.md (the verdict, the changes, every row) and compare.csv into `out`."""
+    """compare.md (the verdict, the changes, every row), compare.csv and index.html (the same as a
+    page, with the repetitions behind each changed time) into `out`."""
+    from harness.report import charts, html
     from harness.report.tables import markdown
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "compare.csv", index=False)
     boards = sorted(set(table["board"]))
     bad = regressions(table, fail_on)
     counts = table["mark"].value_counts()
-    verdict = (f"**{len(bad)} regression{'s' * (len(bad) != 1)}** ({', '.join(sorted(set(bad['metric'])))})"
-               if len(bad) else "**no regression**")
-    lines = [f"# skip2bench compare: {base.label} -> {new.label}", "", verdict + " in " + ", ".join(fail_on) + ".", "",
-             "Marks: " + ", ".join(f"{SIGNS[m] or '='} {m} ({counts.get(m, 0)})" for m in SIGNS) + ".", "",
-             f"Times: worse or better past a factor {stats.FACTOR} (per metric: --factor) and at p < {options.alpha} "
+    verdict = ((f"{len(bad)} regression{'s' * (len(bad) != 1)} ({', '.join(sorted(set(bad['metric'])))})"
+                if len(bad) else "no regression") + " in " + ", ".join(fail_on) + ".")
+    rules = (f"Times: worse or better past a factor {stats.FACTOR} (per metric: --factor) and at p < {options.alpha} "
              f"(Mann-Whitney U), which needs at least {stats.min_repetitions(options.alpha)} repetitions a side; "
              f"the interval is the {int(100 * stats.CONFIDENCE)} % bootstrap interval of the ratio of medians. "
              f"Accuracy within {options.acc_tolerance} points, memory high-water marks within "
              f"{100 * options.memory_tolerance:.0f} %, counts exactly (an emulated board's count of one phase "
-             f"within {PHASE_TICKS} timer ticks, 40 instructions each on the mps2-an386).", "",
-             "Software under test, changed:", "", *([f"- {line}" for line in software_changes(base, new, boards)]
-                                                    or ["- nothing the boards report"]), "",
-             "Runs: " + "; ".join(f"{label} {_runs(side)}" for label, side in (("base", base), ("new", new))), ""]
-    shown = table.drop(columns=["job_id"])
+             f"within {PHASE_TICKS} timer ticks, 40 instructions each on the mps2-an386).")
+    changes = software_changes(base, new, boards) or ["nothing the boards report"]
+    runs = "Runs: " + "; ".join(f"{label} {_runs(side)}" for label, side in (("base", base), ("new", new)))
+    title = f"skip2bench compare: {base.label} -> {new.label}"
     order = {"worse": 0, "too few samples": 1, "not comparable": 2, "better": 3, "not significant": 4, "same": 5}
-    shown = shown.sort_values("mark", key=lambda m: m.map(order), kind="stable")
-    lines.append(markdown(shown.dropna(axis=1, how="all")))
+    shown = table.drop(columns=["job_id"]).sort_values("mark", key=lambda m: m.map(order), kind="stable")
+    shown = shown.dropna(axis=1, how="all").reset_index(drop=True)
+    lines = [f"# {title}", "", f"**{verdict.removesuffix('.')}**.", "",
+             "Marks: " + ", ".join(f"{SIGNS[m] or '='} {m} ({counts.get(m, 0)})" for m in SIGNS) + ".", "",
+             rules, "", "Software under test, changed:", "", *[f"- {line}" for line in changes], "", runs, "",
+             markdown(shown)]
     (out / "compare.md").write_text("\n".join(lines) + "\n")
+    evidence = html.Section("evidence", "The repetitions behind each changed time")
+    values = repetitions(table, base, new)
+    if len(values):
+        evidence.charts.append(html.chart("repetitions", "Each repetition of each job whose time changed, base "
+                                          "beside new (as measured; the verdict may have normalised them)",
+                                          charts.repetitions(values)))
+    else:
+        evidence.notes.append("No time changed.")
+    html.write(out / "index.html", title, [
+        html.Section("verdict", "Verdict", how=rules, lead=[verdict],
+                     tables=[html.table(shown, "compare", marks=list(shown["mark"]))]),
+        html.Section("software", "Software under test, changed", lead=changes, notes=[runs]), evidence],
+        counts=[(m, int(counts.get(m, 0))) for m in SIGNS])
     return out
+
+
+def repetitions(table: pd.DataFrame, base: Side, new: Side) -> pd.DataFrame:
+    """The repetitions behind each time that changed (worse or better): job, side, repetition, value."""
+    changed = table[(table["category"] == "time") & table["mark"].isin(["worse", "better"])]
+    rows = []
+    for _, row in changed.iterrows():
+        key = (row["board"], row["task"], row["variant"], row["impl"], row["job_id"])
+        job = f"{row['board']} {row['task']} {row['variant']} {row['impl']} {row['metric']}"
+        for label, side in (("base", base), ("new", new)):
+            recs = [r for r in side.jobs if (r["board"], r["task"], r["variant"], r["impl"], r["job_id"]) == key
+                    and r["status"] in FINISHED and r.get(row["metric"])]
+            rows += [{"job": job, "side": label, "repetition": i, "value": r[row["metric"]]} for i, r in enumerate(recs)]
+    return pd.DataFrame(rows, columns=["job", "side", "repetition", "value"])

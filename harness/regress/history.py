@@ -172,8 +172,11 @@ def plot(history: dict, found: pd.DataFrame, revisions: list, metric: str, path:
 
 
 def write(given: list, out: Path, options: cmp.Options) -> tuple[pd.DataFrame, Path]:
-    """history.md, steps.csv, values.csv and a plot per metric that has a step (and of the
-    fine-tuning time) into `out`; the steps."""
+    """history.md, steps.csv, values.csv, a plot per metric that has a step (and of the
+    fine-tuning time) and index.html (the same as a page, its plots interactive) into `out`;
+    the steps."""
+    from harness.report import charts, html
+    from harness.report.tables import markdown
     runs = run_dirs(given)
     manifests = [read_manifest(r) for r in runs]
     revisions = [revision(m) for m in manifests]
@@ -182,24 +185,38 @@ def write(given: list, out: Path, options: cmp.Options) -> tuple[pd.DataFrame, P
     found = steps(history, revisions, options, facts)
     out.mkdir(parents=True, exist_ok=True)
     found.to_csv(out / "steps.csv", index=False)
-    pd.DataFrame([{"board": k[1], "identity": k[0], "task": k[2], "variant": k[3], "impl": k[4], "job_id": k[5],
-                   "metric": k[6], "revision": revisions[i], "median": np.median(v), "n": len(v)}
-                  for k, values in history.items() for i, v in enumerate(values) if v]).to_csv(out / "values.csv",
-                                                                                               index=False)
-    plots = []
-    for metric in dict.fromkeys([*cmp.TIMES, *found["metric"]]):
-        if any(k[-1] == metric for k in history):
-            plot(history, found, revisions, metric, out / f"history-{metric}.png")
-            plots.append(f"![{metric}](history-{metric}.png)")
-    from harness.report.tables import markdown
-    lines = [f"# skip2bench history: {len(runs)} runs", "", "Revisions, in the order the runs were made: "
-             + ", ".join(f"{i} {r}" for i, r in enumerate(revisions)) + ".", "",
-             f"{len(found)} steps (counts: any change; times: past a factor {stats.FACTOR} and at p < {options.alpha} "
-             f"between the repetitions on the two sides of the step).", "",
-             (f"Times of {', '.join(sorted(normalised))} are normalised by each run's ceiling probe: seconds at "
-              f"the board's median ceiling over these runs." if normalised else "Times are as measured: normalising "
-              f"them takes a ceiling probe in every run (probes = [\"ceiling\"])."), "",
-             markdown(found.drop(columns=["identity", "job_id"]).dropna(axis=1, how="all")) if len(found) else "",
-             "", *plots]
+    values = pd.DataFrame([{"board": k[1], "identity": k[0], "task": k[2], "variant": k[3], "impl": k[4], "job_id": k[5],
+                            "metric": k[6], "revision": revisions[i], "run": i, "median": np.median(v), "n": len(v)}
+                           for k, series_values in history.items() for i, v in enumerate(series_values) if v],
+                          columns=["board", "identity", "task", "variant", "impl", "job_id", "metric", "revision", "run",
+                                   "median", "n"])
+    values.drop(columns=["run"]).to_csv(out / "values.csv", index=False)
+    metrics = [m for m in dict.fromkeys([*cmp.TIMES, *found["metric"]]) if any(k[-1] == m for k in history)]
+    for metric in metrics:
+        plot(history, found, revisions, metric, out / f"history-{metric}.png")
+    title = f"skip2bench history: {len(runs)} runs"
+    order = "Revisions, in the order the runs were made: " + ", ".join(f"{i} {r}" for i, r in enumerate(revisions)) + "."
+    rule = (f"{len(found)} steps (counts: any change; times: past a factor {stats.FACTOR} and at p < {options.alpha} "
+            f"between the repetitions on the two sides of the step).")
+    scale = (f"Times of {', '.join(sorted(normalised))} are normalised by each run's ceiling probe: seconds at "
+             f"the board's median ceiling over these runs." if normalised else "Times are as measured: normalising "
+             f"them takes a ceiling probe in every run (probes = [\"ceiling\"]).")
+    shown = found.drop(columns=["identity", "job_id"]).dropna(axis=1, how="all")
+    lines = [f"# {title}", "", order, "", rule, "", scale, "", markdown(shown) if len(found) else "", "",
+             *[f"![{m}](history-{m}.png)" for m in metrics]]
     (out / "history.md").write_text("\n".join(lines) + "\n")
+    label = values["board"] + " " + values["task"] + " " + values["variant"] + " " + values["impl"]
+    steps_label = found.assign(series=found["board"] + " " + found["task"] + " " + found["variant"] + " " + found["impl"])
+    plots = html.Section("plots", "Each metric over the revisions", how="The median of each job's repetitions per "
+                         "run; a dashed line before the run where a step starts (red: worse, green: better).")
+    for metric in metrics:
+        at = values["metric"] == metric
+        plots.charts.append(html.chart(f"history-{metric}", metric, charts.history(
+            values[at].assign(series=label[at])[["series", "run", "revision", "median", "n"]],
+            steps_label[steps_label["metric"] == metric], revisions, metric)))
+    html.write(out / "index.html", title, [
+        html.Section("steps", "Steps", how=rule, lead=[order, scale],
+                     tables=[html.table(shown.reset_index(drop=True), "steps", marks=list(shown["mark"]))] if len(found)
+                     else [], notes=[] if len(found) else ["No step."]), plots],
+        counts=[(m, int((found["mark"] == m).sum())) for m in ("worse", "better")])
     return found, out

@@ -1,7 +1,8 @@
-"""Turn a run directory into run_dir/report/: tables (Markdown + CSV), plots (PNG) and report.md."""
+"""Turn a run directory into run_dir/report/: tables (Markdown + CSV), plots (PNG), report.md and
+index.html (the same report as one self-contained page, html.py)."""
 from pathlib import Path
 
-from harness.report import growth, overhead, phases, plots, speed, tables
+from harness.report import charts, growth, html, overhead, phases, plots, speed, tables
 from harness.report.load import ReportError, load_records, read_manifest
 from harness.targets.facts import cpu_words
 
@@ -108,6 +109,14 @@ PLOTS = [
      plots.epoch_times),
     ("growth.png", "Fine-tuning time against epochs", growth.plot),
 ]
+# The plots the HTML page draws interactively (hover a point for its method, board and seed),
+# with their captions; the others are inlined as their PNG.
+CHARTS = {
+    "acc_vs_time.png": ("Accuracy vs fine-tuning time, a point per method, board and seed",
+                        lambda df: charts.tradeoff(df, "ft_time_s", "fine-tuning time [s]")),
+    "acc_vs_memory.png": ("Accuracy vs training memory, a point per method, board and seed",
+                          lambda df: charts.tradeoff(df, "memory_kib", "training memory [KiB]")),
+}
 
 
 def write_report(run_dir: Path) -> Path:
@@ -126,27 +135,42 @@ def write_report(run_dir: Path) -> Path:
 
 
 def _write(df, manifest, run_dir: Path, out: Path):
-
-    lines = [f"# skip2bench report — run {_run_id(manifest, df, run_dir)}", "", *_machine(manifest, df)]
+    """report.md and index.html, from one list of sections; a table's .md and .csv beside them."""
+    title = f"skip2bench report — run {_run_id(manifest, df, run_dir)}"
+    facts = _machine(manifest, df)
+    lines = [f"# {title}", "", "## Machine", "", *[f"- **{k}:** {v}" for k, v in facts]]
+    sections = []
     for name, heading, how, build, merge, empty in TABLES:
         table = build(df)
-        section = ["", f"## {heading}", "", f"*How to read:* {how}", ""]
+        section = html.Section(name, heading, how)
+        head = ["", f"## {heading}", "", f"*How to read:* {how}", ""]
         if table is None:  # the table does not apply to this run
             _remove(out / f"{name}.md", out / f"{name}.csv")
             if name in NOT_APPLICABLE:
-                lines += [*section, NOT_APPLICABLE[name](df)]
+                section.notes.append(NOT_APPLICABLE[name](df))
+                lines += [*head, *section.notes]
+                sections.append(section)
             continue
-        lines += section
         table.to_csv(out / f"{name}.csv", index=False)
-        body = tables.markdown(table, merge_mean_std=merge) if len(table) else f"*{empty}*"
-        if name == "status":
-            body += "\n" + _problems(df, out)
-        if name == "overhead":
-            body += "\n" + overhead.deployed(df)
+        section.lead = _summary(name, table)
+        if len(table):
+            body = tables.markdown(table, merge_mean_std=merge)
+            section.tables.append(html.table(table, name, merge_mean_std=merge))
+        else:
+            body = f"*{empty}*"
+            section.notes.append(empty)
+        for more_id, caption, more in _more(name, df, out):
+            body += "\n\n" + caption + ("" if more is None else "\n\n" + tables.markdown(more))
+            if more is None:
+                section.notes.append(caption)
+            else:
+                section.tables.append(html.table(more, more_id, caption))
         (out / f"{name}.md").write_text(body + "\n")
-        lines += [*_summary(name, table), body]
+        lines += [*head, *[line for lead in section.lead for line in (lead, "")], body]
+        sections.append(section)
 
     lines += ["", "## Plots"]
+    shown = html.Section("plots", "Plots")
     for filename, caption, draw in PLOTS:
         drawn = draw(df, out / filename)
         if not drawn:
@@ -154,7 +178,16 @@ def _write(df, manifest, run_dir: Path, out: Path):
         if drawn is None:  # the plot does not apply to this run
             continue
         lines += ["", f"![{caption}]({filename})" if drawn else f"*{caption}: no scored records to plot.*"]
+        chart_title, make = CHARTS.get(filename, (caption, lambda df: None))
+        spec = make(df)
+        if spec:
+            shown.charts.append(html.chart(filename.removesuffix(".png"), chart_title, spec))
+        elif drawn:
+            shown.images.append(html.image(out / filename, caption))
+        else:
+            shown.notes.append(f"{caption}: no scored records to plot.")
     (out / "report.md").write_text("\n".join(lines) + "\n")
+    html.write(out / "index.html", title, [*sections, shown], facts=facts)
 
 
 def _remove(*paths: Path):
@@ -169,7 +202,7 @@ def _run_id(manifest: dict, df, run_dir: Path) -> str:
 
 
 def _machine(manifest: dict, df) -> list:
-    """Host and provenance facts; every manifest field is optional."""
+    """Host and provenance facts, (label, value) pairs; every manifest field is optional."""
     host, git, versions = (manifest.get(k) or {} for k in ("host", "git", "versions"))
     mem = host.get("mem_bytes")
     counts = df["status"].value_counts()
@@ -188,7 +221,7 @@ def _machine(manifest: dict, df) -> list:
                     + (f"; {df.attrs['superseded']} earlier records replaced by retries"
                        if df.attrs.get("superseded") else "")),
     ]
-    return ["## Machine", "", *[f"- **{k}:** {v}" for k, v in facts if v not in (None, "")]]
+    return [(k, v) for k, v in facts if v not in (None, "")]
 
 
 def _board(name: str, entry) -> str:
@@ -203,17 +236,20 @@ def _board(name: str, entry) -> str:
 def _summary(name: str, table) -> list:
     """A one-line verdict above the tables where the rows alone do not say it."""
     if name == "speed" and len(table):
-        return [speed.verdict(table), ""]
+        return [speed.verdict(table)]
     if name == "agreement" and len(table):
         flagged = table["flag"].ne("").sum()
-        return [f"{flagged} of {len(table)} jobs disagree between implementations.", ""]
+        return [f"{flagged} of {len(table)} jobs disagree between implementations."]
     return []
 
 
-def _problems(df, out: Path) -> str:
-    """The list of records that did not finish ok, also written as status_problems.csv."""
-    problems = tables.problems(df)
-    problems.to_csv(out / "status_problems.csv", index=False)
-    if problems.empty:
-        return "\nEvery record finished ok."
-    return "\nRecords that did not finish ok (infrastructure errors first):\n\n" + tables.markdown(problems)
+def _more(name: str, df, out: Path) -> list:
+    """A section's further tables: (id, caption, the table or None for a caption alone)."""
+    if name == "status":
+        problems = tables.problems(df)
+        problems.to_csv(out / "status_problems.csv", index=False)
+        return [("status_problems", "Every record finished ok.", None) if problems.empty else
+                ("status_problems", "Records that did not finish ok (infrastructure errors first):", problems)]
+    if name == "overhead":
+        return [("overhead_sent", *sent) for sent in [overhead.deployed(df)] if sent]
+    return []

@@ -4,7 +4,6 @@ back to back. Added = the board's wall_s − the reference's wall_s of the same 
 """
 import pandas as pd
 
-from harness.report.tables import markdown
 
 # A board's transport should add less than this per job.
 TARGET_MS = 30
@@ -42,11 +41,12 @@ def overhead(df: pd.DataFrame) -> pd.DataFrame | None:
     return pd.DataFrame(rows)
 
 
-def deployed(df: pd.DataFrame) -> str:
-    """The bytes of runner, model and data files the run sent each board (what it lacked)."""
+def deployed(df: pd.DataFrame) -> tuple[str, pd.DataFrame] | None:
+    """The bytes of runner, model and data files the run sent each board (what it lacked), with
+    its caption; None when the records do not say."""
     sent = df.attrs.get("bytes_sent") or {}
     rows = [{"board": board, **kinds, "total bytes": sum(kinds.values())} for board, kinds in sent.items()]
     if not rows:
-        return ""
-    return ("\nBytes of runner, model and data files this run sent each board (a board that had them "
-            "from an earlier run is sent nothing):\n\n" + markdown(pd.DataFrame(rows).fillna(0)))
+        return None
+    return ("Bytes of runner, model and data files this run sent each board (a board that had them from an earlier "
+            "run is sent nothing):", pd.DataFrame(rows).fillna(0))

@@ -193,17 +193,33 @@ def _last_line(text) -> str | None:
     return lines[-1].strip() if lines else None
 
 
-def markdown(table: pd.DataFrame, merge_mean_std: bool = False) -> str:
-    """Render a numeric table as Markdown.
+def shown(table: pd.DataFrame, merge_mean_std: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, list]:
+    """A numeric table as people read it, one rendering for the Markdown and the HTML report: its
+    cells as text, each cell's sort key (its number; None for text) and each column's alignment.
 
-    With merge_mean_std, columns "x_mean" and "x_std" become one column "x [%]" of "mean ± std".
+    With merge_mean_std, columns "x_mean" and "x_std" become one column "x [%]" of "mean ± std"
+    (sorted by the mean).
     """
     text = {c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])}
+    keys = table.copy()
     if merge_mean_std:
         table = _merge_mean_std(table)
-    shown = pd.DataFrame({c: [_format(c, v) for v in table[c]] for c in table.columns})
-    align = ["left" if c in text else "right" for c in table.columns]
-    return shown.to_markdown(index=False, disable_numparse=True, colalign=align)
+        keys = table.assign(**{f"{c.removesuffix('_mean')} [%]": keys[c] for c in keys.columns if c.endswith("_mean")})
+    cells = pd.DataFrame({c: [_format(c, v) for v in table[c]] for c in table.columns})
+    sort = pd.DataFrame({c: [None if c in text or _missing(v) else float(v) for v in keys[c]] for c in table.columns})
+    return cells, sort, ["left" if c in text else "right" for c in table.columns]
+
+
+def markdown(table: pd.DataFrame, merge_mean_std: bool = False) -> str:
+    """Render a numeric table as Markdown (see shown)."""
+    cells, _, align = shown(table, merge_mean_std)
+    # Error messages may hold pipes, which would break the Markdown table.
+    cells = cells.apply(lambda column: column.str.replace("|", "\\|", regex=False))
+    return cells.to_markdown(index=False, disable_numparse=True, colalign=align)
+
+
+def _missing(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 def _merge_mean_std(table: pd.DataFrame) -> pd.DataFrame:
@@ -226,7 +242,7 @@ def _mean_std(mean, std) -> str:
 
 def _format(column: str, value) -> str:
     """Readable cells: counts with thousands separators, percentages to 0.1, other numbers to 3 digits."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+    if _missing(value):
         return "–"
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
@@ -238,5 +254,4 @@ def _format(column: str, value) -> str:
         if "%" in column:
             return f"{value:.1f}"
         return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
-    # Error messages may hold pipes or newlines, which would break the Markdown table.
-    return " ".join(str(value).split()).replace("|", "\\|")
+    return " ".join(str(value).split())  # (newlines would break a Markdown table)
