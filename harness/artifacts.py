@@ -1,26 +1,32 @@
 """What the host ships to every board for one (task, seed): the pre-trained model and the data.
 
-The backbone is pre-trained once per task, architecture, pre-training settings and seed, with
-the board-side NumPy code itself (ft-all from a PRNG-initialised MLP), and cached under a key
-that hashes all of those. Files are plain .npy so a runner reads them without the harness.
+The backbone is pre-trained once per task, architecture, pre-training settings and seed, by the
+project's own C core (the C runner on this host: ft-all from a PRNG-initialised MLP), and cached
+under a key that hashes all of those. The core gives the same bits on every CPU (its products
+in a fixed order, no fused multiply-add, its own exp), where NumPy's BLAS and exp pick kernels by
+CPU; the input scaling is summed exactly (math.fsum). So a backbone is the same on every machine.
+Files are plain .npy so a runner reads them without the harness.
 """
 import hashlib
 import json
+import math
 import os
 import shutil
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from harness.errors import UserError
+from harness import runners
+from harness.errors import TargetError, UserError
 from harness.hashing import sha256_file, sha256_files
-import skip2_methods as sm
+from harness.job_table import FIELDS
 import skip2_prng as prng
 
 # Bump when pre-training changes its results, so stale cached models are not reused.
-PRETRAIN_VERSION = 1
+PRETRAIN_VERSION = 2
 # Every cache entry lists its files' sha256 here, checked whenever the entry is used.
 MANIFEST = "files.json"
 
@@ -128,30 +134,54 @@ def publish(entry: Path, files: dict, expected: dict):
 
 
 def scaling(x_pre):
-    """Per-feature mean and std of the pre-training domain; constant features get std 1."""
-    mean = x_pre.mean(axis=0, dtype=np.float64).astype(np.float32)
-    std = x_pre.std(axis=0, dtype=np.float64).astype(np.float32)
+    """Per-feature mean and std of the pre-training domain (constant features get std 1), each
+    sum exactly rounded (math.fsum), so that no CPU's summation order shows in the bits."""
+    x = x_pre.astype(np.float64)
+    mean = np.array([math.fsum(column) for column in x.T]) / len(x)
+    std = np.sqrt(np.array([math.fsum(column) for column in ((x - mean) ** 2).T]) / len(x))
+    mean, std = mean.astype(np.float32), std.astype(np.float32)
     std[std < 1e-6] = 1.0
     return mean, std
 
 
-def pretrain(x_pre, y_pre, n_classes, hidden, cfg, seed):
-    """Deterministic backbone: He-uniform init from the PRNG, then ft-all on the source domain."""
+def pretrain(x_pre, y_pre, n_classes, hidden, cfg, seed, cache_dir: Path):
+    """Deterministic backbone: He-uniform init from the PRNG, then ft-all on the source domain by
+    the C runner (its epochs in the pre-training stream's order); the weights, biases, scaling and
+    the accuracy on the source domain."""
     mean, std = scaling(x_pre)
-    x = (x_pre.astype(np.float32) - mean) / std
-    sizes = [x.shape[1], *hidden, n_classes]
+    sizes = [x_pre.shape[1], *hidden, n_classes]
     W = [prng.uniform_sym(prng.stream_key(seed, prng.STREAM_PRETRAIN_INIT + k), (n, m),
                           np.sqrt(np.float32(6.0) / np.float32(n)))
          for k, (n, m) in enumerate(zip(sizes[:-1], sizes[1:]))]
-    b = [np.zeros(m, np.float32) for m in sizes[1:]]
-    hp = dict(seed=seed, lr=cfg.lr, batch_size=cfg.batch_size, epochs=cfg.epochs, rank=1,
-              scale=1.0, cache=False, cache_budget_bytes=-1, cache_format="f32")
-    meter = sm.Meter()
-    method = sm.build("ft-all", sm.Net(W, b), hp, meter, x)
-    epochs = sm.finetune(method, x, y_pre.astype(np.int64), hp, meter, stream=prng.STREAM_PRETRAIN_SHUFFLE)
-    if not np.isfinite(epochs[-1][1]):
-        raise UserError(f"pre-training diverged (loss not finite); lower [pretrain] lr (now {cfg.lr})")
-    return method.net.W, method.net.b, mean, std, sm.accuracy(method, x, y_pre)
+    try:
+        runner = runners.host_build(cache_dir)
+    except TargetError as e:
+        raise UserError(str(e)) from None
+    with tempfile.TemporaryDirectory(prefix="skip2-pretrain-") as work:
+        work = Path(work)
+        (work / "model").mkdir()
+        (work / "data").mkdir()
+        for k, w in enumerate(W):
+            np.save(work / "model" / f"W{k}.npy", w)
+            np.save(work / "model" / f"b{k}.npy", np.zeros(w.shape[1], np.float32))
+        np.save(work / "model" / "mean.npy", mean)
+        np.save(work / "model" / "std.npy", std)
+        for part in ("ft", "test"):  # trained and scored on the source domain
+            np.save(work / "data" / f"x_{part}.npy", np.ascontiguousarray(x_pre, np.float32))
+            np.save(work / "data" / f"y_{part}.npy", np.ascontiguousarray(y_pre, np.int32))
+        job = {**{f.name: f.default for f in FIELDS}, "method": "ft-all", "seed": seed, "lr": cfg.lr,
+               "batch_size": cfg.batch_size, "epochs": cfg.epochs, "n_layers": len(W), "model_dir": "model",
+               "data_dir": "data", "save_params": True, "pretrain": True}
+        (work / "job.json").write_text(json.dumps(job))
+        done = subprocess.run([str(runner), str(work)], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise UserError(f"pre-training failed: {(done.stderr.strip().splitlines() or ['no message'])[-1]}")
+        result = json.loads(done.stdout)
+        if result["status"] != "ok":
+            raise UserError(f"pre-training diverged ({result['reason']}); lower [pretrain] lr (now {cfg.lr})")
+        trained = {p.stem: np.load(p) for p in (work / "trained").glob("*.npy")}
+    return ([trained[f"W{k}"] for k in range(len(W))], [trained[f"b{k}"] for k in range(len(W))], mean, std,
+            result["acc_after"])
 
 
 def _write_data(task_data, d: Path):
@@ -173,7 +203,7 @@ def prepare(task_data, seed, model_cfg, pretrain_cfg, cache_root: Path) -> Artif
 
     def write_model(d):
         W, b, mean, std, acc = pretrain(task_data.x_pre, task_data.y_pre, len(task_data.classes),
-                                        model_cfg.hidden, pretrain_cfg, seed)
+                                        model_cfg.hidden, pretrain_cfg, seed, cache_root)
         for k, (w, v) in enumerate(zip(W, b)):
             np.save(d / f"W{k}.npy", w)
             np.save(d / f"b{k}.npy", v)

@@ -84,13 +84,23 @@ def make_args(source_dir: str, compiler: str, flags: str, ldflags: str = "") -> 
 
 def cross_build(compiler: str, flags: str, cache_dir: Path) -> Path:
     """A static C runner built on the host by `compiler`, cached by sources, compiler and flags."""
+    return _host_built(compiler, flags, cache_dir, f"cross compiler {compiler} not found on this host (for aarch64 "
+                       f"boards: apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross)")
+
+
+def host_build(cache_dir: Path) -> Path:
+    """The C runner for this host itself (pre-training runs through it), cached like cross_build's."""
+    return _host_built("cc", "-O2", cache_dir, "pre-training runs through the C core, which needs a C compiler "
+                       "and make on this host (Debian: apt-get install gcc make libc6-dev)")
+
+
+def _host_built(compiler: str, flags: str, cache_dir: Path, missing: str) -> Path:
     key = sha256_text(sha256_tree(c_sources()), compiler, flags)[:16]
     final = cache_dir / "cross" / key
-    if not (final / "skip2run").is_file() and shutil.which(compiler) is None:
-        raise TargetError(f"cross compiler {compiler} not found on this host (for aarch64 boards: "
-                          f"apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross)")
+    if not (final / "skip2run").is_file() and (shutil.which(compiler) is None or shutil.which("make") is None):
+        raise TargetError(missing)
     return build_once(make_args(str(C_DIR), compiler, flags, "-static"), "skip2run", final,
-                      f"cross-building the C runner with {compiler}")
+                      f"building the C runner with {compiler}")
 
 
 def spec(impl: str, board, cache_dir: Path) -> RunnerSpec:

@@ -142,6 +142,17 @@ def test_c_matches_numpy(c_runner, files, tmp_path, method, seed):
     assert_params_close(ref_params, got_params, f"{method} seed {seed}", **tol)
 
 
+def test_pretraining_takes_its_own_shuffle_stream_in_both_runners(c_runner, files, tmp_path):
+    job = make_job("ft-all", 5, pretrain=True)
+    ref, ref_params, _ = run("numpy", files, tmp_path / "numpy", job)
+    got, got_params, _ = run(c_runner, files, tmp_path / "c", job)
+    assert_same_result(ref, got)
+    assert_params_close(ref_params, got_params, "ft-all pre-training")
+    # Another epoch order than the same seed's fine-tuning: other losses, other weights.
+    tuned, tuned_params, _ = run(c_runner, files, tmp_path / "tuned", make_job("ft-all", 5))
+    assert tuned["epoch_loss"] != got["epoch_loss"] and not np.array_equal(tuned_params["W0"], got_params["W0"])
+
+
 def test_partial_cache_budget_matches_numpy_and_keeps_results(c_runner, files, tmp_path):
     row_bytes = 4 * (SIZES[1] + SIZES[2] + SIZES[3])
     job = make_job("skip2-lora", 3, cache_budget_bytes=25 * row_bytes + row_bytes // 2)

@@ -19,6 +19,7 @@ import numpy as np
 import skip2_job
 import skip2_limits
 import skip2_methods as sm
+import skip2_prng as prng
 import skip2_quant as quant
 
 IMPL = "numpy"
@@ -120,7 +121,8 @@ def run(workdir, on_epoch=None):
         reporting += time.perf_counter() - t
 
     t0 = time.perf_counter()
-    epochs = sm.finetune(method, x_ft, y_ft, hp, meter, on_epoch=report if on_epoch else None)
+    stream = prng.STREAM_PRETRAIN_SHUFFLE if job.get("pretrain") else prng.STREAM_SHUFFLE
+    epochs = sm.finetune(method, x_ft, y_ft, hp, meter, stream, on_epoch=report if on_epoch else None)
     ft_time = time.perf_counter() - t0 - reporting
 
     result = outcome(epochs, ft_time, getattr(method, "prefix", None), len(y_ft), len(y_test), method.failure)

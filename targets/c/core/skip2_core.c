@@ -643,9 +643,10 @@ void skip2_finetune(skip2_ctx *c)
 {
     uint32_t n = c->train.n, bs = (uint32_t)c->job.batch_size;
     uint64_t start = skip2_port_ticks();
+    uint64_t stream = c->job.pretrain ? SKIP2_STREAM_PRETRAIN_SHUFFLE : SKIP2_STREAM_SHUFFLE;
     for (int e = 0; e < c->job.epochs; e++) {
         uint64_t t0 = skip2_port_ticks();
-        skip2_permutation(skip2_stream_key(c->job.seed, SKIP2_STREAM_SHUFFLE + (uint64_t)e), n,
+        skip2_permutation(skip2_stream_key(c->job.seed, stream + (uint64_t)e), n,
                           c->order, c->sort_keys);
         double total = 0.0;
         for (uint32_t s = 0; s < n && !c->diverged; s += bs) {

@@ -80,6 +80,9 @@ typedef struct {
      * it is alive from here (kept out of the core's clock the same way). */
     void (*on_batch)(void *user);
     void *user;
+    /* Nonzero: the host's pre-training of a backbone, whose epochs take their order from the
+     * pre-training stream (SKIP2_STREAM_PRETRAIN_SHUFFLE), not the fine-tuning one. */
+    int pretrain;
 } skip2_job;
 
 typedef enum {

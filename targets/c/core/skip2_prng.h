@@ -8,6 +8,7 @@
 #define SKIP2_STREAM_ADAPTER 0x100u   /* + layer index: adapter A matrices */
 #define SKIP2_STREAM_FAR 0x300u       /* + layer index: far-random's kept neurons */
 #define SKIP2_STREAM_SHUFFLE 0x10000u /* + epoch index: fine-tuning epoch order */
+#define SKIP2_STREAM_PRETRAIN_SHUFFLE 0x20000u /* + epoch index: pre-training epoch order (host) */
 
 /* Output number i (0-based) of SplitMix64 whose state starts at key. */
 uint64_t skip2_draw(uint64_t key, uint64_t i);

@@ -168,6 +168,7 @@ static void read_job(const char *workdir, skip2_job *job, int *n_layers, int *sa
     *n_layers = (int)v;
     *save_params = 0;
     need(path, j, job_json_bool(j, "save_params", save_params), "save_params", 0);
+    need(path, j, job_json_bool(j, "pretrain", &job->pretrain), "pretrain", 0);
 
     const char *dir;
     need(path, j, job_json_string(j, "model_dir", &dir), "model_dir", 1);
