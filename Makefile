@@ -16,7 +16,7 @@ LAB_PACKAGES = openssh-server openssh-client dropbear-bin util-linux python3-ven
 	qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi socat ser2net \
 	chromium chromium-driver
 
-.PHONY: setup bench-setup demo test bench paper clean-cache lab-deps lab-up lab-down lab-check
+.PHONY: setup bench-setup demo test bench paper paper-emulated clean-cache lab-deps lab-up lab-down lab-check
 
 setup: $(VENV)/.installed
 
@@ -47,8 +47,13 @@ bench: setup bench-setup
 
 # Reproduce the paper-style tables on the real data sets (three seeds each).
 paper: setup
-	$(S2B) run --experiment experiments/paper-fan.toml --lab labs/local.toml
-	$(S2B) run --experiment experiments/paper-har.toml --lab labs/local.toml
+	$(S2B) paper --runs results --out results/paper
+
+# The same with the emulated boards' tables (the aarch64 SBC and the MCU boards; about an hour).
+paper-emulated: setup
+	$(S2B) lab up --lab labs/emulated.toml
+	$(S2B) paper --emulated --runs results --out results/paper; status=$$?; \
+	$(S2B) lab down --lab labs/emulated.toml; exit $$status
 
 clean-cache:
 	rm -rf "$$($(PY) -c 'from harness import paths; print(paths.cache_dir())')"

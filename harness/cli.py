@@ -124,6 +124,32 @@ def _run_preset(name, preset, experiment, reps, out, resume, lab_file, board, da
 
 
 @cli.command()
+@click.argument("tables", nargs=-1, metavar="[TABLE]...")
+@click.option("--emulated", is_flag=True,
+              help="Also the emulated boards' tables (aarch64, mcu): about an hour; the emulated lab must be up.")
+@click.option("--reduced", is_flag=True, help="One seed and one repetition per job: a check, not the paper's figures.")
+@click.option("--runs", type=DIR, default=None, help="Folder of the runs the tables need (default: OUT/runs).")
+@click.option("--out", "-o", type=DIR, default=None, help="Folder of the report (default: skip2bench-runs/paper here).")
+@data_root_option
+def paper(tables, emulated, reduced, runs, out, data_root):
+    """The Skip2-LoRA paper's tables, each beside the paper's published figures: runs what they
+    need (finished runs are kept, cut ones completed), then writes paper.md and index.html.
+    TABLE: accuracy, time, memory, pareto (the host tables, the default), aarch64, mcu."""
+    from harness import paper as papers, paths
+    names = list(tables) or [*papers.HOST_TABLES, *(papers.EMULATED_TABLES if emulated else ())]
+    unknown = [t for t in names if t not in papers.TABLES]
+    if unknown:
+        raise UserError(f"no paper table {', '.join(unknown)}; the tables are {', '.join(papers.TABLES)}")
+    out = Path(out) if out else paths.runs_dir() / "paper"
+    run_dirs, failed = papers.run_all(names, Path(runs) if runs else out / "runs", reduced, data_root, console)
+    again = " ".join(["skip2bench paper", *names, *(["--reduced"] if reduced else []), "--runs",
+                      str(next(iter(run_dirs.values())).parent), "--out", str(out)])
+    _exit_on_errors({"error": failed}, again)  # a table of cut-short runs would mislead
+    folder = papers.write(names, run_dirs, out)
+    console.print(escape(f"paper tables: {folder / 'paper.md'} and {folder / 'index.html'}"))
+
+
+@cli.command()
 @preset_options("bench.toml", "Rounds: each runs every method once, C, NumPy and PyTorch back to back, then the probes.")
 def bench(experiment, reps, out, resume, lab_file, board, data_root):
     """Time fine-tuning on the C, NumPy and PyTorch runners of one board, in paired rounds; a run
