@@ -71,8 +71,8 @@ TABLES = {
                  "/ clock: an emulated estimate, not a Cortex-M's cycles)."),
 }
 HOST_TABLES = ("accuracy", "time", "memory", "pareto")
-ENDED = ("ok", "fail", "unsupported")  # a job that ran to its end (an error is run again)
 EMULATED_TABLES = ("aarch64", "mcu")
+ENDED = ("ok", "fail", "unsupported")  # a job that ran to its end (an error is run again)
 
 
 def runs_needed(names: list) -> list:
