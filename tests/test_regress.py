@@ -84,7 +84,8 @@ def test_a_baseline_keeps_a_run_per_board_identity_and_compare_takes_its_name(tm
     assert "saved" in saved
     assert skip2bench("baseline", "list", env=env).stdout.split() == ["nightly"]
     shown = skip2bench("baseline", "show", "nightly", env=env).stdout
-    assert "host: AMD EPYC" in shown and "job records of run newbench" in shown
+    run_id = json.loads((BENCH / "manifest.json").read_text())["run_id"]
+    assert "host: AMD EPYC" in shown and f"job records of run {run_id}" in shown
     skip2bench("compare", "nightly", BENCH, "-o", tmp_path / "cmp", env=env)
     missing = skip2bench("compare", "weekly", BENCH, env=env, code=2)
     assert "neither a run directory" in missing.stderr
