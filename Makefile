@@ -50,10 +50,11 @@ paper: setup
 	$(S2B) paper --runs results --out results/paper
 
 # The same with the emulated boards' tables (the aarch64 SBC and the MCU boards; about an hour).
+# The lab is named as `paper` names it (built-in: its keys in ./.emulated).
 paper-emulated: setup
-	$(S2B) lab up --lab labs/emulated.toml
+	$(S2B) lab up --lab emulated
 	$(S2B) paper --emulated --runs results --out results/paper; status=$$?; \
-	$(S2B) lab down --lab labs/emulated.toml; exit $$status
+	$(S2B) lab down --lab emulated; exit $$status
 
 clean-cache:
 	rm -rf "$$($(PY) -c 'from harness import paths; print(paths.cache_dir())')"

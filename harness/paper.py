@@ -1,13 +1,14 @@
 """`skip2bench paper [TABLE...]`: the Skip2-LoRA paper's tables from one command.
 
 Each table names the runs it needs (an experiment on a lab, RUNS). `paper` runs those its runs
-folder lacks, resumes those cut short, and leaves finished ones as they are; then it writes one
+folder lacks (each with its own report), resumes those cut short, and leaves finished ones as
+they are; then it writes one
 report of every table asked (paper.md, a CSV per table, index.html): the project's figures and,
 beside them, the paper's published ones where its abstract gives them (PUBLISHED), with the
 settings every run used, each marked as the project's own choice where the paper's is not known.
 
 The host tables (accuracy, time, memory, pareto) run on this host; the emulated ones (aarch64,
-mcu) on the emulated lab, whose stand-ins must be up (`skip2bench lab up --lab labs/emulated.toml`),
+mcu) on the emulated lab, whose stand-ins must be up (`skip2bench lab up --lab emulated`),
 and take about an hour here. `--reduced` runs one seed and one repetition of each job: a check
 that the command works, not the paper's figures.
 """
@@ -21,7 +22,7 @@ from harness.config import load_experiment, load_lab
 from harness.errors import UserError
 from harness.plan import expand
 from harness.records import RecordLog, record_key
-from harness.report import charts, html, plots, tables
+from harness.report import charts, html, plots, tables, write_report
 from harness.report.load import load_records, ordered, read_manifest
 
 # name -> (experiment, lab): the runs the tables are made of.
@@ -97,6 +98,7 @@ def run_all(names: list, runs_dir: Path, reduced: bool, data_root, console: Cons
                           f"{' (reduced: one seed, one repetition)' if reduced else ''}")
             errors += run_experiment(Path(experiment), Path(lab), out, resume, data_root, console,
                                      shape=shape)[1]["error"]
+            write_report(out)  # each run's own report too, as `run` writes it
         done[run] = out
     return done, errors
 
