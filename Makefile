@@ -49,7 +49,7 @@ bench: setup bench-setup
 paper: setup
 	$(S2B) paper --runs results --out results/paper
 
-# The same with the emulated boards' tables (the aarch64 SBC and the MCU boards; about an hour).
+# The same with the emulated boards' tables (the aarch64 SBC and the MCU boards; about five minutes).
 # The lab is named as `paper` names it (built-in: its keys in ./.emulated).
 paper-emulated: setup
 	$(S2B) lab up --lab emulated

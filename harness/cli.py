@@ -126,7 +126,7 @@ def _run_preset(name, preset, experiment, reps, out, resume, lab_file, board, da
 @cli.command()
 @click.argument("tables", nargs=-1, metavar="[TABLE]...")
 @click.option("--emulated", is_flag=True,
-              help="Also the emulated boards' tables (aarch64, mcu): about an hour; the emulated lab must be up.")
+              help="Also the emulated boards' tables (aarch64, mcu): about five minutes; the emulated lab must be up.")
 @click.option("--reduced", is_flag=True, help="One seed and one repetition per job: a check, not the paper's figures.")
 @click.option("--runs", type=DIR, default=None, help="Folder of the runs the tables need (default: OUT/runs).")
 @click.option("--out", "-o", type=DIR, default=None, help="Folder of the report (default: skip2bench-runs/paper here).")

@@ -9,7 +9,7 @@ settings every run used, each marked as the project's own choice where the paper
 
 The host tables (accuracy, time, memory, pareto) run on this host; the emulated ones (aarch64,
 mcu) on the emulated lab, whose stand-ins must be up (`skip2bench lab up --lab emulated`),
-and take about an hour here. `--reduced` runs one seed and one repetition of each job: a check
+and take about five minutes here. `--reduced` runs one seed and one repetition of each job: a check
 that the command works, not the paper's figures.
 """
 from dataclasses import dataclass
