@@ -18,6 +18,10 @@ from harness.kinds import BoardKind
 from harness.targets import facts as board_facts
 
 
+# Set when a deaf board's job begins (the test stops the run from then on).
+DEAF_JOB_STARTED = threading.Event()
+
+
 class SleepyBoard(BoardBase):
     transport: Literal["sleepy"]
     impls: list[Literal["c"]] = ["c"]
@@ -74,6 +78,7 @@ class SleepyTarget:
             raise TargetError(self.down)
         self.jobs += 1
         if self.board.deaf:
+            DEAF_JOB_STARTED.set()
             time.sleep(self.board.job_s)
         result = self.reference.result(job, artifacts, name)
         start = time.monotonic()

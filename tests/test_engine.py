@@ -154,12 +154,18 @@ def test_a_board_that_does_not_stop_is_named_with_its_stack_and_the_run_still_en
     monkeypatch.setattr(engine, "STOP_GRACE_S", 1)
     lab = write_lab(tmp_path, {"deaf": {"job_s": 8, "deaf": True}, "steady": {"job_s": 0.2}}, host=False)
     out = tmp_path / "out"
-    threading.Timer(2, _thread.interrupt_main).start()  # Ctrl-C, mid-job on both boards
+    sleepy_kind.DEAF_JOB_STARTED.clear()
+    interrupted = []
+
+    def interrupt():  # Ctrl-C, once the deaf board is in its job (pre-training may take seconds)
+        if sleepy_kind.DEAF_JOB_STARTED.wait(120):
+            interrupted.append(time.monotonic())
+            _thread.interrupt_main()
+    threading.Thread(target=interrupt, daemon=True).start()
     console = Console(file=io.StringIO(), width=250)
-    t0 = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         run_experiment(write_experiment(tmp_path), lab, out, False, None, console)
-    assert time.monotonic() - t0 < 6  # not the deaf job's 8 s
+    assert time.monotonic() - interrupted[0] < 6  # not the deaf job's 8 s
     said = console.file.getvalue()
     assert "board deaf: did not stop within 1 s" in said and "board steady" not in said.split("did not stop")[-1]
     log = (out / "run.log").read_text()

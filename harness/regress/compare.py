@@ -156,12 +156,16 @@ def _finished(recs: list) -> list:
     return [r for r in recs if r["status"] in FINISHED]
 
 
-def slack(metric: str, facts: dict) -> int:
+def slack(metric: str, facts: dict, epochs: int | None) -> int:
     """How far a count may move and be the same on a board of these facts: an emulated board's
-    phase count by PHASE_TICKS ticks of its timer, every other count not at all."""
-    if metric not in PHASE_COUNTS or not facts.get("ticks_per_second"):
+    counts are read off its timer, each timed stretch (an epoch, between progress reports) exact
+    to a tick at either end, whose phase follows when the host's frames arrived; so the job's
+    count by one tick per epoch and a phase's share by PHASE_TICKS more (the rounding at its
+    switches). Every other count not at all."""
+    if metric not in ("ft_instructions", *PHASE_COUNTS) or not facts.get("ticks_per_second"):
         return 0
-    return instructions(PHASE_TICKS, facts["ticks_per_second"])
+    ticks = (epochs or 1) + (PHASE_TICKS if metric in PHASE_COUNTS else 0)
+    return instructions(ticks, facts["ticks_per_second"])
 
 
 def _exact(where: dict, a: list, b: list, facts: dict) -> list:
@@ -172,7 +176,7 @@ def _exact(where: dict, a: list, b: list, facts: dict) -> list:
         if x is None or y is None:
             mark = "not comparable"
         else:
-            mark = "same" if abs(y - x) <= slack(metric, facts) else "worse" if y > x else "better"
+            mark = "same" if abs(y - x) <= slack(metric, facts, a[0].get("epochs")) else "worse" if y > x else "better"
         rows.append({**where, "category": "exact", "metric": metric, "base": x, "new": y,
                      "ratio": y / x if x and y is not None else None, "mark": mark})
     return rows
@@ -268,8 +272,9 @@ def write(table: pd.DataFrame, base: Side, new: Side, out: Path, fail_on: tuple,
              f"(Mann-Whitney U), which needs at least {stats.min_repetitions(options.alpha)} repetitions a side; "
              f"the interval is the {int(100 * stats.CONFIDENCE)} % bootstrap interval of the ratio of medians. "
              f"Accuracy within {options.acc_tolerance} points, memory high-water marks within "
-             f"{100 * options.memory_tolerance:.0f} %, counts exactly (an emulated board's count of one phase "
-             f"within {PHASE_TICKS} timer ticks, 40 instructions each on the mps2-an386).")
+             f"{100 * options.memory_tolerance:.0f} %, counts exactly (an emulated board's instruction counts to "
+             f"its timer's resolution: a job's within a tick per epoch, a phase's within {PHASE_TICKS} ticks more; "
+             f"40 instructions a tick on the mps2-an386).")
     changes = software_changes(base, new, boards) or ["nothing the boards report"]
     runs = "Runs: " + "; ".join(f"{label} {_runs(side)}" for label, side in (("base", base), ("new", new)))
     title = f"skip2bench compare: {base.label} -> {new.label}"

@@ -47,12 +47,13 @@ def revision(manifest: dict) -> str:
     return f"{sha[:10]} {manifest.get('created', '')[:10]}" if sha else manifest.get("run_id", "?")
 
 
-def series(runs: list, normalise: bool) -> tuple[dict, set]:
+def series(runs: list, normalise: bool) -> tuple[dict, set, dict]:
     """(board identity, board, task, variant, impl, job id, metric) -> per run: its values (None:
     absent), and the boards whose times were normalised: with `normalise`, a board's times are
     scaled by each run's ceiling probe over their median (seconds at the board's median speed),
-    where every run of it has one; the machine's speed drifts between sessions, as in compare."""
-    out, ceilings = {}, []
+    where every run of it has one; the machine's speed drifts between sessions, as in compare;
+    and each job's epochs (the timed stretches of an emulated board's counts)."""
+    out, ceilings, epochs = {}, [], {}
     for i, run in enumerate(runs):
         side = cmp.Side.read(str(run), [run])
         ceilings.append(side.ceilings)
@@ -60,6 +61,7 @@ def series(runs: list, normalise: bool) -> tuple[dict, set]:
             if rec["status"] not in cmp.FINISHED:
                 continue
             ident = board_identity(side.facts.get(rec["board"], {}))
+            epochs[rec["job_id"]] = rec.get("epochs")
             key = (ident, rec["board"], rec["task"], rec["variant"], rec["impl"], rec["job_id"])
             for metric in (*cmp.EXACT, *cmp.TIMES):
                 if metric in cmp.TIMES and rec.get("time_kind") == "emulated":
@@ -75,7 +77,7 @@ def series(runs: list, normalise: bool) -> tuple[dict, set]:
             for i, c in zip(ran, scale):
                 values[i] = [v * c / median for v in values[i]]
             normalised.add(board)
-    return out, normalised
+    return out, normalised, epochs
 
 
 def exact_steps(values: list, slack: float) -> list:
@@ -129,8 +131,9 @@ def _verdict(before: list, after: list, factor: float, alpha: float):
     return stats.time_verdict(before, after, factor, alpha)
 
 
-def steps(history: dict, revisions: list, options: cmp.Options, facts: dict) -> pd.DataFrame:
-    """The steps of every series; `facts`: each board's facts (the timer of an emulated one)."""
+def steps(history: dict, revisions: list, options: cmp.Options, facts: dict, epochs: dict) -> pd.DataFrame:
+    """The steps of every series; `facts`: each board's facts (the timer of an emulated one),
+    `epochs`: each job's."""
     rows = []
     for (ident, board, task, variant, impl, job, metric), values in history.items():
         where = {"board": board, "identity": ident, "task": task, "variant": variant, "impl": impl, "job_id": job,
@@ -140,7 +143,7 @@ def steps(history: dict, revisions: list, options: cmp.Options, facts: dict) -> 
                 rows.append({**where, "revision": revisions[i], "run": i, "before": None, "after": None,
                              "ratio": v.ratio, "low": v.low, "high": v.high, "p": v.p, "mark": v.mark})
             continue
-        for i in exact_steps(values, cmp.slack(metric, facts.get(board, {}))):
+        for i in exact_steps(values, cmp.slack(metric, facts.get(board, {}), epochs.get(job))):
             before = next(v[0] for v in reversed(values[:i]) if v)
             after = values[i][0]
             rows.append({**where, "revision": revisions[i], "run": i, "before": before, "after": after,
@@ -181,8 +184,8 @@ def write(given: list, out: Path, options: cmp.Options) -> tuple[pd.DataFrame, P
     manifests = [read_manifest(r) for r in runs]
     revisions = [revision(m) for m in manifests]
     facts = {board: entry.get("facts") or {} for m in manifests for board, entry in m.get("boards", {}).items()}
-    history, normalised = series(runs, options.normalise)
-    found = steps(history, revisions, options, facts)
+    history, normalised, epochs = series(runs, options.normalise)
+    found = steps(history, revisions, options, facts, epochs)
     out.mkdir(parents=True, exist_ok=True)
     found.to_csv(out / "steps.csv", index=False)
     values = pd.DataFrame([{"board": k[1], "identity": k[0], "task": k[2], "variant": k[3], "impl": k[4], "job_id": k[5],
