@@ -159,6 +159,7 @@ def test_a_board_that_does_not_stop_is_named_with_its_stack_and_the_run_still_en
 
     def interrupt():  # Ctrl-C, once the deaf board is in its job (pre-training may take seconds)
         if sleepy_kind.DEAF_JOB_STARTED.wait(120):
+            time.sleep(0.5)  # the sink has printed the boards' first lines
             interrupted.append(time.monotonic())
             _thread.interrupt_main()
     threading.Thread(target=interrupt, daemon=True).start()

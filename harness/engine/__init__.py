@@ -58,9 +58,9 @@ def run(context: RunContext, jobs: list, log, out: Path, manifest: dict, console
     workers = [worker(boards[name], q, context, turns[group[name]], stopping, posted.put)
                for name, q in by_board.items()]
     with sink.progress:
-        for worker in workers:
-            worker.start()
-        try:
+        try:  # (a Ctrl-C while the workers start stops those started, too)
+            for worker in workers:
+                worker.start()
             sink.consume(posted)
         except BaseException as e:
             stopping.set()
