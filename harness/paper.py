@@ -132,7 +132,7 @@ def write(names: list, run_dirs: dict, out: Path) -> Path:
             frame.to_csv(out / f"{part}.csv", index=False)
             section.tables.append(html.table(frame, part, merge_mean_std=merge))
             body += [tables.markdown(frame, merge_mean_std=merge), ""]
-        body += [f"![{image['caption']}]({file})" for file, image in zip(PLOTTED.get(name, ()), section.images)]
+        body += [f"![{image['caption']}]({image['file']})" for image in section.images]
         sections.append(section)
     claims_table = pd.DataFrame(claims, columns=["claim", "where", "paper", "this project"])
     claims_table.to_csv(out / "published.csv", index=False)
@@ -193,9 +193,6 @@ def _aarch64(df, out, section, claims) -> dict:
 def _memory(df, out, section, claims) -> dict:
     times = tables.time(df[df["impl"].eq("c")])
     return {"memory": (times[["task", "variant", "trainable_params", "mem_total_KiB"]], False)}
-
-
-PLOTTED = {"pareto": ("acc_vs_time.png", "acc_vs_memory.png")}
 
 
 def _pareto(df, out, section, claims) -> dict:

@@ -53,8 +53,9 @@ def chart(id: str, title: str, spec: dict) -> dict:
 
 
 def image(path: Path, caption: str) -> dict:
-    """A PNG figure, inlined."""
-    return {"caption": caption, "src": "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()}
+    """A PNG figure, inlined (`file`: its name beside the page's Markdown)."""
+    return {"caption": caption, "file": path.name,
+            "src": "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()}
 
 
 @functools.cache
