@@ -162,6 +162,9 @@ class McuStandin(Strict):
     # Where QEMU's UART listens on 127.0.0.1 when the board is reached through ser2net
     # (an rfc2217:// port); a socket:// board's own port is QEMU's.
     qemu_port: Optional[Annotated[int, Field(ge=1, le=65535)]] = None
+    # QEMU runs the cycle model plugin (targets/c/cyclemodel), so records carry ft_cycles_est;
+    # false runs it without (faster; instructions only).
+    cycle_model: bool = True
 
 
 class SerialBoard(BoardBase):

@@ -421,7 +421,7 @@ def lab_down(lab_file):
 @click.argument("command", nargs=-1, required=True)
 def lab_ctl(lab_file, command):
     """Send COMMAND to the running emulated lab: status, stop|start|restart|drop BOARD, reset|pause|resume
-    MCU-BOARD (its reset button; freeze and thaw it)."""
+    MCU-BOARD (its reset button; freeze and thaw it), cycles MCU-BOARD (its cycle model's windows)."""
     import json
     from harness.config import load_lab
     from harness.lab.serve import ask

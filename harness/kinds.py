@@ -86,8 +86,10 @@ def _posix_words(facts: dict) -> str:
 
 def _serial_target(board, run_id, cache_dir, lab):
     from harness import flashers
+    from harness.mcu.cycle_model import LabWindows
     from harness.targets.mcu import SerialTarget
-    return SerialTarget(board, run_id, cache_dir, flashers.for_board(board, lab))
+    cycles = LabWindows(lab, board.name) if board.standin is not None and board.standin.cycle_model else None
+    return SerialTarget(board, run_id, cache_dir, flashers.for_board(board, lab), cycles)
 
 
 def _serial_probe(board, cache_dir):

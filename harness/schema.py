@@ -7,7 +7,8 @@ of logs, and everything else (report, resume, later compare and history) reads t
 Versions: 1 is the log of skip2bench before records carried `schema_version` (no board
 fingerprint, the C binary's hash inside `runtime`); 2 has no storage formats (every job stored
 its cache and inputs in float32); 3 has no counts of dropped frames and of bytes received during
-an MCU's counted work; 4 does not name the board's kind and has job records only; 5 is this one.
+an MCU's counted work; 4 does not name the board's kind and has job records only; 5 has no
+estimated cycles of an emulated MCU; 6 is this one.
 Every later version ships a migration from the one before and a test that reads a committed log
 of the old version.
 """
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from harness.job_table import FIELDS, FORMATS
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # The kinds of record a log holds: a fine-tuning job's, and a probe's (a measurement of the board
 # itself, such as the C core's ceiling: harness/probes.py).
 RECORD_TYPES = ("job", "probe")
@@ -81,6 +82,10 @@ class Result(_Model):
     bwd_instructions: Optional[Count] = None
     upd_instructions: Optional[Count] = None
     cache_instructions: Optional[Count] = None
+    # Cortex-M4 cycles of fine-tuning as the cycle model estimates them for an emulated MCU
+    # (targets/c/cyclemodel: the TRM's counts per instruction, flash wait states), over the same
+    # instructions as ft_instructions; None where no model ran.
+    ft_cycles_est: Optional[Count] = None
     # Time an MCU spent waiting for and moving streamed input rows, outside every time above.
     transfer_time_s: Optional[Seconds] = None
     streamed_bytes: Optional[Count] = None  # input rows the host sent during the job
@@ -235,7 +240,7 @@ DETERMINISTIC = ("job_id", "task", "variant", "impl", "board", "repetition", *(f
                  "epoch_loss", "n_ft", "n_test", "ft_macs", "trainable_params", "cache_capacity_samples",
                  "cache_hits", "cache_misses", "cache_hit_rate", *_MEMORY_FIELDS, "ft_instructions",
                  "fwd_instructions", "bwd_instructions", "upd_instructions", "cache_instructions",
-                 "streamed_bytes", "mcu_memory")
+                 "ft_cycles_est", "streamed_bytes", "mcu_memory")
 
 
 def flatten(result: Result) -> dict:
@@ -278,7 +283,11 @@ def _v4_to_v5(rec: dict) -> dict:
     return dict(rec, schema_version=5, record_type="job")
 
 
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+def _v5_to_v6(rec: dict) -> dict:
+    return dict(rec, schema_version=6)  # no cycle model ran: ft_cycles_est is unknown (None)
+
+
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6}
 
 
 class UnknownVersion(ValueError):

@@ -154,6 +154,7 @@ def test_mcu_boards_train_exactly_as_the_host(lab, cache, tmp_path, small_task):
         assert r["time_kind"] == "emulated" and r["ft_instructions"] > 0
         assert r["ft_instructions"] >= r["fwd_instructions"] + r["bwd_instructions"] + r["upd_instructions"]
         assert abs(r["ft_time_s"] - r["ft_instructions"] / r["runtime"]["clock_hz"]) < 1e-9
+        assert r["ft_cycles_est"] >= r["ft_instructions"]  # the cycle model's window: each takes a cycle or more
         assert len(r["epoch_loss"]) == (1 if r["method"] == "oselm-head" else 2)  # one pass, or two epochs
         assert len(r["runner_sha256"]) == 64
         # Memory measured: the ELF's static data, the painted stack's high-water, and where the
@@ -166,6 +167,11 @@ def test_mcu_boards_train_exactly_as_the_host(lab, cache, tmp_path, small_task):
     streamed = {(r["board"], r["variant"]): r["runtime"]["streamed"] for r in recs if r["status"] == "ok"
                 and r["board"] != "host"}
     assert set(streamed.values()) == {False}  # the small set fits in RAM beside every arena
+    # The STM32F405 reads its model from flash with wait states; the mps2-an386 from SSRAM without.
+    cpi = {(r["board"], r["job_id"]): r["ft_cycles_est"] / r["ft_instructions"] for r in recs
+           if r["status"] == "ok" and r["board"] != "host"}
+    both = [job for board, job in cpi if board == "mcu-stm32f405" and ("mcu-an386", job) in cpi]
+    assert both and all(cpi["mcu-stm32f405", job] > cpi["mcu-an386", job] for job in both), cpi
     assert sum(r["status"] == "ok" for r in recs if r["board"] == "mcu-stm32f405") >= 3
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["boards"]["mcu-stm32f405"]["facts"]["ram"] == {"sram": 131072, "ccm": 65536}

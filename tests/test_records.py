@@ -15,6 +15,7 @@ from harness.targets import parse_result
 V1_LOG = Path(__file__).parent / "data" / "records-v1.jsonl"
 V2_LOG = Path(__file__).parent / "data" / "records-v2.jsonl"
 V4_LOG = Path(__file__).parent / "data" / "records-v4.jsonl"  # three records of an emulated MCU board
+V5_LOG = Path(__file__).parent / "data" / "records-v5.jsonl"  # three of results/mcu-fan, before the cycle model
 
 
 def v1_lines():
@@ -55,6 +56,14 @@ def test_a_committed_v4_log_takes_its_board_kind_from_the_run_manifest(tmp_path)
     boards = [{"name": name, "transport": "serial"} for name in {r["board"] for r in raw}]
     (tmp_path / "manifest.json").write_text(json.dumps({"lab": {"boards": boards}}))
     assert set(load_records(tmp_path)["board_kind"]) == {"serial"}
+
+
+def test_a_committed_v5_log_reads_with_no_estimated_cycles():
+    raw = [json.loads(line) for line in V5_LOG.read_text().splitlines()]
+    records = RecordLog(V5_LOG).read()
+    assert all(r["schema_version"] == SCHEMA_VERSION and r["ft_cycles_est"] is None for r in records)
+    assert [r["ft_instructions"] for r in records] == [r["ft_instructions"] for r in raw] != [None] * 3
+    assert [r["board_kind"] for r in records] == [r["board_kind"] for r in raw]
 
 
 PROBE = {"schema_version": SCHEMA_VERSION, "record_type": "probe", "run_id": "r", "job_id": "8b5e497648b5",

@@ -19,9 +19,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from harness import paths
-from harness.errors import UserError
+from harness.errors import TargetError, UserError
 from harness.lab.standins import _die_with_parent, port_open, tool
-from harness.mcu import firmware
+from harness.mcu import cycle_model, firmware
 
 READY_TIMEOUT_S = 15
 
@@ -54,9 +54,15 @@ class QemuStandin:
         self.qemu_port = board.standin.qemu_port if self.served else url.port
         self.procs = {}
         self.flashed = (None, None, None)  # (firmware ELF, model image, its address) QEMU runs
+        self.plugin, self.no_cycles = None, "turned off in the lab file" if not board.standin.cycle_model else None
 
     def setup(self):
         self.dir.mkdir(parents=True, exist_ok=True)
+        if self.no_cycles is None:
+            try:
+                self.plugin = cycle_model.build(paths.cache_dir())
+            except TargetError as e:  # optional: the board runs, its records carry instructions only
+                self.no_cycles = str(e)
 
     def start(self):
         fw, model, address = self.flashed
@@ -81,6 +87,9 @@ class QemuStandin:
                "-serial", f"tcp:127.0.0.1:{self.qemu_port},server=on,wait=off,nodelay=on"]
         if model is not None:
             cmd += ["-device", f"loader,file={model},addr=0x{model_address:08x}"]
+        self.cycles_path.unlink(missing_ok=True)  # windows of this start only
+        if self.plugin is not None:
+            cmd += ["-plugin", cycle_model.plugin_option(self.plugin, Path(fw), b.firmware, self.cycles_path)]
         self._spawn("qemu", cmd, self.qemu_port)
         if self.served:
             tty = self.dir / "tty"
@@ -114,6 +123,17 @@ class QemuStandin:
     @property
     def qmp_path(self) -> Path:
         return self.dir / "qmp.sock"
+
+    @property
+    def cycles_path(self) -> Path:
+        return self.dir / "cycles.jsonl"
+
+    def cycles(self) -> dict:
+        """The cycle model's windows so far: how many, and the last (None without the model)."""
+        if self.plugin is None:
+            return {"windows": None, "last": None, "why_not": self.no_cycles}
+        windows = cycle_model.read_windows(self.cycles_path)
+        return {"windows": len(windows), "last": windows[-1] if windows else None, "why_not": None}
 
     def machine(self, command: str):
         """A QMP command (system_reset, stop, cont) to the running QEMU."""

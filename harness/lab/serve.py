@@ -2,7 +2,7 @@
 
 `skip2bench lab serve` starts the stand-in of every lab board that has a `standin` table, then
 answers one-line commands on a local control socket (status, stop/start/restart/drop BOARD,
-reset/pause/resume MCU-BOARD, shutdown) until it is told to shut down or gets SIGTERM/SIGINT; then it stops every stand-in and
+reset/pause/resume MCU-BOARD, cycles MCU-BOARD (its cycle model's windows), shutdown) until it is told to shut down or gets SIGTERM/SIGINT; then it stops every stand-in and
 waits for it. It is also the subreaper of its subtree: runners orphaned by a dropped SSH session
 are reaped here, since this machine's PID 1 reaps nothing.
 
@@ -89,10 +89,12 @@ class Supervisor:
                 return {"error": f"no emulated MCU board named {name!r} in lab '{self.lab.name}'"}
             standin.flash(fw, model[0] if model else None, int(model[1], 0) if model else None)
             return self.status()["boards"][name]
-        if verb in ("reset", "pause", "resume"):  # an MCU board's reset button; freezing it
+        if verb in ("reset", "pause", "resume", "cycles"):  # an MCU board's reset button; freezing it
             standin = self.standins.get(name)
             if not isinstance(standin, QemuStandin):
                 return {"error": f"no emulated MCU board named {name!r} in lab '{self.lab.name}'"}
+            if verb == "cycles":  # the cycle model's windows (harness/mcu/cycle_model.py)
+                return standin.cycles()
             standin.machine({"reset": "system_reset", "pause": "stop", "resume": "cont"}[verb])
             return self.status()["boards"][name]
         if verb in ("stop", "start", "restart", "drop"):
@@ -106,7 +108,7 @@ class Supervisor:
             dropped = standin.drop_sessions() if verb == "drop" else 0
             return {**self.status()["boards"][name], "dropped": dropped}
         return {"error": f"unknown command {verb!r}; commands: status, stop|start|restart|drop BOARD, "
-                         f"reset|pause|resume MCU-BOARD, flash BOARD FIRMWARE [MODEL ADDRESS], shutdown"}
+                         f"reset|pause|resume|cycles MCU-BOARD, flash BOARD FIRMWARE [MODEL ADDRESS], shutdown"}
 
     def reap_orphans(self):
         """Wait for exited processes re-parented to us (not the stand-ins we hold as Popen)."""

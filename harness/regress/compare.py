@@ -26,7 +26,7 @@ from harness.regress import stats
 from harness.rundir import read_manifest
 from harness.targets.facts import board_identity, cpu_words, software
 
-EXACT = ("ft_macs", "trainable_params", "ft_instructions", "fwd_instructions", "bwd_instructions",
+EXACT = ("ft_macs", "trainable_params", "ft_instructions", "ft_cycles_est", "fwd_instructions", "bwd_instructions",
          "upd_instructions", "cache_instructions", "mem_weights_bytes", "mem_grads_bytes", "mem_optimizer_bytes",
          "mem_activations_bytes", "mem_cache_bytes")
 # An emulated board times its phases in timer ticks (40 instructions on the mps2-an386): a tick

@@ -33,6 +33,8 @@ TABLES = [
     ("fit", "MCU boards: what fits, instructions, memory",
      "Per MCU board and method: fine-tuning instructions (QEMU -icount: exact, host transfers left "
      "out) and ft_s = instructions / nominal clock (an emulated estimate), MACs per instruction; "
+     "where QEMU ran the cycle model (targets/c/cyclemodel), its estimated Cortex-M4 cycles and "
+     "ft_s_cycles = cycles / nominal clock; "
      "RAM used per region (static data from the firmware's ELF, the painted stack's high-water, "
      "the data set, the arena and the cache store where the firmware placed them) against the "
      "region's size, flash (firmware + model image + data set); the arena and the cache store "

@@ -19,7 +19,7 @@ MEMORY = ["mem_weights_bytes", "mem_grads_bytes", "mem_optimizer_bytes", "mem_ac
 RESULTS = ["acc_before", "acc_after", "ft_time_s", "fwd_time_s", "bwd_time_s", "upd_time_s",
            "cache_time_s", "epoch_times_s", "epoch_loss", "ft_macs", "trainable_params",
            "cache_hits", "cache_misses", "cache_hit_rate", "peak_rss_bytes", *MEMORY,
-           "wall_s", "ft_instructions", "streamed_bytes", "transfer_time_s", "dropped_frames",
+           "wall_s", "ft_instructions", "ft_cycles_est", "streamed_bytes", "transfer_time_s", "dropped_frames",
            "link_bytes_during_compute"]
 # A diverged run says why in "reason"; an infrastructure error in "error" and "stderr_tail".
 COLUMNS = [*IDENTITY, "status", "reason", "error", "stderr_tail", *RESULTS]

@@ -148,6 +148,9 @@ def fit(df: pd.DataFrame) -> pd.DataFrame | None:
             row["instructions"] = measured["ft_instructions"].median()
             row["ft_s"] = measured["ft_time_s"].median()
             row["MACs/instr"] = first["ft_macs"] / first["ft_instructions"] if first["ft_instructions"] else None
+            # The cycle model's estimate, where it ran: cycles, and seconds at the nominal clock.
+            row["cycles_est"] = measured["ft_cycles_est"].median()
+            row["ft_s_cycles"] = row["cycles_est"] / first["runtime"]["clock_hz"]
             row["streamed_kB"] = measured["streamed_bytes"].median() / 1000
             row["transfer_s"] = measured["transfer_time_s"].median()
             for name, use in mem["ram"].items():
@@ -164,7 +167,8 @@ def fit(df: pd.DataFrame) -> pd.DataFrame | None:
         row["why refused"] = refused["reason"].iloc[0] if len(refused) else ""
         rows.append(row)
     table = pd.DataFrame(rows)
-    quiet = [c for c in ("dropped_frames", "bytes_during_compute") if c in table and not table[c].fillna(0).any()]
+    quiet = [c for c in ("dropped_frames", "bytes_during_compute", "cycles_est", "ft_s_cycles")
+             if c in table and not table[c].fillna(0).any()]
     return sort_rows(table.drop(columns=quiet))
 
 

@@ -8,7 +8,8 @@ beside the model when they fit there, else in RAM (inputs and labels when they f
 only with the inputs streamed per mini-batch on the board's request); then a RUN, after which the
 host answers the board's ROWS, PROGRESS and DONE. The data set's host-side form is
 harness/mcu/dataset.py, the result's assembly harness/mcu/result.py; flashing is the flasher's it
-is handed (harness/flashers.py).
+is handed (harness/flashers.py), and so are an emulated board's estimated cycles
+(harness/mcu/cycle_model.py).
 """
 import dataclasses
 import hashlib
@@ -20,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 from harness.errors import JobUnsupported, TargetError, UserError
-from harness.mcu import firmware, footprint, messages as msg, model_image
+from harness.mcu import cycle_model, firmware, footprint, messages as msg, model_image
 from harness.mcu.dataset import DataSet
 from harness.mcu.result import serial_result
 from harness.targets import facts as board_facts
@@ -50,8 +51,10 @@ def check_hello(payload: bytes, board_name: str, ours: int = PROTOCOL) -> msg.He
 class SerialTarget:
     on_progress = None  # called with "epoch n/N" as the board reports each epoch (the run's console)
 
-    def __init__(self, board, run_id: str, cache_dir: Path, flasher):
+    def __init__(self, board, run_id: str, cache_dir: Path, flasher, cycles=None):
         self.board, self.run_id, self.cache_dir, self.flasher = board, run_id, Path(cache_dir), flasher
+        self.cycles = cycles  # an emulated board's cycle model (cycle_model.LabWindows), or None
+        self.windows_before = None  # its windows when the running job started
         self.down, self.facts, self.fingerprint = None, {}, None
         self.unsupported, self.runner_sha256, self.repaired = {}, {}, []
         self.sent = Counter()
@@ -274,6 +277,7 @@ class SerialTarget:
     def _start(self, job, stream, model_hash, data_hash) -> tuple:
         # A fresh token per attempt: every frame of this job carries it, and no other is taken.
         self.link.begin_job(secrets.randbits(32) | 1)
+        self.windows_before = self.cycles.state()["windows"] if self.cycles else None
         answer = self.link.request(msg.RUN, msg.run(job, stream, model_hash, data_hash), accept_device_request=True)
         # No answer but a request from the board: it started, and its RUN answer was lost.
         try:
@@ -320,7 +324,19 @@ class SerialTarget:
                             footprint.memory(self.fw_static, self.hello, result, self.flash_bytes),
                             {"streamed": stream, "inputs_in_flash": in_slot, "streamed_bytes": streamed[0]})
         out["dropped_frames"] = self.link.counters["dropped"] - dropped
+        if self.windows_before is not None:
+            out["ft_cycles_est"] = self._job_cycles(out["ft_instructions"])
         return validated(out, what, job, fields=msg.RUN_FIELDS)
+
+    def _job_cycles(self, ft_instructions: int) -> int:
+        """The cycle model's estimate of the job just done: its one window since RUN, checked to
+        count the job's own instructions."""
+        state = self.cycles.state()
+        if state["windows"] != self.windows_before + 1:
+            raise ProtocolError(f"board {self.board.name}: the cycle model wrote {state['windows'] - self.windows_before} "
+                                f"windows during the job, not one; restart the board "
+                                f"(skip2bench lab ctl restart {self.board.name})")
+        return cycle_model.checked_cycles(state["last"], ft_instructions, self.hello.ticks_per_second, self.board.name)
 
     def close(self):
         if self.link is not None:

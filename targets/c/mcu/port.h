@@ -1,4 +1,7 @@
-/* The firmware's side of skip2_port.h: host transfers kept out of the core's clock. */
+/* The firmware's side of skip2_port.h: host transfers kept out of the core's clock.
+ * The emulated lab's cycle model times the same stretches by the entries of these functions and
+ * of skip2_port_ticks (harness/mcu/cycle_model.py): keep them functions of their own, and
+ * port_transfer_ticks called only for DONE. */
 #ifndef PORT_H
 #define PORT_H
 
