@@ -13,6 +13,7 @@ from harness.mcu import cycle_model
 
 BENCH = cycle_model.PLUGIN_DIR / "bench"
 P = 2  # the model's pipeline refill
+DIVIDE = 7  # the model's SDIV/UDIV (the TRM: 2 to 12 by the operands)
 RETURN = 1 + P  # each sequence's bx lr
 # Cycles of each sequence by the TRM, its return included, and its instructions.
 TRM = {
@@ -32,11 +33,20 @@ TRM = {
     "seq_branch": (4 * (1 + P) + RETURN, 5),      # B 1 + P
     "seq_cond_not_taken": (1 + 4 + RETURN, 6),    # CMP 1, BNE not taken 1
     "seq_cond_taken": (4 * (1 + 1 + P) + RETURN, 9),  # CMP 1, BEQ taken 1 + P
+    "seq_mla": (8 + RETURN, 9),                   # MLA 1
+    "seq_umlal": (4 + RETURN, 5),                 # UMLAL 1
+    "seq_sdiv": (1 + 4 * DIVIDE + RETURN, 6),     # MOVS 1, SDIV 2 to 12: the model's fixed 7
+    "seq_vdiv": (4 * 14 + RETURN, 5),             # VDIV.F32 14
+    "seq_vsqrt": (2 * 14 + RETURN, 3),            # VSQRT.F32 14
+    "seq_ldrd_strd": (3 + 3 + RETURN, 3),         # LDRD, STRD 1 + N (N = 2)
+    "seq_vpush_vpop": ((1 + 4) + (1 + 4) + RETURN, 3),  # VPUSH, VPOP of two doubles 1 + N (N = 4 words)
     "seq_flash_data": (2 + 1 + RETURN, 3),        # two neighbouring LDRs
     "seq_far_call": (2 + (1 + P) + (1 + P) + (1 + 1 + P), 4),  # PUSH 1+N, BL, BX, POP {pc} 1+N+P
+    # MOVS 1; four passes of SUBS 1 and BNE, taken three times 1 + P, then not 1
+    "seq_loop": (1 + 4 + 3 * (1 + P) + 1 + RETURN, 10),
 }
 # The order microbench.S runs them in: every sequence once, then the flash ones again.
-RUNS = [*TRM][:-2] + ["seq_flash_data"] * 3 + ["seq_far_call"] * 2
+RUNS = [*TRM][:-3] + ["seq_flash_data"] * 3 + ["seq_far_call"] * 2 + ["seq_loop"] * 2
 
 
 @pytest.fixture(scope="module")
@@ -81,12 +91,16 @@ def test_flash_waits_where_the_art_accelerator_misses(windows):
     # Without the waits, every window is the TRM's count.
     assert [w["cycles"] - sum(f) for w, f in zip(windows[5], flash)] == [w["cycles"] for w in windows[0]]
     # Data: two lines of the table miss, hit once cached, and two new lines miss.
-    assert [d for _, d in flash[-5:-2]] == [2 * ws, 0, 2 * ws]
+    assert [d for _, d in flash[-7:-4]] == [2 * ws, 0, 2 * ws]
     # Code: the far function's line misses (not the next line, so not prefetched), then hits; a
     # sequence run a second time is cached whole.
-    assert [c for c, _ in flash[-2:]] == [2 * ws, 0]
-    assert flash[-4][0] == 0
-    assert all(d == 0 for _, d in flash[:-5])  # no other sequence reads flash
+    assert [c for c, _ in flash[-4:-2]] == [2 * ws, 0]
+    assert flash[-6][0] == 0
+    # A loop in a line of its own: that line misses on the first pass through it only, and once
+    # for the whole first run (its later passes hit); the second run is cached whole.
+    assert [c for c, _ in flash[-2:]] == [ws, 0]
+    assert all(d == 0 for _, d in flash[:-7] + flash[-4:])  # no other sequence reads flash
+    assert all(w["flash_wait_cycles"] == sum(f) for w, f in zip(windows[5], flash))
 
 
 def test_a_bad_argument_is_refused_in_one_line(tmp_path):

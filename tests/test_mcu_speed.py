@@ -9,6 +9,7 @@ import pytest
 
 from conftest import ROOT, full_job, write_runner_files
 from harness.bench.mcu_speed import BATCH, RANK, VARIANTS
+from harness.methods import parse_variant
 from harness.report.phases import phase_macs
 
 SIZES = (24, 16, 12, 3)
@@ -17,10 +18,12 @@ SIZES = (24, 16, 12, 3)
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_the_phases_macs_add_up_to_the_jobs(tmp_path, variant):
     files = write_runner_files(tmp_path, SIZES, n_ft=45, n_test=10, seed=3)
-    method, cached = variant.removesuffix("+cache"), variant.endswith("+cache") or variant == "skip2-lora"
-    row_bytes = 4 * (sum(SIZES[1:-1]) + (SIZES[-1] if method != "ft-last" else 0))
+    method, cached, cache_format = parse_variant(variant)
+    with_logits = method != "ft-last"
+    values, segments = sum(SIZES[1:-1]) + (SIZES[-1] if with_logits else 0), len(SIZES) - 2 + with_logits
+    row_bytes = values + 4 * segments if cache_format == "int8" else 4 * values  # docs/methods.md
     job = full_job(method, seed=1, epochs=2, batch_size=BATCH, lr=0.05, rank=RANK, cache=cached,
-                   cache_budget_bytes=30 * row_bytes, n_layers=len(SIZES) - 1, model_dir=str(files / "model"),
+                   cache_format=cache_format, cache_budget_bytes=30 * row_bytes, n_layers=len(SIZES) - 1, model_dir=str(files / "model"),
                    data_dir=str(files / "data"))
     (tmp_path / "job.json").write_text(json.dumps(job))
     done = subprocess.run([sys.executable, str(ROOT / "targets" / "numpy" / "skip2_runner.py"), str(tmp_path)],

@@ -6,13 +6,15 @@ fan-damage1 model shape (512-96-96-2, batch 20, rank 4), by instructions counted
   (harness/mcu/products.py, run by targets/c/mcu/bench/products.c under semihosting on each
   tree's core), with a hash of its output's bits; the current tree's jobs also run the products
   probe, the same code through the firmware;
-- methods: every method's fine-tuning jobs, split by phase: the records' fwd/bwd/upd/cache
-  instruction counts against the MACs of each phase (docs/methods.md's counting, checked
-  against the record's ft_macs).
+- methods: every method's fine-tuning jobs (the caching ones also with int8 cache rows), with
+  float32 inputs and with int8 ones, split by phase: the records' fwd/bwd/upd/cache instruction
+  counts against the MACs of each phase (docs/methods.md's counting, checked against the
+  record's ft_macs).
 
 The jobs train on a few fan-damage1 samples (instructions per MAC hardly depend on how many).
-Each tree's jobs are a run directory kept in --out (jobs-now, jobs-REF), and the current tree's
-report has their phases table (harness/report/phases.py).
+Each tree's jobs are run directories kept in --out (jobs-now, jobs-REF, and with int8 inputs
+jobs-now-int8-inputs, jobs-REF-int8-inputs), and the current tree's reports have their phases
+table (harness/report/phases.py).
 With --before REF, git revision REF is measured the same way beside this tree: its core in the
 product bench, and its whole tree (harness, firmware) for the jobs, which must then give the
 same accuracies, losses and MAC counts.
@@ -38,8 +40,9 @@ from harness.mcu.result import instructions
 from harness.tasks import load_task
 
 HIDDEN, BATCH, RANK = (96, 96), 20, 4
-VARIANTS = ("ft-all", "ft-bias", "ft-last", "ft-last+cache", "lora-all", "lora-last", "lora-last+cache",
-            "skip-lora", "skip2-lora")
+VARIANTS = ("ft-all", "ft-bias", "ft-last", "ft-last+cache", "ft-last+cache-int8", "lora-all", "lora-last",
+            "lora-last+cache", "lora-last+cache-int8", "skip-lora", "skip2-lora", "skip2-lora+cache-int8")
+INPUT_FORMATS = ("f32", "int8")
 PHASES = ("fwd", "bwd", "upd", "cache")
 QEMU = ["qemu-system-arm", "-M", "mps2-an386", "-display", "none", "-monitor", "none", "-serial", "null",
         "-icount", "shift=0", "-semihosting-config", "enable=on,target=native"]
@@ -80,7 +83,7 @@ def task_file(path: Path, samples: int, data_root: Path | None) -> Path:
     return path
 
 
-def jobs(tree: Path, work: Path, data: Path, epochs: int, run_dir: Path) -> list:
+def jobs(tree: Path, work: Path, data: Path, epochs: int, run_dir: Path, input_format: str) -> list:
     """The records of every variant's job, run by `tree`'s own harness on its own emulated board
     into the run directory `run_dir`, which is kept; the current tree's run has the products
     probe too (another revision's harness may not know it)."""
@@ -89,7 +92,8 @@ def jobs(tree: Path, work: Path, data: Path, epochs: int, run_dir: Path) -> list
     (work / "exp.toml").write_text(
         f'name = "mcu-speed"\ntasks = ["fan"]\nmethods = {json.dumps(list(VARIANTS))}\nseeds = [0]\n'
         f'impls = ["c"]\n{probes}[task.fan]\nkind = "npz"\npath = "{data}"\n[model]\nhidden = {list(HIDDEN)}\n'
-        f'[finetune]\nepochs = {epochs}\nbatch_size = {BATCH}\nrank = {RANK}\n')
+        f'[finetune]\nepochs = {epochs}\nbatch_size = {BATCH}\nrank = {RANK}\n'
+        f'input_format = "{input_format}"\n')
     (work / "lab.toml").write_text(
         f'name = "mcu-speed"\nstandin_dir = "{work / "state"}"\n[[boards]]\nname = "mcu-an386"\n'
         f'transport = "serial"\nport = "socket://127.0.0.1:{free_port()}"\nfirmware = "mps2-an386"\n'
@@ -151,15 +155,16 @@ def method_table(runs: dict, sizes: list) -> list:
     lines = [" | ".join(["method", "phase", "MACs", *(f"instructions {label}" for label in labels),
                          *(f"MAC/instr {label}" for label in labels)]),
              "|".join(["---"] * (3 + 2 * len(labels)))]
-    by = {label: {r["variant"]: r for r in records} for label, records in runs.items()}
-    for variant in VARIANTS:
-        r = by[labels[-1]][variant]
+    by = {label: {job_of(r): r for r in records} for label, records in runs.items()}
+    for job in [(v, f) for f in INPUT_FORMATS for v in VARIANTS]:
+        r = by[labels[-1]][job]
         macs = {**phase_macs(r, sizes), "cache": 0, "ft": r["ft_macs"]}
+        name = job[0] + (f" ({job[1]} inputs)" if job[1] != "f32" else "")
         for phase in (*PHASES, "ft"):
-            counts = [by[label][variant][f"{phase}_instructions"] for label in labels]
+            counts = [by[label][job][f"{phase}_instructions"] for label in labels]
             if not any(counts):
                 continue
-            lines.append(" | ".join([variant, phase, str(macs[phase]), *map(str, counts),
+            lines.append(" | ".join([name, phase, str(macs[phase]), *map(str, counts),
                                      *(ratio(macs[phase], c) for c in counts)]))
     return lines
 
@@ -168,9 +173,13 @@ def agreement(runs: dict) -> list:
     """Variants whose results differ between the trees (accuracy, losses, MACs)."""
     labels = list(runs)
     keys = ("acc_before", "acc_after", "epoch_loss", "ft_macs", "cache_hits")
-    first = {r["variant"]: r for r in runs[labels[0]]}
-    return [r["variant"] for label in labels[1:] for r in runs[label]
-            if any(r[k] != first[r["variant"]][k] for k in keys)]
+    first = {job_of(r): r for r in runs[labels[0]]}
+    return [" ".join(job_of(r)) for label in labels[1:] for r in runs[label]
+            if any(r[k] != first[job_of(r)][k] for k in keys)]
+
+
+def job_of(record: dict) -> tuple:
+    return record["variant"], record["input_format"]
 
 
 def measure(before: str | None, samples: int, epochs: int, data_root: Path | None, console, out: Path) -> None:
@@ -191,8 +200,10 @@ def measure(before: str | None, samples: int, epochs: int, data_root: Path | Non
         data = task_file(tmp / "fan.npz", samples, data_root)
         records = {}
         for i, (label, tree) in enumerate(trees.items()):
-            console.print(f"\njobs of {label} ({len(VARIANTS)} variants, {samples} samples, {epochs} epochs) ...")
-            records[label] = jobs(tree, tmp / f"jobs-{i}", data, epochs, out / f"jobs-{label}")
+            console.print(f"\njobs of {label} ({len(VARIANTS)} variants, {samples} samples, {epochs} epochs; "
+                          f"inputs {' and '.join(INPUT_FORMATS)}) ...")
+            records[label] = [r for f in INPUT_FORMATS for r in
+                              jobs(tree, tmp / f"jobs-{i}-{f}", data, epochs, out / run_name(label, f), f)]
         sizes = [512, *HIDDEN, 2]
         console.print(f"\nFine-tuning by phase ({samples} fan-damage1 samples, {epochs} epochs), mps2-an386:\n")
         console.print("\n".join(method_table(records, sizes)), markup=False)
@@ -200,4 +211,9 @@ def measure(before: str | None, samples: int, epochs: int, data_root: Path | Non
             differ = agreement(records)
             console.print("\nresults (accuracy, losses, MACs) " + (f"DIFFER for {', '.join(differ)}" if differ
                           else f"identical between {before} and now"))
-    console.print(f"\nreport of the jobs: {write_report(out / 'jobs-now') / 'report.md'}")
+    for f in INPUT_FORMATS:
+        console.print(f"report of the jobs ({f} inputs): {write_report(out / run_name('now', f)) / 'report.md'}")
+
+
+def run_name(label: str, input_format: str) -> str:
+    return f"jobs-{label}" + ("" if input_format == "f32" else f"-{input_format}-inputs")

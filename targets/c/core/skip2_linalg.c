@@ -4,10 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The Cortex-M4F (ARMv7E-M with its FPU) has kernels of its own, skip2_tiles_m4.inc. */
-#if defined(__GNUC__) && defined(__ARM_ARCH_7EM__) && defined(__ARM_FP)
-#define SKIP2_M4 1
-#endif
+#include "skip2_m4.h"
 
 /* The kernels below are written for constant shapes: each call with constants must become its
  * own loop, which GCC and clang only do for code they inline. */

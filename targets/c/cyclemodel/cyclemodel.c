@@ -33,47 +33,60 @@ static counts now;
 
 #define MAX_RANGES 4
 #define LINE_SHIFT 4 /* 128-bit lines */
+#define MAX_FLASH (64u << 20) /* the largest range accepted */
 static struct { uint64_t start, size; } flash[MAX_RANGES];
 static int n_flash;
 static unsigned wait_states;
+static uint32_t n_lines; /* lines in the largest range */
 
-/* A fully associative cache of `ways` lines, least recently used out. */
+/* A fully associative cache of `ways` lines, least recently used out. A line is named by its
+ * offset in its flash range (the ranges are aliases of one flash), and `slot` finds it in O(1):
+ * a hit costs a look-up and a time stamp, only a miss looks for the oldest line. */
 typedef struct {
-    uint64_t line[64];
-    uint64_t used[64];
+    uint32_t line[64];
+    uint64_t used[64]; /* 0: empty */
     unsigned ways;
     uint64_t clock;
+    int8_t *slot; /* per line: its way, or -1 */
 } lru_cache;
 static lru_cache code_cache = { .ways = 64 }, data_cache = { .ways = 8 };
-static uint64_t prefetched = UINT64_MAX; /* the line after the last code line fetched */
+static uint32_t prefetched = UINT32_MAX; /* the line after the last code line fetched */
 
-static bool in_flash(uint64_t a)
+/* The line of flash address `a`, or UINT32_MAX when `a` is not in flash. */
+static uint32_t flash_line(uint64_t a)
 {
     for (int i = 0; i < n_flash; i++)
         if (a - flash[i].start < flash[i].size)
-            return true;
-    return false;
+            return (uint32_t)((a - flash[i].start) >> LINE_SHIFT);
+    return UINT32_MAX;
 }
 
 /* Whether `line` was cached; it is afterwards. */
-static bool cache_hit(lru_cache *c, uint64_t line)
+static bool cache_hit(lru_cache *c, uint32_t line)
 {
+    int s = c->slot[line];
+    if (s >= 0) {
+        c->used[s] = ++c->clock;
+        return true;
+    }
     unsigned victim = 0;
-    c->clock++;
-    for (unsigned i = 0; i < c->ways; i++) {
-        if (c->used[i] && c->line[i] == line) {
-            c->used[i] = c->clock;
-            return true;
-        }
+    for (unsigned i = 1; i < c->ways; i++)
         if (c->used[i] < c->used[victim])
             victim = i;
-    }
-    c->line[victim] = line, c->used[victim] = c->clock;
+    if (c->used[victim])
+        c->slot[c->line[victim]] = -1;
+    c->line[victim] = line, c->used[victim] = ++c->clock;
+    c->slot[line] = (int8_t)victim;
     return false;
 }
 
-static void fetch_code_line(uint64_t line)
+static uint32_t last_fetched = UINT32_MAX;
+
+static void fetch_code_line(uint32_t line)
 {
+    if (line == last_fetched) /* the most recent line again: a hit that changes nothing */
+        return;
+    last_fetched = line;
     bool hit = cache_hit(&code_cache, line) || line == prefetched;
     prefetched = line + 1;
     if (!hit)
@@ -83,7 +96,8 @@ static void fetch_code_line(uint64_t line)
 static void on_load(unsigned int vcpu, qemu_plugin_meminfo_t info, uint64_t vaddr, void *udata)
 {
     (void)vcpu, (void)info, (void)udata;
-    if (in_flash(vaddr) && !cache_hit(&data_cache, vaddr >> LINE_SHIFT))
+    uint32_t line = flash_line(vaddr);
+    if (line != UINT32_MAX && !cache_hit(&data_cache, line))
         now.cycles[CLASS_FLASH_DATA] += wait_states;
 }
 
@@ -91,7 +105,7 @@ static void on_load(unsigned int vcpu, qemu_plugin_meminfo_t info, uint64_t vadd
 
 typedef struct {
     uint64_t start;
-    uint64_t first_line, last_line; /* code lines in flash it spans; first > last: none */
+    uint32_t first_line, last_line; /* code lines in flash it spans; first > last: none */
     uint64_t fallthrough;           /* the address after its last instruction, a branch */
 } block;
 
@@ -104,7 +118,7 @@ static void on_block(unsigned int vcpu, void *udata)
     if (pending_fallthrough && b->start != pending_fallthrough)
         now.cycles[CLASS_BRANCH] += TRM_REFILL;
     pending_fallthrough = 0;
-    for (uint64_t line = b->first_line; line <= b->last_line; line++)
+    for (uint32_t line = b->first_line; line <= b->last_line && line != UINT32_MAX; line++)
         fetch_code_line(line);
 }
 
@@ -152,7 +166,8 @@ static void emit_window(void)
             ", \"pauses\": %" PRIu64 ", \"classes\": {", ++windows, w.insns, total(&w), pauses_at_end - pauses_at_start);
     for (int k = 0; k < N_CLASSES; k++)
         fprintf(out, "%s\"%s\": %" PRIu64, k ? ", " : "", trm_class_names[k], w.cycles[k]);
-    fprintf(out, "}}\n");
+    fprintf(out, "}, \"flash_wait_cycles\": %" PRIu64 "}\n",
+            w.cycles[CLASS_FLASH_CODE] + w.cycles[CLASS_FLASH_DATA]);
     fflush(out);
 }
 
@@ -218,8 +233,10 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
          * MEM_RW filter but not through MEM_R, so the filter is RW. */
         if (n_flash && cur.loads)
             qemu_plugin_register_vcpu_mem_cb(insn, on_load, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW, NULL);
-        if (in_flash(at)) {
-            uint64_t first = at >> LINE_SHIFT, last = (at + qemu_plugin_insn_size(insn) - 1) >> LINE_SHIFT;
+        uint32_t first = flash_line(at);
+        if (first != UINT32_MAX) {
+            uint32_t last = flash_line(at + qemu_plugin_insn_size(insn) - 1);
+            last = last == UINT32_MAX ? first : last;
             if (b->first_line > b->last_line)
                 b->first_line = first;
             b->last_line = last;
@@ -268,8 +285,14 @@ static int parse(const char *arg)
         if (*end != ':')
             return bad(arg, "write flash=START:SIZE");
         flash[n_flash].size = strtoull(end + 1, &end, 0);
+        if (*end)
+            return bad(arg, "write flash=START:SIZE");
+        if (flash[n_flash].size == 0 || flash[n_flash].size > MAX_FLASH)
+            return bad(arg, "SIZE must be 1 to 64 MB");
+        if ((flash[n_flash].size + (1u << LINE_SHIFT) - 1) >> LINE_SHIFT > n_lines)
+            n_lines = (uint32_t)((flash[n_flash].size + (1u << LINE_SHIFT) - 1) >> LINE_SHIFT);
         n_flash++;
-        return *end ? bad(arg, "write flash=START:SIZE") : 0;
+        return 0;
     }
     for (int h = 0; h < N_HOOKS; h++)
         if (key == strlen(hook_names[h]) && strncmp(arg, hook_names[h], key) == 0) {
@@ -296,6 +319,12 @@ PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *in
             return -1;
     if (!out && hook_set[HOOK_EMIT])
         return bad("emit", "needs out=FILE");
+    if (n_flash) {
+        code_cache.slot = malloc(n_lines), data_cache.slot = malloc(n_lines);
+        if (!code_cache.slot || !data_cache.slot)
+            return bad("flash", "out of memory");
+        memset(code_cache.slot, -1, n_lines), memset(data_cache.slot, -1, n_lines);
+    }
     qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
     qemu_plugin_register_atexit_cb(id, at_exit, NULL);
     return 0;

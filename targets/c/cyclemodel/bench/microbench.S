@@ -127,6 +127,40 @@ sequence seq_cond_taken
 1:
     .endr
     bx lr
+sequence seq_mla
+    .rept 8
+    mla r1, r2, r3, r1
+    .endr
+    bx lr
+sequence seq_umlal
+    .rept 4
+    umlal r0, r1, r2, r3
+    .endr
+    bx lr
+sequence seq_sdiv             /* r4 / 7: the model's fixed divide time whatever the operands */
+    movs r2, #7
+    .rept 4
+    sdiv r1, r4, r2
+    .endr
+    bx lr
+sequence seq_vdiv
+    .rept 4
+    vdiv.f32 s0, s1, s2
+    .endr
+    bx lr
+sequence seq_vsqrt
+    .rept 2
+    vsqrt.f32 s0, s1
+    .endr
+    bx lr
+sequence seq_ldrd_strd
+    ldrd r0, r1, [r4]
+    strd r0, r1, [r4, #8]
+    bx lr
+sequence seq_vpush_vpop       /* two doubles: four words each way */
+    vpush {d8-d9}
+    vpop {d8-d9}
+    bx lr
 sequence seq_flash_data       /* r5: two lines of `table` in flash */
     ldr r0, [r5]
     ldr r1, [r5, #16]
@@ -146,11 +180,12 @@ reset:
     isb
     ldr r4, =scratch
     ldr r5, =table
-    .irp seq, seq_empty, seq_alu, seq_vadd, seq_vmla, seq_vldm8, seq_vldm16, seq_vldr, seq_ldm4, seq_stm4, seq_ldr8, seq_ldr_dependent, seq_ldr_alu, seq_mul, seq_branch, seq_cond_not_taken, seq_cond_taken
+    .irp seq, seq_empty, seq_alu, seq_vadd, seq_vmla, seq_vldm8, seq_vldm16, seq_vldr, seq_ldm4, seq_stm4, seq_ldr8, seq_ldr_dependent, seq_ldr_alu, seq_mul, seq_branch, seq_cond_not_taken, seq_cond_taken, seq_mla, seq_umlal, seq_sdiv, seq_vdiv, seq_vsqrt, seq_ldrd_strd, seq_vpush_vpop
     ldr r0, =\seq + 1
     bl run
     .endr
-    /* Flash: the data twice (its lines miss, then hit), then two new lines; a far call twice. */
+    /* Flash: the data twice (its lines miss, then hit), then two new lines; a far call twice;
+     * a loop twice. */
     ldr r0, =seq_flash_data + 1
     bl run
     ldr r0, =seq_flash_data + 1
@@ -162,6 +197,11 @@ reset:
     bl run
     ldr r0, =seq_far_call + 1
     bl run
+    /* A loop in a line of its own, twice: its line misses on the first pass only. */
+    ldr r0, =seq_loop + 1
+    bl run
+    ldr r0, =seq_loop + 1
+    bl run
     mov r0, #0x18             /* SYS_EXIT */
     ldr r1, =0x20026          /* ADP_Stopped_ApplicationExit */
     bkpt 0xab
@@ -170,6 +210,16 @@ reset:
 
     .balign 256
 far:
+    bx lr
+
+    .balign 256
+    .global seq_loop
+    .type seq_loop, %function
+seq_loop:                     /* four passes of a two-instruction loop */
+    movs r0, #4
+1:
+    subs r0, r0, #1
+    bne 1b
     bx lr
 
     .section .rodata
