@@ -45,34 +45,27 @@ run:
 \name:
     .endm
 
+/* A sequence of one instruction `count` times. */
+    .macro repeated name, count, insn:vararg
+    sequence \name
+    .rept \count
+    \insn
+    .endr
+    bx lr
+    .endm
+
 sequence seq_empty
     bx lr
-sequence seq_alu
-    .rept 16
-    add r1, r1, r2
-    .endr
-    bx lr
-sequence seq_vadd
-    .rept 16
-    vadd.f32 s0, s1, s2
-    .endr
-    bx lr
-sequence seq_vmla
-    .rept 16
-    vmla.f32 s0, s1, s2
-    .endr
-    bx lr
+repeated seq_alu, 16, add r1, r1, r2
+repeated seq_vadd, 16, vadd.f32 s0, s1, s2
+repeated seq_vmla, 16, vmla.f32 s0, s1, s2
 sequence seq_vldm8
     vldmia r4, {s0-s7}
     bx lr
 sequence seq_vldm16
     vldmia r4, {s0-s15}
     bx lr
-sequence seq_vldr
-    .rept 4
-    vldr s0, [r4]
-    .endr
-    bx lr
+repeated seq_vldr, 4, vldr s0, [r4]
 sequence seq_ldm4
     ldmia r4, {r0-r3}
     bx lr
@@ -100,11 +93,7 @@ sequence seq_ldr_alu
     add r1, r1, r2
     .endr
     bx lr
-sequence seq_mul
-    .rept 8
-    mul r1, r2, r3
-    .endr
-    bx lr
+repeated seq_mul, 8, mul r1, r2, r3
 sequence seq_branch
     .rept 4
     b 1f
@@ -127,32 +116,16 @@ sequence seq_cond_taken
 1:
     .endr
     bx lr
-sequence seq_mla
-    .rept 8
-    mla r1, r2, r3, r1
-    .endr
-    bx lr
-sequence seq_umlal
-    .rept 4
-    umlal r0, r1, r2, r3
-    .endr
-    bx lr
+repeated seq_mla, 8, mla r1, r2, r3, r1
+repeated seq_umlal, 4, umlal r0, r1, r2, r3
 sequence seq_sdiv             /* r4 / 7: the model's fixed divide time whatever the operands */
     movs r2, #7
     .rept 4
     sdiv r1, r4, r2
     .endr
     bx lr
-sequence seq_vdiv
-    .rept 4
-    vdiv.f32 s0, s1, s2
-    .endr
-    bx lr
-sequence seq_vsqrt
-    .rept 2
-    vsqrt.f32 s0, s1
-    .endr
-    bx lr
+repeated seq_vdiv, 4, vdiv.f32 s0, s1, s2
+repeated seq_vsqrt, 2, vsqrt.f32 s0, s1
 sequence seq_ldrd_strd
     ldrd r0, r1, [r4]
     strd r0, r1, [r4, #8]
