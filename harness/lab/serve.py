@@ -89,7 +89,7 @@ class Supervisor:
                 return {"error": f"no emulated MCU board named {name!r} in lab '{self.lab.name}'"}
             standin.flash(fw, model[0] if model else None, int(model[1], 0) if model else None)
             return self.status()["boards"][name]
-        if verb in ("reset", "pause", "resume", "cycles"):  # an MCU board's reset button; freezing it
+        if verb in ("reset", "pause", "resume", "cycles"):  # an MCU board's reset button; freezing it; its cycles
             standin = self.standins.get(name)
             if not isinstance(standin, QemuStandin):
                 return {"error": f"no emulated MCU board named {name!r} in lab '{self.lab.name}'"}
