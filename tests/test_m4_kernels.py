@@ -1,9 +1,9 @@
 """The Cortex-M4F's kernels (targets/c/core/skip2_tiles_m4.inc) give the portable kernels' bits.
 
-One program (targets/c/mcu/bench/kernels.c), a sweep of products and row additions over shapes
-and operand layouts, is built for this host (the portable kernels, at every vector width the
-CPU has) and for the emulated mps2-an386 (the M4F's); every line, a hash of a result's bits,
-must be the same. The MCU tests check whole jobs, but on small shapes only.
+One program (targets/c/mcu/bench/kernels.c), a sweep of products, row additions and int8
+dequantisation over shapes and operand layouts, is built for this host (the portable kernels, at
+every vector width the CPU has) and for the emulated mps2-an386 (the M4F's); every line, a hash
+of a result's bits, must be the same. The MCU tests check whole jobs, but on small shapes only.
 """
 import os
 import subprocess
@@ -20,7 +20,7 @@ def test_the_m4f_kernels_give_the_portable_kernels_bits(tmp_path):
     host = tmp_path / "kernels"
     subprocess.run(["cc", "-O2", "-std=c99", "-ffp-contract=off", f"-I{C_DIR / 'core'}", f"-I{BENCH}", f"-I{BENCH.parent}",
                     str(BENCH / "kernels.c"), str(C_DIR / "core" / "skip2_linalg.c"),
-                    str(C_DIR / "core" / "skip2_prng.c"), "-lm", "-o", str(host)], check=True)
+                    str(C_DIR / "core" / "skip2_prng.c"), str(C_DIR / "core" / "skip2_quant.c"), "-lm", "-o", str(host)], check=True)
     widths = {w: subprocess.run([str(host)], capture_output=True, text=True, check=True,
                                 env=dict(os.environ, SKIP2_VECTOR_WIDTH=w)).stdout for w in ("4", "8", "16")}
     expected = widths["16"].splitlines()

@@ -7,6 +7,7 @@
 #include "bits_hash.h"
 #include "skip2_linalg.h"
 #include "skip2_prng.h"
+#include "skip2_quant.h"
 
 #define POOL_ROWS 600
 #define WIDTH 600
@@ -100,6 +101,22 @@ static void rows_added(void)
     }
 }
 
+/* Dequantisation (skip2_dequantise, the M4F's own too): int8 values of every sign and size, at
+ * widths across its 8-value steps, with scales from the pool, zero and one of each extreme. */
+static void dequantised(void)
+{
+    static int8_t q[WIDTH];
+    static const float extreme[] = { 0.0f, 1e-38f, 3e38f };
+    for (int i = 0; i < WIDTH; i++)
+        q[i] = (int8_t)draw(-128, 127);
+    for (int c = 0; c < 60; c++) {
+        int n = c < 40 ? c : draw(41, WIDTH - 8), from = draw(0, 7);
+        float s = c % 10 < 3 ? extreme[c % 10] : pool[draw(0, WIDTH - 1)];
+        skip2_dequantise(n, q + from, s, out);
+        report("dequantise", 1, from, n, '-', '-', out, n);
+    }
+}
+
 int main(void)
 {
     skip2_uniform_sym(7, POOL_ROWS * WIDTH, 1.0f, pool);
@@ -110,6 +127,7 @@ int main(void)
     for (int c = 0; c < CASES; c++)
         product(c);
     rows_added();
+    dequantised();
     bench_exit();
     return 0;
 }
