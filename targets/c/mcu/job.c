@@ -10,7 +10,6 @@
 #include "port.h"
 #include "protocol.h"
 #include "ram.h"
-#include "serial.h"
 #include "skip2_core.h"
 #include "slot.h"
 #include "stack.h"
@@ -252,13 +251,14 @@ static void send_progress(int epoch, uint64_t ticks, double loss, void *user)
 
 /* skip2_job.on_batch: a BEAT notice (u32 batches so far) once 100 ms passed without a frame of
  * the job, so the host sees the board alive, and a look at what the host sent meanwhile (a
- * HELLO of a new session ends the job at once). Both kept out of the core's clock; only the
- * check of the SysTick alarm and the receive ring is counted work. */
+ * HELLO of a new session ends the job at once): at the BEAT, or as soon as bytes arrive while
+ * the job computes. Both kept out of the core's clock; only the check of the SysTick alarm and
+ * the receive count is counted work. */
 static void on_batch(void *user)
 {
     (void)user;
     batches++;
-    if (!systick_alarm && !serial_waiting())
+    if (!systick_alarm && !port_received_since_transfer())
         return;
     port_transfer_begin();
     writer w = { link_request_payload(), 0, LINK_MAX_PAYLOAD, 0 };

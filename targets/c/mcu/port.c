@@ -13,7 +13,7 @@
  * heartbeats, which the core's clock leaves out: its phases are the board's own work, whatever
  * the host and the line were doing. */
 static uint64_t transfer, since;
-static uint32_t rx_at_reset, rx_in_transfers, rx_since;
+static uint32_t rx_at_reset, rx_in_transfers, rx_since, rx_at_end;
 
 uint64_t skip2_port_ticks(void)
 {
@@ -25,6 +25,7 @@ void port_transfer_reset(void)
     transfer = 0;
     rx_in_transfers = 0;
     rx_at_reset = serial_rx_count();
+    rx_at_end = rx_at_reset;
     systick_restart();
 }
 
@@ -43,12 +44,18 @@ void port_transfer_end(void)
 {
     systick_restart();
     transfer += systick_now() - since;
-    rx_in_transfers += serial_rx_count() - rx_since;
+    rx_at_end = serial_rx_count();
+    rx_in_transfers += rx_at_end - rx_since;
 }
 
 uint32_t port_bytes_during_compute(void)
 {
     return serial_rx_count() - rx_at_reset - rx_in_transfers;
+}
+
+int port_received_since_transfer(void)
+{
+    return serial_rx_count() != rx_at_end;
 }
 
 uint64_t skip2_port_ticks_per_second(void)

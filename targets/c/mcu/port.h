@@ -18,5 +18,9 @@ uint64_t port_transfer_ticks(void);
 /* Bytes received since port_transfer_reset outside every transfer: they arrived while the
  * board counted the job's work, whose count their interrupts disturbed (reported in DONE). */
 uint32_t port_bytes_during_compute(void);
+/* Whether bytes arrived since the last transfer ended (or the job started). Bytes left waiting
+ * by a transfer do not count: talking to the host for them would cut the job's clock where a
+ * clean line does not, and every cut rounds the clock to a tick. */
+int port_received_since_transfer(void);
 
 #endif
