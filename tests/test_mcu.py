@@ -178,6 +178,14 @@ def test_mcu_boards_train_exactly_as_the_host(lab, cache, tmp_path, small_task):
     assert "flash" not in proc.stderr
 
 
+def test_the_lab_says_which_boards_run_the_cycle_model(lab):
+    from harness.config import load_lab
+    from harness.lab import serve
+    boards = serve.ask(load_lab(lab), "status")["boards"]
+    assert {name: b["note"] for name, b in boards.items()} == {"mcu-an386": "cycle model on",
+                                                               "mcu-stm32f405": "cycle model on"}
+
+
 def test_compact_formats_train_exactly_as_the_host(lab, cache, tmp_path, small_task):
     """int8 caches and int8 inputs read from the model slot, bit-identical with the host's C runner;
     one method keeps float32 inputs, which go to RAM between the other jobs (in a seeded order)."""

@@ -128,6 +128,11 @@ class QemuStandin:
     def cycles_path(self) -> Path:
         return self.dir / "cycles.jsonl"
 
+    @property
+    def note(self) -> str:
+        """What `lab up` says of the board beside its address."""
+        return "cycle model on" if self.plugin else f"no cycle model: {self.no_cycles}"
+
     def cycles(self) -> dict:
         """The cycle model's windows so far: how many, and the last (None without the model)."""
         if self.plugin is None:

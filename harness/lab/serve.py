@@ -72,7 +72,8 @@ class Supervisor:
 
     def status(self) -> dict:
         return {"pid": os.getpid(), "boards": {
-            name: {"address": s.address, "running": s.running(), "pid": s.proc.pid if s.running() else None}
+            name: {"address": s.address, "running": s.running(), "pid": s.proc.pid if s.running() else None,
+                   "note": s.note}
             for name, s in self.standins.items()}}
 
     def handle(self, line: str) -> dict:
@@ -183,7 +184,8 @@ def up(lab_file: Path, lab, console) -> subprocess.Popen:
             status = ask(lab, "status", timeout=5)["boards"]
             if all(s["running"] for s in status.values()):
                 for name, s in status.items():
-                    console.print(f"{name}: {s['address']} (pid {s['pid']})")
+                    note = f"; {s['note']}" if s["note"] else ""
+                    console.print(f"{name}: {s['address']} (pid {s['pid']}{note})", markup=False)
                 console.print(f"lab up (supervisor pid {proc.pid}, log {log}); stop it with `make lab-down`")
                 return proc
         except (UserError, TimeoutError):  # not listening yet, or busy starting stand-ins

@@ -108,6 +108,7 @@ def children(pid: int) -> list:
 class SshdStandin:
     """One board's OpenSSH server; start(), stop(), drop_sessions()."""
     server = "sshd"  # the server's process name (comm)
+    note = ""  # what `lab up` says of the board beside its address: nothing
 
     def __init__(self, board):
         if board.key_file is None:
