@@ -21,9 +21,10 @@ from conftest import ROOT, require_tool, serving_lab
 from harness.lab.standins import free_port
 
 LIVENESS_S = 3
-# Two jobs with epochs longer than the firmware's heartbeat period (lora-all: some 130 M
-# instructions an epoch, half a second here, so heartbeats flow and a reset or a pause lands
-# mid-job), then the host's two: the reference. 400 samples of 64 bins: 100 kB to load, once.
+# Two jobs with epochs longer than the firmware's heartbeat period of 100 M instructions
+# (lora-all: some 145 M instructions an epoch, half a second here, so heartbeats flow and a reset
+# or a pause lands mid-job), then the host's two: the reference. 400 samples of 64 bins: 100 kB
+# to load, once.
 EXPERIMENT = """name = "hostile-serial"
 tasks = ["small"]
 methods = ["lora-all", "skip2-lora"]
@@ -33,7 +34,7 @@ impls = ["c"]
 kind = "npz"
 path = "{data}"
 [model]
-hidden = [256, 256]
+hidden = [320, 320]
 [pretrain]
 epochs = 2
 [finetune]
