@@ -41,11 +41,14 @@ OUTCOMES = {}
 
 
 def run(tmp_path: Path, mode: str, cache: Path) -> subprocess.CompletedProcess:
+    """The experiment on a local board through this mode's wrapper. Every case shares the board's
+    work root (its folder in `cache`), as a board keeps its root across runs: the C runner is built
+    once."""
     state = tmp_path / "state"
     state.mkdir()
     prefix = "" if mode == "clean" else f'run_prefix = "{sys.executable} {WRAPPER} {mode} {state}"\n'
     (tmp_path / "lab.toml").write_text(f'name = "hostile"\n[[boards]]\nname = "host"\ntransport = "local"\n'
-                                       f'impls = ["c"]\nwork_root = "{tmp_path / "root"}"\n{prefix}')
+                                       f'impls = ["c"]\nwork_root = "{cache / "board"}"\n{prefix}')
     (tmp_path / "exp.toml").write_text(EXPERIMENT)
     return subprocess.run([sys.executable, "-m", "harness", "run", "-e", str(tmp_path / "exp.toml"), "-l",
                            str(tmp_path / "lab.toml"), "-o", str(tmp_path / "run"), "--no-report"], cwd=ROOT,

@@ -318,7 +318,9 @@ class PosixTarget:
         final = f"{self.root}/runners/c-build/{key}"
         if self._run(f"test -x {quote(final + '/skip2run')}", check=False).returncode != 0:
             # make cannot build into a path with spaces, so it builds in mktemp's folder.
-            make = quote(*runners.make_args(source, b.c_compiler, b.c_flags))
+            # One compiler per core: the linear algebra file alone takes half of a serial build.
+            cores = self.facts.get("cores")
+            make = quote(*runners.make_args(source, b.c_compiler, b.c_flags), f"-j{cores if isinstance(cores, int) else 1}")
             done = self._run(f't=$(mktemp -d) && {make} "BUILD=$t" >&2 && mkdir -p {quote(os.path.dirname(final))} && {{ [ -e {quote(final)} ] || '
                              f'mv "$t" {quote(final)}; }}; s=$?; rm -rf "$t"; exit $s',
                              timeout=BUILD_TIMEOUT_S, check=False)
