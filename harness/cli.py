@@ -209,7 +209,7 @@ def mcu_speed(before, samples, epochs, out, data_root):
 
 def time_change_options(command):
     """When a time change counts (compare, ab, history): --factor and --alpha."""
-    from harness.regress.stats import ALPHA
+    from harness.regress.defaults import ALPHA
     command = click.option("--alpha", type=click.FloatRange(0, 1, min_open=True), default=ALPHA, show_default=True,
                            help="Significance of a time change (Mann-Whitney U, two-sided).")(command)
     return click.option("--factor", "factors", multiple=True, metavar="METRIC=F",
@@ -218,7 +218,7 @@ def time_change_options(command):
 
 def verdict_options(command):
     """The options of a comparison's verdict (compare, ab)."""
-    from harness.regress.compare import ACC_TOLERANCE_POINTS, CATEGORIES, MEMORY_TOLERANCE
+    from harness.regress.defaults import ACC_TOLERANCE_POINTS, CATEGORIES, MEMORY_TOLERANCE
     for option in reversed([
         click.option("--out", "-o", type=DIR, default=None, help="Folder for compare.md and compare.csv."),
         click.option("--fail-on", default=",".join(CATEGORIES), show_default=True,

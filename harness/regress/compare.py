@@ -23,6 +23,7 @@ from harness.errors import UserError
 from harness.mcu.result import instructions
 from harness.records import FINISHED, RecordLog, record_key
 from harness.regress import stats
+from harness.regress.defaults import ACC_TOLERANCE_POINTS, CATEGORIES, MEMORY_TOLERANCE
 from harness.rundir import read_manifest
 from harness.targets.facts import board_identity, cpu_words, software
 
@@ -35,9 +36,6 @@ EXACT = ("ft_macs", "trainable_params", "ft_instructions", "ft_cycles_est", "fwd
 PHASE_TICKS = 2
 PHASE_COUNTS = ("fwd_instructions", "bwd_instructions", "upd_instructions", "cache_instructions")
 TIMES = ("ft_time_s",)
-CATEGORIES = ("exact", "time", "accuracy", "memory", "status")
-ACC_TOLERANCE_POINTS = 1.0
-MEMORY_TOLERANCE = 0.10
 SIGNS = {"worse": "+", "better": "-", "not significant": "~", "not comparable": "x", "too few samples": "?",
          "same": ""}
 

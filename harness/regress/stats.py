@@ -5,8 +5,8 @@ from math import comb
 
 import numpy as np
 
-ALPHA = 0.002        # asv's default
-FACTOR = 1.10
+from harness.regress.defaults import ALPHA, FACTOR
+
 CONFIDENCE = 0.95
 RESAMPLES = 2000
 
