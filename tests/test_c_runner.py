@@ -51,7 +51,7 @@ VOLATILE = {"ft_time_s", "fwd_time_s", "bwd_time_s", "upd_time_s", "cache_time_s
 def build(build_dir, cflags=None):
     require_tool("cc")
     require_tool("make")
-    cmd = ["make", "-C", str(C_DIR), f"BUILD={build_dir}"]
+    cmd = ["make", "-C", str(C_DIR), f"-j{os.cpu_count() or 1}", f"BUILD={build_dir}"]
     if cflags:
         cmd.append(f"CFLAGS={cflags}")
     done = subprocess.run(cmd, capture_output=True, text=True)
