@@ -22,7 +22,7 @@ from harness.config import load_experiment, load_lab
 from harness.errors import UserError
 from harness.plan import expand
 from harness.records import RecordLog, record_key
-from harness.report import charts, html, plots, tables, write_report
+from harness.report import CHARTS, PLOTS, TRADEOFF_PLOTS, html, tables, write_report
 from harness.report.load import load_records, ordered, read_manifest
 
 # name -> (experiment, lab): the runs the tables are made of.
@@ -198,14 +198,15 @@ def _memory(df, out, section, claims) -> dict:
 
 
 def _pareto(df, out, section, claims) -> dict:
-    for (file, cost, label), draw in zip((("acc_vs_time.png", "ft_time_s", "fine-tuning time [s]"),
-                                          ("acc_vs_memory.png", "memory_kib", "training memory [KiB]")),
-                                         (plots.acc_vs_time, plots.acc_vs_memory)):
-        spec = charts.tradeoff(df, cost, label)
+    """The report's accuracy-against-cost pictures: the interactive chart and the PNG (for paper.md)."""
+    for file in TRADEOFF_PLOTS:
+        caption, draw = next((caption, draw) for name, caption, draw in PLOTS if name == file)
+        chart_title, make = CHARTS[file]
+        spec = make(df)
         if spec:
-            section.charts.append(html.chart(file.removesuffix(".png"), f"Accuracy against {label}", spec))
+            section.charts.append(html.chart(file.removesuffix(".png"), chart_title, spec))
         if draw(df, out / file):
-            section.images.append(html.image(out / file, f"Accuracy against {label}, Pareto front marked"))
+            section.images.append(html.image(out / file, caption))
     return {}
 
 

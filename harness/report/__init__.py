@@ -111,6 +111,8 @@ PLOTS = [
      plots.epoch_times),
     ("growth.png", "Fine-tuning time against epochs", growth.plot),
 ]
+# The accuracy-against-cost pictures (the paper's Pareto section draws them too).
+TRADEOFF_PLOTS = ("acc_vs_time.png", "acc_vs_memory.png")
 # The plots the HTML page draws interactively (hover a point for its method, board and seed),
 # with their captions; the others are inlined as their PNG.
 CHARTS = {
