@@ -219,8 +219,8 @@ static int plan(skip2_ctx *c, const skip2_model *model, const skip2_job *job, ui
             c->first++;
         if (c->first > 0) { /* bsr: the layers below the first trained one are a prefix */
             c->prefix_net.n_layers = c->first + 1;
-            skip2_prefix_plan(&c->prefix, &c->prefix_net, 0, c->first, job->cache,
-                              job->cache_format, job->cache_budget_bytes, n_train);
+            skip2_prefix_plan(&c->prefix, &c->prefix_net, 0, job->cache, job->cache_format,
+                              job->cache_budget_bytes, n_train);
         }
         if (far) {
             c->far = m;
@@ -242,11 +242,7 @@ static int plan(skip2_ctx *c, const skip2_model *model, const skip2_job *job, ui
          * adapter methods also keep the frozen logits. skip-lora is skip2-lora's cache-less
          * counterpart. */
         int cache = m == SKIP2_SKIP2_LORA || (job->cache && m != SKIP2_SKIP_LORA);
-        /* The first x a row gives the method: the lowest adapter's input, or the head's. */
-        int first_x = c->kind == SKIP2_LAST_LINEAR ? L - 1
-                      : c->first_adapter > 0       ? c->first_adapter
-                                                   : 1;
-        skip2_prefix_plan(&c->prefix, model, c->kind == SKIP2_SKIP_ADAPTERS, first_x, cache,
+        skip2_prefix_plan(&c->prefix, model, c->kind == SKIP2_SKIP_ADAPTERS, cache,
                           job->cache_format, job->cache_budget_bytes, n_train);
     }
     register_params(c);

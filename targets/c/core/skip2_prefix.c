@@ -2,8 +2,8 @@
 
 #include <string.h>
 
-void skip2_prefix_plan(skip2_prefix *p, const skip2_model *model, int with_logits, int first_x,
-                       int cache, skip2_format format, int64_t budget_bytes, uint32_t n)
+void skip2_prefix_plan(skip2_prefix *p, const skip2_model *model, int with_logits, int cache,
+                       skip2_format format, int64_t budget_bytes, uint32_t n)
 {
     int L = model->n_layers;
     *p = (skip2_prefix){ .with_logits = with_logits, .segments = L - 1 + (with_logits != 0),
@@ -13,7 +13,6 @@ void skip2_prefix_plan(skip2_prefix *p, const skip2_model *model, int with_logit
         p->off[k + 1] = p->off[k] + model->dims[k];
     p->row = p->off[L] + (with_logits ? model->dims[L] : 0);
     p->off[p->segments + 1] = p->row;
-    p->first_read = first_x - 1;
     /* An int8 row: one byte per value and a float32 scale per segment. */
     p->row_bytes = p->int8 ? (int64_t)p->row + (int64_t)p->segments * (int64_t)sizeof(float)
                            : (int64_t)p->row * (int64_t)sizeof(float);
@@ -53,12 +52,12 @@ static void round_trip(const skip2_prefix *p, float *row, int32_t slot)
     }
 }
 
-/* The segments the method reads of the int8 cache row `slot`, as floats, in out. */
+/* The int8 cache row `slot` as floats, in out. */
 static const float *load(const skip2_prefix *p, int32_t slot, float *out)
 {
     const int8_t *q = p->store8 + (size_t)slot * p->row;
     const float *scale = p->scale + (size_t)slot * p->segments;
-    for (int s = p->first_read; s < p->segments; s++) {
+    for (int s = 0; s < p->segments; s++) {
         int from = p->off[s + 1];
         skip2_dequantise(p->off[s + 2] - from, q + from, scale[s], out + from);
     }

@@ -21,7 +21,6 @@ typedef struct {
     int row;                        /* floats per row */
     int segments;                   /* x[1..L-1] and z0: segment s spans off[s+1]..off[s+2] */
     int off[SKIP2_MAX_LAYERS + 2];  /* column of x[k] in a row (k = 1..L-1); then z0's, the end */
-    int first_read;                 /* the first segment the method reads (its x[first_x]) */
     int int8;                       /* rows pass through the int8 format (the cache is on) */
     int64_t row_bytes;              /* bytes of a stored row */
     uint32_t capacity, used;        /* rows the cache may hold / holds */
@@ -37,18 +36,17 @@ typedef struct {
     const float **x_miss;           /* the misses' inputs */
 } skip2_prefix;
 
-/* Derives the row layout and the capacity for n training samples; the method reads x[first_x]
- * (1 <= first_x <= L-1) and what follows it in a row. */
-void skip2_prefix_plan(skip2_prefix *p, const skip2_model *model, int with_logits, int first_x,
-                       int cache, skip2_format format, int64_t budget_bytes, uint32_t n);
+/* Derives the row layout and the capacity for n training samples. */
+void skip2_prefix_plan(skip2_prefix *p, const skip2_model *model, int with_logits, int cache,
+                       skip2_format format, int64_t budget_bytes, uint32_t n);
 
 /* Frozen forward of m inputs (m x D) into rows (m x p->row). */
 void skip2_prefix_compute(const skip2_prefix *p, const skip2_model *model, int m, skip2_rows x,
                           float *rows, uint64_t *macs);
 
 /* Points p->at[0..nb-1] at the rows of training samples idx[0..nb-1]: in the cache (f32), or
- * computed or dequantised into rows (nb x p->row, from segment first_read on: the others are
- * never read; computed ones are then stored while capacity lasts). Without a cache, or when need_x0 is set, also points x0[0..nb-1] at their inputs (in
+ * computed or dequantised into rows (nb x p->row; computed ones are then stored while capacity
+ * lasts). Without a cache, or when need_x0 is set, also points x0[0..nb-1] at their inputs (in
  * place, or fetched into xb, nb x D). Leaves the meter in phase fwd. */
 void skip2_prefix_get(skip2_prefix *p, const skip2_model *model, const skip2_data *train,
                       const uint32_t *idx, int nb, int need_x0, float *xb, const float **x0,
